@@ -1,0 +1,278 @@
+// cpu-blas backend: BLIS for BLAS-3 (through its CBLAS layer, row-major without copies) and
+// the reference LAPACK (Fortran ABI) for factorisations.
+//
+// Kernel choice: BLIS picks its micro-kernel from CPUID. For AVX-512 CPUs it only takes "skx"
+// when it recognises the brand string (it counts FMA units by model name); under a hypervisor
+// that hides the model ("Intel(R) Xeon(R) Processor") it falls back to "haswell" (AVX2), about
+// half the speed. The skx kernel needs only AVX-512 F/DQ/BW/VL, which we verify ourselves, so
+// we select it before BLIS initialises unless the user set BLIS_ARCH_TYPE. This is a kernel the
+// build ships and knows (unlike forcing a newer OpenBLAS core type on an old OpenBLAS), and the
+// tests check every result against a float64 reference. bench/RESULTS.md has the measurements.
+#include <blis.h>
+#include <cblas.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include "engine/backend.h"
+
+extern "C" {
+void spotrf_(const char*, const int*, float*, const int*, int*);
+void dpotrf_(const char*, const int*, double*, const int*, int*);
+void sgelsd_(const int*, const int*, const int*, float*, const int*, float*, const int*, float*,
+             const float*, int*, float*, const int*, int*, int*);
+void dgelsd_(const int*, const int*, const int*, double*, const int*, double*, const int*,
+             double*, const double*, int*, double*, const int*, int*, int*);
+void ssyevd_(const char*, const char*, const int*, float*, const int*, float*, float*,
+             const int*, int*, const int*, int*);
+void dsyevd_(const char*, const char*, const int*, double*, const int*, double*, double*,
+             const int*, int*, const int*, int*);
+void sgesdd_(const char*, const int*, const int*, float*, const int*, float*, float*,
+             const int*, float*, const int*, float*, const int*, int*, int*);
+void dgesdd_(const char*, const int*, const int*, double*, const int*, double*, double*,
+             const int*, double*, const int*, double*, const int*, int*, int*);
+}
+
+namespace embmap {
+namespace {
+
+// LAPACK's Fortran ABI takes 32-bit ints: refuse sizes it cannot represent rather than wrap.
+bool fitsInt(int64_t v) { return v >= 0 && v <= 0x7fffffff; }
+
+template <typename T>
+struct Lapack;
+
+#define EMBMAP_LAPACK_TRAITS(T, P)                                                          \
+  template <>                                                                               \
+  struct Lapack<T> {                                                                        \
+    static void potrf(const char* u, const int* n, T* a, const int* lda, int* info) {       \
+      P##potrf_(u, n, a, lda, info);                                                        \
+    }                                                                                       \
+    static void gelsd(const int* m, const int* n, const int* r, T* a, const int* lda, T* b, \
+                      const int* ldb, T* s, const T* rc, int* rank, T* w, const int* lw,    \
+                      int* iw, int* info) {                                                 \
+      P##gelsd_(m, n, r, a, lda, b, ldb, s, rc, rank, w, lw, iw, info);                     \
+    }                                                                                       \
+    static void syevd(const char* j, const char* u, const int* n, T* a, const int* lda,     \
+                      T* w, T* work, const int* lw, int* iw, const int* liw, int* info) {   \
+      P##syevd_(j, u, n, a, lda, w, work, lw, iw, liw, info);                               \
+    }                                                                                       \
+    static void gesdd(const char* j, const int* m, const int* n, T* a, const int* lda,      \
+                      T* s, T* u, const int* ldu, T* vt, const int* ldvt, T* w,             \
+                      const int* lw, int* iw, int* info) {                                  \
+      P##gesdd_(j, m, n, a, lda, s, u, ldu, vt, ldvt, w, lw, iw, info);                     \
+    }                                                                                       \
+  };
+EMBMAP_LAPACK_TRAITS(float, s)
+EMBMAP_LAPACK_TRAITS(double, d)
+#undef EMBMAP_LAPACK_TRAITS
+
+void gemmCall(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
+              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
+              n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+void gemmCall(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* A,
+              int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
+              n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+void syrkCall(int64_t n, int64_t k, float alpha, const float* A, int64_t lda, float beta,
+              float* C, int64_t ldc) {
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, alpha, A, lda, beta, C, ldc);
+}
+void syrkCall(int64_t n, int64_t k, double alpha, const double* A, int64_t lda, double beta,
+              double* C, int64_t ldc) {
+  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, alpha, A, lda, beta, C, ldc);
+}
+void trsmCall(bool trans, int64_t n, int64_t nrhs, const float* L, int64_t ldl, float* B,
+              int64_t ldb) {
+  cblas_strsm(CblasRowMajor, CblasLeft, CblasLower, trans ? CblasTrans : CblasNoTrans,
+              CblasNonUnit, n, nrhs, 1.0f, L, ldl, B, ldb);
+}
+void trsmCall(bool trans, int64_t n, int64_t nrhs, const double* L, int64_t ldl, double* B,
+              int64_t ldb) {
+  cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, trans ? CblasTrans : CblasNoTrans,
+              CblasNonUnit, n, nrhs, 1.0, L, ldl, B, ldb);
+}
+
+template <typename T>
+class BlasLinalg final : public Linalg<T> {
+ public:
+  void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t lda,
+            const T* B, int64_t ldb, T beta, T* C, int64_t ldc) override {
+    if (m == 0 || n == 0) return;
+    if (k == 0) {  // BLAS would scale C by beta; make beta == 0 ignore NaN garbage in C.
+      for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+      return;
+    }
+    gemmCall(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+
+  void syrkT(int64_t n, int64_t k, T alpha, const T* A, int64_t lda, T beta, T* C,
+             int64_t ldc) override {
+    if (n == 0) return;
+    if (k == 0) {
+      for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+      return;
+    }
+    syrkCall(n, k, alpha, A, lda, beta, C, ldc);
+    for (int64_t i = 1; i < n; i++)  // mirror the upper triangle into the lower one
+      for (int64_t j = 0; j < i; j++) C[i * ldc + j] = C[j * ldc + i];
+  }
+
+  int64_t potrf(int64_t n, T* A, int64_t lda) override {
+    if (n == 0) return 0;
+    if (!fitsInt(n) || !fitsInt(lda)) return -1;
+    // Column-major upper factor U (A = U^T U) is, read row-major, the lower factor L = U^T.
+    int ni = int(n), ldai = int(lda), info = 0;
+    Lapack<T>::potrf("U", &ni, A, &ldai, &info);
+    if (info != 0) return info;
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t j = i + 1; j < n; j++) A[i * lda + j] = T(0);
+    return 0;
+  }
+
+  void potrs(int64_t n, int64_t nrhs, const T* L, int64_t ldl, T* B, int64_t ldb) override {
+    if (n == 0 || nrhs == 0) return;
+    trsmCall(false, n, nrhs, L, ldl, B, ldb);
+    trsmCall(true, n, nrhs, L, ldl, B, ldb);
+  }
+
+  int64_t lstsq(int64_t m, int64_t n, int64_t nrhs, T* A, int64_t lda, T* B, int64_t ldb,
+                T rcond) override {
+    if (n == 0) return 0;
+    const int64_t mb = std::max(m, n);
+    if (m == 0 || nrhs == 0) {
+      for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < nrhs; j++) B[i * ldb + j] = T(0);
+      return 0;
+    }
+    if (!fitsInt(m) || !fitsInt(n) || !fitsInt(nrhs) || !fitsInt(m * n) || !fitsInt(mb * nrhs))
+      return -1;
+    // gelsd (SVD based) is column-major: transpose into scratch copies.
+    std::vector<T> a(size_t(m * n)), b(size_t(mb * nrhs), T(0)), s(size_t(std::min(m, n)));
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < n; j++) a[size_t(j * m + i)] = A[i * lda + j];
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < nrhs; j++) b[size_t(j * mb + i)] = B[i * ldb + j];
+    int mi = int(m), ni = int(n), ri = int(nrhs), ldb2 = int(mb), rank = 0, info = 0, lw = -1;
+    T wq = 0;
+    int iwq = 0;
+    Lapack<T>::gelsd(&mi, &ni, &ri, a.data(), &mi, b.data(), &ldb2, s.data(), &rcond, &rank, &wq,
+                     &lw, &iwq, &info);
+    if (info != 0) return -1;
+    lw = int(wq);
+    std::vector<T> work(size_t(std::max(1, lw)));
+    std::vector<int> iwork(size_t(std::max(1, iwq)));
+    Lapack<T>::gelsd(&mi, &ni, &ri, a.data(), &mi, b.data(), &ldb2, s.data(), &rcond, &rank,
+                     work.data(), &lw, iwork.data(), &info);
+    if (info != 0) return -1;
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t j = 0; j < nrhs; j++) B[i * ldb + j] = b[size_t(j * mb + i)];
+    return rank;
+  }
+
+  int64_t syev(int64_t n, T* A, int64_t lda, T* w) override {
+    if (n == 0) return 0;
+    if (!fitsInt(n) || !fitsInt(lda)) return -1;
+    // Symmetric input reads the same in either order; column-major eigenvectors (columns)
+    // are row-major rows, which is the interface's layout.
+    int ni = int(n), ldai = int(lda), info = 0, lw = -1, liw = -1, iwq = 0;
+    T wq = 0;
+    Lapack<T>::syevd("V", "U", &ni, A, &ldai, w, &wq, &lw, &iwq, &liw, &info);
+    if (info != 0) return info;
+    lw = int(wq);
+    liw = iwq;
+    std::vector<T> work(size_t(std::max(1, lw)));
+    std::vector<int> iwork(size_t(std::max(1, liw)));
+    Lapack<T>::syevd("V", "U", &ni, A, &ldai, w, work.data(), &lw, iwork.data(), &liw, &info);
+    return info;
+  }
+
+  int64_t svd(int64_t m, int64_t n, T* A, int64_t lda, T* U, int64_t ldu, T* S, T* Vt,
+              int64_t ldvt) override {
+    if (m == 0 || n == 0) return 0;
+    if (!fitsInt(m) || !fitsInt(n) || !fitsInt(lda) || !fitsInt(ldu) || !fitsInt(ldvt)) return -1;
+    // Row-major A (m x n) is column-major A^T (n x m) = U' S V'^T, so A = V' S U'^T: LAPACK's
+    // VT' buffer is our row-major U and its U' buffer our row-major Vt. No transposes needed.
+    int mi = int(n), ni = int(m), ldai = int(lda), ldu2 = int(ldvt), ldvt2 = int(ldu);
+    int info = 0, lw = -1;
+    const int r = int(std::min(m, n));
+    T wq = 0;
+    std::vector<int> iwork(size_t(8 * r));
+    Lapack<T>::gesdd("S", &mi, &ni, A, &ldai, S, Vt, &ldu2, U, &ldvt2, &wq, &lw, iwork.data(),
+                     &info);
+    if (info != 0) return info;
+    lw = int(wq);
+    std::vector<T> work(size_t(std::max(1, lw)));
+    Lapack<T>::gesdd("S", &mi, &ni, A, &ldai, S, Vt, &ldu2, U, &ldvt2, work.data(), &lw,
+                     iwork.data(), &info);
+    return info;
+  }
+};
+
+std::string lapackPath() {
+  Dl_info dl{};
+  if (dladdr(reinterpret_cast<void*>(&dpotrf_), &dl) && dl.dli_fname) return dl.dli_fname;
+  return "liblapack";
+}
+
+class BlasBackend final : public Backend {
+ public:
+  BlasBackend() {
+    const char* forced = std::getenv("BLIS_ARCH_TYPE");
+    __builtin_cpu_init();
+    const bool skxCapable = __builtin_cpu_supports("avx512f") &&
+                            __builtin_cpu_supports("avx512dq") &&
+                            __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("avx512vl");
+    if (forced) {
+      reason_ = std::string("BLIS_ARCH_TYPE=") + forced + " set by the user";
+    } else if (skxCapable) {
+      setenv("BLIS_ARCH_TYPE", std::to_string(int(BLIS_ARCH_SKX)).c_str(), 0);
+      reason_ = "AVX-512 F/DQ/BW/VL present: skx kernel selected (BLIS's own detection needs a "
+                "known model name)";
+    } else {
+      reason_ = "BLIS's own CPUID detection";
+    }
+    bli_init();
+    threads_ = int(std::max(1u, std::thread::hardware_concurrency()));
+    bli_thread_set_num_threads(threads_);
+  }
+
+  BackendInfo info() const override {
+    BackendInfo i;
+    i.name = "cpu-blas";
+    i.library = std::string("BLIS ") + bli_info_get_version_str() + " + LAPACK " + lapackPath();
+    i.kernel = bli_arch_string(bli_arch_query_id());
+    i.reason = reason_;
+    i.threads = threads_;
+    return i;
+  }
+
+  void setThreads(int n) override {
+    threads_ = std::max(1, n);
+    bli_thread_set_num_threads(threads_);
+  }
+
+  Linalg<float>& f32() override { return f32_; }
+  Linalg<double>& f64() override { return f64_; }
+
+ private:
+  std::string reason_;
+  int threads_ = 1;
+  BlasLinalg<float> f32_;
+  BlasLinalg<double> f64_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> makeBlasBackend() { return std::make_unique<BlasBackend>(); }
+
+}  // namespace embmap

@@ -1,0 +1,15 @@
+// The backends this build and machine offer, created once, looked up by name.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+
+namespace embmap {
+
+// Null when the name is unknown or not available here.
+Backend* findBackend(const std::string& name);
+// Available names, best first ("cpu-blas" before "portable").
+std::vector<std::string> backendNames();
+
+}  // namespace embmap

@@ -1,0 +1,66 @@
+// The addon's entry point: registers each group of functions.
+#include <napi.h>
+
+#include "engine/registry.h"
+#include "napi/bindings.h"
+
+namespace embmap {
+
+void expectNoOverlap(Args& args, const FloatArray& out, const char* outName,
+                     const FloatArray& in, const char* inName) {
+  if (!out.data || !in.data) return;
+  const size_t es = out.dtype == DType::F32 ? 4 : 8, is = in.dtype == DType::F32 ? 4 : 8;
+  auto o0 = reinterpret_cast<uintptr_t>(out.data), i0 = reinterpret_cast<uintptr_t>(in.data);
+  if (o0 < i0 + size_t(in.length) * is && i0 < o0 + size_t(out.length) * es)
+    args.rangeError(outName, std::string("memory separate from ") + inName,
+                    "an array overlapping it");
+}
+
+namespace {
+
+Napi::Value Backends(const Napi::CallbackInfo& info) {
+  Args args(info, "backends", 0);
+  Napi::Array out = Napi::Array::New(info.Env());
+  uint32_t i = 0;
+  for (const auto& name : backendNames()) {
+    BackendInfo b = findBackend(name)->info();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("name", b.name);
+    o.Set("library", b.library);
+    o.Set("kernel", b.kernel);
+    o.Set("reason", b.reason);
+    o.Set("threads", b.threads);
+    out.Set(i++, o);
+  }
+  return out;
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  Args args(info, "setThreads", 2);
+  Backend& be = args.backend(0);
+  be.setThreads(int(args.integer(1, "threads", 1, 1024)));
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void registerInfo(Napi::Env env, Napi::Object exports) {
+  exports.Set("backends", Napi::Function::New(env, Backends, "backends"));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  registerInfo(env, exports);
+  registerLinalg(env, exports);
+  registerStats(env, exports);
+  registerSimilarity(env, exports);
+  return exports;
+}
+
+}  // namespace embmap
+
+// The macro pastes its argument into an identifier, so it needs an unqualified name.
+static Napi::Object InitEmbmap(Napi::Env env, Napi::Object exports) {
+  return embmap::Init(env, exports);
+}
+NODE_API_MODULE(embmap, InitEmbmap)

@@ -1,0 +1,68 @@
+// Algorithms built on a Backend's primitives; written once, run on every backend.
+// Nothing here touches N-API: the same code serves the addon and the C++ tests.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "engine/backend.h"
+
+namespace embmap {
+
+// Streaming sufficient statistics of paired rows (X: N x p, Y: N x q), accumulated in float64.
+// The caller owns the arrays (in the addon they are JS Float64Arrays, so they serialise and
+// merge in TypeScript). yty may be null when not wanted.
+struct StatsRef {
+  int64_t p = 0, q = 0;
+  double* n = nullptr;     // 1 value: rows seen
+  double* sumX = nullptr;  // p
+  double* sumY = nullptr;  // q (null when q == 0)
+  double* sqY = nullptr;   // q: column sums of squares of Y (for R^2 and residuals)
+  double* xtx = nullptr;   // p x p
+  double* xty = nullptr;   // p x q
+  double* yty = nullptr;   // q x q, optional
+};
+
+// Adds `rows` rows of X (and Y) to the statistics. For float32 input the products are formed
+// in float32 within blocks of kStatsBlock rows and summed across blocks in float64, at BLAS
+// speed; exactF64 converts every block to float64 first (half the speed, no float32 rounding).
+constexpr int64_t kStatsBlock = 4096;
+template <typename T>
+void statsUpdate(Backend& be, const T* X, const T* Y, int64_t rows, const StatsRef& s,
+                 bool exactF64);
+
+// Y = X * M (+ bias row), X: m x k (or k x m when transX), M: k x n (or n x k when transM).
+template <typename T>
+void gemmBias(Backend& be, bool transX, bool transM, int64_t m, int64_t n, int64_t k,
+              const T* X, const T* M, const T* bias, T* Y);
+
+// 1/||r||, or 0 for a zero row (which then scores 0 against everything), summed in float64.
+template <typename T>
+inline T inverseL2(const T* r, int64_t d) {
+  double s = 0;
+  for (int64_t j = 0; j < d; j++) s += double(r[j]) * double(r[j]);
+  return s > 0 ? T(1 / std::sqrt(s)) : T(0);
+}
+
+// Row L2 normalisation; out may alias in. Rows of norm zero stay zero; returns their count.
+template <typename T>
+int64_t normalizeRows(const T* in, int64_t rows, int64_t cols, T* out);
+
+// All-pairs cosine similarity of queries Q (nq x d) against gallery G (ng x d), computed in
+// blocks so the nq x ng score matrix never exists. Per query the k best gallery rows
+// (descending score; index -1 and score -inf pad when ng < k). When `self` is set, Q and G are
+// the same set: the diagonal is skipped, and the histogram counts each unordered pair once.
+struct CosineOptions {
+  int64_t k = 0;
+  bool self = false;
+  // Streaming consumer: a histogram of all scores over [lo, hi) in `bins` bins; scores below
+  // lo land in bin 0 and at/above hi in the last bin. Null counts disables it.
+  double lo = -1, hi = 1;
+  int64_t bins = 0;
+  double* counts = nullptr;
+};
+template <typename T>
+void cosineTopK(Backend& be, const T* Q, int64_t nq, const T* G, int64_t ng, int64_t d,
+                const CosineOptions& opt, int32_t* topIdx, T* topScore);
+
+}  // namespace embmap

@@ -1,0 +1,13 @@
+import { doctor, formatDoctor } from '../../engine/doctor';
+import type { Command } from '../command';
+
+export const doctorCommand: Command = {
+  name: 'doctor',
+  summary: 'print the native backends, their libraries, kernels and threads',
+  usage: 'embmap doctor [--json]',
+  flags: { json: 'boolean' },
+  run(args) {
+    const report = doctor();
+    process.stdout.write((args.json ? JSON.stringify(report, null, 2) : formatDoctor(report)) + '\n');
+  },
+};

@@ -1,0 +1,115 @@
+// Matrix: a row-major view over a Float32Array or Float64Array. The typed array IS the storage:
+// native calls read and write it in place, so no copy happens at the JS/C++ boundary.
+import { assertDType, assertInteger, fail } from './validate';
+
+export type DType = 'float32' | 'float64';
+export type FloatArray = Float32Array | Float64Array;
+export type ArrayFor<D extends DType> = D extends 'float32' ? Float32Array : Float64Array;
+
+export function dtypeOf(data: FloatArray): DType {
+  return data instanceof Float32Array ? 'float32' : 'float64';
+}
+
+export function allocate(dtype: DType, length: number): FloatArray {
+  return dtype === 'float32' ? new Float32Array(length) : new Float64Array(length);
+}
+
+export class Matrix<D extends DType = DType> {
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: ArrayFor<D>;
+
+  /** Wraps `data` (not copied) as a rows x cols row-major matrix. */
+  constructor(data: ArrayFor<D>, rows: number, cols: number) {
+    if (!(data instanceof Float32Array) && !(data instanceof Float64Array)) {
+      fail(TypeError, 'data', 'a Float32Array or Float64Array', data);
+    }
+    assertInteger('rows', rows, 0);
+    assertInteger('cols', cols, 0);
+    if (data.length !== rows * cols) {
+      throw new RangeError(
+        `data: expected length rows*cols = ${rows}*${cols} = ${rows * cols}, received length ${data.length}`,
+      );
+    }
+    this.data = data;
+    this.rows = rows;
+    this.cols = cols;
+  }
+
+  get dtype(): D {
+    return dtypeOf(this.data) as D;
+  }
+
+  get shape(): [number, number] {
+    return [this.rows, this.cols];
+  }
+
+  static zeros<D extends DType = 'float32'>(rows: number, cols: number, dtype?: D): Matrix<D> {
+    const dt = (dtype ?? 'float32') as D;
+    assertDType('dtype', dt);
+    assertInteger('rows', rows, 0);
+    assertInteger('cols', cols, 0);
+    return new Matrix<D>(allocate(dt, rows * cols) as ArrayFor<D>, rows, cols);
+  }
+
+  /** Builds a matrix from nested arrays (copies). */
+  static from<D extends DType = 'float32'>(values: ArrayLike<ArrayLike<number>>, dtype?: D): Matrix<D> {
+    const rows = values.length;
+    const cols = rows > 0 ? values[0].length : 0;
+    const m = Matrix.zeros<D>(rows, cols, dtype);
+    for (let i = 0; i < rows; i++) {
+      if (values[i].length !== cols) {
+        throw new RangeError(`values[${i}]: expected ${cols} columns like values[0], received ${values[i].length}`);
+      }
+      for (let j = 0; j < cols; j++) m.data[i * cols + j] = values[i][j];
+    }
+    return m;
+  }
+
+  get(i: number, j: number): number {
+    return this.data[i * this.cols + j];
+  }
+
+  set(i: number, j: number, v: number): void {
+    this.data[i * this.cols + j] = v;
+  }
+
+  /** A view of rows [start, end) sharing storage. */
+  rowSlice(start: number, end: number): Matrix<D> {
+    assertInteger('start', start, 0, this.rows);
+    assertInteger('end', end, start, this.rows);
+    const sub = this.data.subarray(start * this.cols, end * this.cols) as ArrayFor<D>;
+    return new Matrix<D>(sub, end - start, this.cols);
+  }
+
+  /** One row as a typed-array view (no copy). */
+  row(i: number): ArrayFor<D> {
+    assertInteger('i', i, 0, this.rows - 1);
+    return this.data.subarray(i * this.cols, (i + 1) * this.cols) as ArrayFor<D>;
+  }
+
+  clone(): Matrix<D> {
+    return new Matrix<D>(this.data.slice() as ArrayFor<D>, this.rows, this.cols);
+  }
+
+  astype<E extends DType>(dtype: E): Matrix<E> {
+    assertDType('dtype', dtype);
+    const out = allocate(dtype, this.data.length);
+    out.set(this.data);
+    return new Matrix<E>(out as ArrayFor<E>, this.rows, this.cols);
+  }
+
+  transpose(): Matrix<D> {
+    const t = Matrix.zeros<D>(this.cols, this.rows, this.dtype);
+    for (let i = 0; i < this.rows; i++) {
+      for (let j = 0; j < this.cols; j++) t.data[j * this.rows + i] = this.data[i * this.cols + j];
+    }
+    return t;
+  }
+
+  toArray(): number[][] {
+    const out: number[][] = [];
+    for (let i = 0; i < this.rows; i++) out.push(Array.from(this.row(i)));
+    return out;
+  }
+}

@@ -1,0 +1,43 @@
+// What `embmap doctor` reports: the backends, their libraries, selected kernels and threads.
+import * as os from 'node:os';
+import { Engine, type BackendInfo } from './engine';
+
+export interface DoctorReport {
+  node: string;
+  platform: string;
+  cpu: string;
+  cores: number;
+  defaultBackend: string;
+  backends: BackendInfo[];
+}
+
+export function doctor(): DoctorReport {
+  const cpus = os.cpus();
+  return {
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()} ${os.release()}`,
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    defaultBackend: Engine.get().name,
+    backends: Engine.available(),
+  };
+}
+
+export function formatDoctor(r: DoctorReport): string {
+  const lines = [
+    `embmap doctor`,
+    `  node      ${r.node} on ${r.platform}`,
+    `  cpu       ${r.cpu} (${r.cores} cores)`,
+    `  default   ${r.defaultBackend}${process.env.EMBMAP_BACKEND ? ' (from EMBMAP_BACKEND)' : ''}`,
+  ];
+  for (const b of r.backends) {
+    lines.push(`  backend   ${b.name}`);
+    lines.push(`    library ${b.library}`);
+    lines.push(`    kernel  ${b.kernel}${b.reason ? ` (${b.reason})` : ''}`);
+    lines.push(`    threads ${b.threads}`);
+  }
+  if (!r.backends.some((b) => b.name === 'cpu-blas')) {
+    lines.push('  note      no BLAS/LAPACK in this build: apt-get install libblis-dev liblapack-dev, then npx cmake-js compile');
+  }
+  return lines.join('\n');
+}

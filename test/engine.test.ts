@@ -1,0 +1,222 @@
+// Every engine operation against a float64 reference on fresh random inputs, on every backend
+// this build offers, in float32 and float64, through both the sync and the async path.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Matrix, type DType } from '../src/core/matrix';
+import { Engine } from '../src/engine/engine';
+import { SufficientStats } from '../src/engine/stats';
+import { makeRng, randn } from './helpers/random';
+import { EPS, frob, matmul, relErr, solve, toF64, transpose, type M64 } from './helpers/reference';
+
+const rng = makeRng('engine.test');
+const dtypes: DType[] = ['float32', 'float64'];
+
+function spd(n: number, dtype: DType): Matrix {
+  const a = randn(rng, n + 3, n, 'float64');
+  const g = matmul(transpose(toF64(a)), toF64(a));
+  for (let i = 0; i < n; i++) g.data[i * n + i] += n;
+  return new Matrix(Float64Array.from(g.data), n, n).astype(dtype);
+}
+
+for (const info of Engine.available()) {
+  const engine = Engine.get(info.name);
+  describe(`engine ${info.name} (${info.kernel})`, () => {
+    for (const dtype of dtypes) {
+      const tol = (k: number) => 20 * EPS[dtype] * Math.sqrt(k + 1);
+
+      test(`gemm ${dtype}: all transposes, bias, sync and async`, async () => {
+        for (const [m, k, n] of [[1, 512, 512], [37, 65, 129], [300, 17, 3], [0, 5, 4], [5, 0, 3]]) {
+          for (const ta of [false, true]) {
+            for (const tb of [false, true]) {
+              const A = ta ? randn(rng, k, m, dtype) : randn(rng, m, k, dtype);
+              const B = tb ? randn(rng, n, k, dtype) : randn(rng, k, n, dtype);
+              const bias = randn(rng, 1, n, dtype).data;
+              const ref = matmul(ta ? transpose(toF64(A)) : toF64(A), tb ? transpose(toF64(B)) : toF64(B));
+              for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) ref.data[i * n + j] += bias[j];
+              const sync = engine.gemmSync(A, B, { transA: ta, transB: tb, bias });
+              const asyn = await engine.gemm(A, B, { transA: ta, transB: tb, bias });
+              assert.deepEqual(sync.shape, [m, n]);
+              assert.ok(relErr(sync.data, ref.data) <= tol(k), `sync ${m}x${k}x${n} ta=${ta} tb=${tb}: ${relErr(sync.data, ref.data)}`);
+              assert.ok(relErr(asyn.data, ref.data) <= tol(k), `async ${m}x${k}x${n} ta=${ta} tb=${tb}`);
+            }
+          }
+        }
+      });
+
+      test(`cholesky and cholSolve ${dtype}`, async () => {
+        const n = 67;
+        const A = spd(n, dtype);
+        const B = randn(rng, n, 5, dtype);
+        const L = await engine.cholesky(A);
+        for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) assert.equal(L.get(i, j), 0);
+        const llt = matmul(toF64(L), transpose(toF64(L)));
+        assert.ok(relErr(llt.data, toF64(A).data) < tol(n));
+        const X = engine.cholSolveSync(L, B);
+        const ref = solve(toF64(A), toF64(B));
+        assert.ok(relErr(X.data, ref.data) < 1e3 * EPS[dtype], `solve error ${relErr(X.data, ref.data)}`);
+        const indefinite = A.clone();
+        indefinite.set(3, 3, -1);
+        assert.throws(() => engine.choleskySync(indefinite), /A: expected a symmetric positive definite matrix.*order 4/);
+      });
+
+      test(`lstsq ${dtype}: well-posed, rank-deficient and under-determined give the minimum-norm answer`, async () => {
+        const A = randn(rng, 90, 12, dtype), B = randn(rng, 90, 3, dtype);
+        const { x, rank, rankDeficient } = await engine.lstsq(A, B);
+        const At = transpose(toF64(A));
+        const ref = solve(matmul(At, toF64(A)), matmul(At, toF64(B)));
+        assert.equal(rank, 12);
+        assert.equal(rankDeficient, false);
+        assert.ok(relErr(x.data, ref.data) < 1e3 * EPS[dtype], `lstsq error ${relErr(x.data, ref.data)}`);
+
+        // Duplicate a column: the minimum-norm answer splits its weight equally.
+        const D = Matrix.zeros(90, 13, dtype);
+        for (let i = 0; i < 90; i++) {
+          for (let j = 0; j < 12; j++) D.set(i, j, A.get(i, j));
+          D.set(i, 12, A.get(i, 0));
+        }
+        const dup = engine.lstsqSync(D, B);
+        assert.equal(dup.rank, 12);
+        assert.equal(dup.rankDeficient, true);
+        for (let c = 0; c < 3; c++) {
+          assert.ok(Math.abs(dup.x.get(0, c) - dup.x.get(12, c)) < 1e3 * EPS[dtype], 'equal split');
+          assert.ok(Math.abs(dup.x.get(0, c) + dup.x.get(12, c) - ref.data[c]) < 1e3 * EPS[dtype]);
+        }
+
+        // Fewer rows than columns: x = A^T (A A^T)^-1 b.
+        const W = randn(rng, 6, 20, dtype), b = randn(rng, 6, 2, dtype);
+        const under = await engine.lstsq(W, b);
+        const W64 = toF64(W);
+        const mn = matmul(transpose(W64), solve(matmul(W64, transpose(W64)), toF64(b)));
+        assert.equal(under.rank, 6);
+        assert.equal(under.rankDeficient, false);
+        assert.ok(relErr(under.x.data, mn.data) < 1e3 * EPS[dtype], `min-norm error ${relErr(under.x.data, mn.data)}`);
+      });
+
+      test(`eigh ${dtype}: A v = w v, orthonormal, ascending`, async () => {
+        const n = 40;
+        const A = spd(n, dtype);
+        const { values, vectors } = await engine.eigh(A);
+        const A64 = toF64(A);
+        const scale = frob(A64.data);
+        for (let i = 0; i < n; i++) {
+          if (i > 0) assert.ok(values.data[i] >= values.data[i - 1]);
+          const v: M64 = { rows: n, cols: 1, data: Float64Array.from(vectors.row(i)) };
+          const av = matmul(A64, v);
+          for (let r = 0; r < n; r++) av.data[r] -= values.data[i] * v.data[r];
+          assert.ok(frob(av.data) < 100 * EPS[dtype] * scale, `residual ${frob(av.data)}`);
+        }
+        const vvt = matmul(toF64(vectors), transpose(toF64(vectors)));
+        for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) assert.ok(Math.abs(vvt.data[i * n + j] - (i === j ? 1 : 0)) < 100 * EPS[dtype]);
+      });
+
+      test(`svd ${dtype}: tall and wide reconstruct, orthonormal factors, descending`, async () => {
+        for (const [m, n] of [[50, 13], [9, 31]]) {
+          const A = randn(rng, m, n, dtype);
+          const { U, S, Vt } = await engine.svd(A);
+          const r = Math.min(m, n);
+          const US = toF64(U);
+          for (let i = 0; i < m; i++) for (let j = 0; j < r; j++) US.data[i * r + j] *= S.data[j];
+          assert.ok(relErr(matmul(US, toF64(Vt)).data, toF64(A).data) < 100 * EPS[dtype]);
+          for (let j = 1; j < r; j++) assert.ok(S.data[j] <= S.data[j - 1]);
+          const utu = matmul(transpose(toF64(U)), toF64(U));
+          for (let i = 0; i < r; i++) assert.ok(Math.abs(utu.data[i * r + i] - 1) < 100 * EPS[dtype]);
+        }
+      });
+
+      test(`normalizeRows ${dtype}: unit rows, zero rows stay zero`, () => {
+        const A = randn(rng, 10, 7, dtype);
+        A.row(4).fill(0);
+        const N = engine.normalizeRowsSync(A);
+        for (let i = 0; i < 10; i++) {
+          const norm = frob(N.row(i));
+          assert.ok(i === 4 ? norm === 0 : Math.abs(norm - 1) < 10 * EPS[dtype]);
+        }
+        engine.normalizeRowsSync(A, { inPlace: true });
+        assert.deepEqual(A.data, N.data);
+      });
+
+      test(`cosineTopK ${dtype}: blocked top-k and histogram match brute force`, async () => {
+        const d = 24;
+        const Q = randn(rng, 700, d, dtype), G = randn(rng, 4500, d, dtype); // spans several blocks
+        const k = 5, bins = 20;
+        const res = await engine.cosineTopK(Q, G, { k, histogram: { lo: -1, hi: 1, bins } });
+        const nq = toF64(Q), ng = toF64(G);
+        const norms = (m: M64) => Array.from({ length: m.rows }, (_, i) => frob(m.data.subarray(i * d, (i + 1) * d)));
+        const qn = norms(nq), gn = norms(ng);
+        const counts = new Float64Array(bins);
+        for (let i = 0; i < Q.rows; i += 1) {
+          const scores: [number, number][] = [];
+          for (let j = 0; j < G.rows; j++) {
+            let s = 0;
+            for (let c = 0; c < d; c++) s += nq.data[i * d + c] * ng.data[j * d + c];
+            s /= qn[i] * gn[j];
+            scores.push([s, j]);
+            counts[Math.min(bins - 1, Math.max(0, Math.floor(((s + 1) / 2) * bins)))]++;
+          }
+          scores.sort((a, b) => b[0] - a[0]);
+          for (let r = 0; r < k; r++) {
+            assert.ok(Math.abs(res.scores.get(i, r) - scores[r][0]) < 100 * EPS[dtype]);
+            if (scores[r][0] - scores[r + 1][0] > 1e-4 && (r === 0 || scores[r - 1][0] - scores[r][0] > 1e-4)) {
+              assert.equal(res.indices[i * k + r], scores[r][1]);
+            }
+          }
+        }
+        const total = res.counts!.reduce((a, b) => a + b, 0);
+        assert.equal(total, Q.rows * G.rows);
+        // Scores within rounding of a bin edge may land either side: compare with slack.
+        assert.ok(relErr(res.counts!, counts) < 1e-3);
+      });
+
+      test(`cosineTopK ${dtype} on a set against itself skips self-pairs and counts each pair once`, () => {
+        const X = randn(rng, 300, 8, dtype);
+        const res = engine.cosineTopKSync(X, null, { k: 3, histogram: { lo: -1, hi: 1, bins: 4 } });
+        for (let i = 0; i < X.rows; i++) for (let r = 0; r < 3; r++) assert.notEqual(res.indices[i * 3 + r], i);
+        assert.equal(res.counts!.reduce((a, b) => a + b, 0), (300 * 299) / 2);
+        const pad = engine.cosineTopKSync(X.rowSlice(0, 2), null, { k: 3 });
+        assert.deepEqual(Array.from(pad.indices), [1, -1, -1, 0, -1, -1]);
+        assert.equal(pad.scores.get(0, 1), -Infinity);
+      });
+
+      test(`streaming statistics ${dtype}: chunks and merged shards equal one pass and the float64 reference`, async () => {
+        const p = 19, q = 7, N = 9000; // > one 4096-row block
+        const X = randn(rng, N, p, dtype), Y = randn(rng, N, q, dtype);
+        const one = await new SufficientStats(p, q, { yty: true, engine }).update(X, Y);
+        const a = new SufficientStats(p, q, { yty: true, engine });
+        await a.update(X.rowSlice(0, 1000), Y.rowSlice(0, 1000));
+        a.updateSync(X.rowSlice(1000, 5000), Y.rowSlice(1000, 5000));
+        const b = new SufficientStats(p, q, { yty: true, engine }).updateSync(X.rowSlice(5000, N), Y.rowSlice(5000, N));
+        a.merge(b);
+        const x64 = toF64(X), y64 = toF64(Y);
+        const xtx = matmul(transpose(x64), x64), xty = matmul(transpose(x64), y64), yty = matmul(transpose(y64), y64);
+        const t = 1e3 * EPS[dtype];
+        for (const s of [one, a]) {
+          assert.equal(s.count, N);
+          assert.ok(relErr(s.xtx, xtx.data) < t, `xtx ${relErr(s.xtx, xtx.data)}`);
+          assert.ok(relErr(s.xty, xty.data) < t);
+          assert.ok(relErr(s.yty!, yty.data) < t);
+        }
+        assert.ok(relErr(a.xtx, one.xtx) < t);
+        const mean0 = x64.data.filter((_, i) => i % p === 0).reduce((u, v) => u + v, 0) / N;
+        assert.ok(Math.abs(one.meanX()[0] - mean0) < 1e-12 + t);
+        const exact = new SufficientStats(p, q, { engine, exactF64: true }).updateSync(X, Y);
+        assert.ok(relErr(exact.xtx, xtx.data) < 1e-13);
+      });
+    }
+  });
+}
+
+test('an async operation keeps its inputs alive and leaves the event loop free', async () => {
+  const engine = Engine.get();
+  const n = 768;
+  const A = randn(rng, n, n, 'float32'), B = randn(rng, n, n, 'float32');
+  const ref = engine.gemmSync(A, B);
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  const pending: Promise<Matrix>[] = [];
+  for (let r = 0; r < 8; r++) pending.push(engine.gemm(A.clone(), B.clone())); // only the native call holds these
+  (globalThis as { gc?: () => void }).gc?.();
+  const results = await Promise.all(pending);
+  clearInterval(timer);
+  for (const r of results) assert.ok(relErr(r.data, ref.data) < 1e-6);
+  assert.ok(ticks > 0, 'the event loop ran while the products were computed');
+});
