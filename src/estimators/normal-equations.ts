@@ -1,0 +1,118 @@
+// The linear algebra every paired-row estimator shares: turning streaming statistics into a
+// (centred) normal-equation problem, and solving symmetric systems robustly (Cholesky when the
+// matrix is safely positive definite, otherwise an eigen pseudo-inverse giving the
+// minimum-norm answer). All in float64 on the native engine.
+import { Matrix } from '../core/matrix';
+import type { Engine, EighResult } from '../engine/engine';
+import type { SufficientStats } from '../engine/stats';
+
+export interface NormalProblem {
+  n: number;
+  p: number;
+  q: number;
+  /** Zero vectors when the problem is not centred (no intercept). */
+  meanX: Float64Array;
+  meanY: Float64Array;
+  /** X^T X (centred when fitting an intercept), p x p. */
+  Sxx: Matrix<'float64'>;
+  /** X^T Y (centred likewise), p x q. */
+  Sxy: Matrix<'float64'>;
+  /** Per target column, sum of squares of Y (centred likewise). */
+  ssY: Float64Array;
+}
+
+export function normalProblem(stats: SufficientStats, intercept: boolean): NormalProblem {
+  const n = stats.count;
+  if (n < 1) throw new RangeError('stats: expected at least one row of paired embeddings, received 0');
+  if (stats.q < 1) throw new RangeError('stats: expected statistics with target columns (q >= 1), received q = 0');
+  if (!intercept) {
+    return {
+      n, p: stats.p, q: stats.q,
+      meanX: new Float64Array(stats.p), meanY: new Float64Array(stats.q),
+      Sxx: new Matrix<'float64'>(stats.xtx.slice(), stats.p, stats.p),
+      Sxy: new Matrix<'float64'>(stats.xty.slice(), stats.p, stats.q),
+      ssY: stats.sqY.slice(),
+    };
+  }
+  const meanY = stats.meanY();
+  return {
+    n, p: stats.p, q: stats.q,
+    meanX: stats.meanX(), meanY,
+    Sxx: stats.centredXtX(),
+    Sxy: stats.centredXtY(),
+    ssY: stats.sqY.map((s, j) => Math.max(0, s - n * meanY[j] * meanY[j])),
+  };
+}
+
+/** Machine epsilon of the products behind the statistics (float32 products unless exactF64). */
+export function statsEpsilon(stats: SufficientStats): number {
+  return stats.inputDType === 'float64' || stats.exactF64 ? 2.2e-16 : 1.2e-7;
+}
+
+/** Eigenvalues at or below this are treated as zero: rcond relative to the largest. */
+export function eigenTolerance(values: Float64Array, rcond: number): number {
+  const max = values.length ? Math.max(0, values[values.length - 1]) : 0;
+  return max * rcond;
+}
+
+export interface SymmetricSolve {
+  M: Matrix<'float64'>;
+  rank: number;
+  rankDeficient: boolean;
+  solver: 'cholesky' | 'eigen';
+}
+
+/**
+ * Solves S M = B for symmetric positive semi-definite S. Cholesky first (fast); if it fails or
+ * a pivot falls below rcond * max(diag S), the system is (numerically) rank-deficient and the
+ * eigen pseudo-inverse gives the minimum-norm solution instead.
+ */
+export async function solveSymmetric(engine: Engine, S: Matrix<'float64'>, B: Matrix<'float64'>, rcond: number): Promise<SymmetricSolve> {
+  const p = S.rows;
+  let maxDiag = 0;
+  for (let i = 0; i < p; i++) maxDiag = Math.max(maxDiag, S.data[i * p + i]);
+  try {
+    const L = await engine.cholesky(S);
+    let minPivot = Infinity;
+    for (let i = 0; i < p; i++) minPivot = Math.min(minPivot, L.data[i * p + i] ** 2);
+    if (minPivot > rcond * maxDiag) {
+      return { M: await engine.cholSolve(L, B), rank: p, rankDeficient: false, solver: 'cholesky' };
+    }
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err; // not positive definite: fall through
+  }
+  const eig = await engine.eigh(S);
+  const tol = eigenTolerance(eig.values.data, rcond);
+  const M = await eigenSolve(engine, eig, B, 0, tol);
+  const rank = eig.values.data.filter((v) => v > tol).length;
+  return { M, rank, rankDeficient: rank < p, solver: 'eigen' };
+}
+
+/** V diag(1/(w_i + shift)) V^T B, dropping eigenvalues w_i <= tol: ridge and pseudo-inverse. */
+export async function eigenSolve(
+  engine: Engine, eig: EighResult<'float64'>, B: Matrix<'float64'>, shift: number, tol: number,
+): Promise<Matrix<'float64'>> {
+  const Z = await engine.gemm(eig.vectors, B); // rows of `vectors` are eigenvectors: Z = V^T B
+  scaleRows(Z, eig.values.data, shift, tol);
+  return engine.gemm(eig.vectors, Z, { transA: true });
+}
+
+export function scaleRows(Z: Matrix<'float64'>, w: Float64Array, shift: number, tol: number): void {
+  for (let i = 0; i < Z.rows; i++) {
+    const f = w[i] > tol ? 1 / (w[i] + shift) : 0;
+    const row = Z.row(i);
+    for (let j = 0; j < row.length; j++) row[j] *= f;
+  }
+}
+
+/** b = meanY - meanX^T M: the intercept that goes with a centred fit. */
+export function interceptFor(M: Matrix<'float64'>, meanX: Float64Array, meanY: Float64Array): Float64Array {
+  const b = Float64Array.from(meanY);
+  for (let i = 0; i < M.rows; i++) {
+    const mx = meanX[i];
+    if (mx === 0) continue;
+    const row = M.row(i);
+    for (let j = 0; j < M.cols; j++) b[j] -= mx * row[j];
+  }
+  return b;
+}

@@ -1,0 +1,209 @@
+// Ridge (Tikhonov) regression: min ||X M + 1 b - Y||^2 + lambda ||M||^2.
+// lambda fixed: one Cholesky of X^T X + lambda I. lambda 'gcv' (default): generalised
+// cross-validation over a grid, the whole grid from ONE eigendecomposition X^T X = V W V^T:
+// with Z = V^T X^T Y and z_i = sum_j Z_ij^2,
+//   RSS(l) = sum ssY - sum_i z_i (2/(w_i+l) - w_i/(w_i+l)^2),  df(l) = sum_i w_i/(w_i+l),
+//   GCV(l) = n RSS(l) / (n - df(l))^2,
+// so each grid point costs O(p). lambda 'cv': k-fold cross-validation, one eigendecomposition
+// per fold, each grid point O(p^2) (see foldErrors).
+import { Matrix } from '../core/matrix';
+import { assertInteger, assertNumber, fail } from '../core/validate';
+import type { EighResult } from '../engine/engine';
+import { SufficientStats } from '../engine/stats';
+import { PairedEstimator, type EstimatorOptions, type Fitted, type PairedParams } from './estimator';
+import { interceptFor, normalProblem, scaleRows, type NormalProblem } from './normal-equations';
+import { makeRng, permutation } from '../evaluate/split';
+
+export interface RidgeParams extends PairedParams {
+  /** A fixed lambda >= 0, or 'gcv' (default) / 'cv' to choose it from the grid. */
+  lambda?: number | 'gcv' | 'cv';
+  /** Candidate lambdas (absolute). Default: 25 values, 1e-6 .. 1e2 times the mean eigenvalue of X^T X. */
+  grid?: number[];
+  /** Folds for 'cv' (default 5). */
+  folds?: number;
+  /** Seed of the fold assignment for 'cv' (default 0). */
+  seed?: number;
+}
+
+export interface ValidationPoint {
+  lambda: number;
+  /** GCV score, or mean squared validation error per target value for 'cv'. */
+  score: number;
+}
+
+export class RidgeEstimator extends PairedEstimator<RidgeParams> {
+  readonly method = 'ridge' as const;
+
+  constructor(params: RidgeParams = {}, opts?: EstimatorOptions) {
+    const l = params.lambda ?? 'gcv';
+    if (typeof l === 'number') assertNumber('lambda', l, 0);
+    else if (l !== 'gcv' && l !== 'cv') fail(TypeError, 'lambda', "a number >= 0, 'gcv' or 'cv'", l);
+    if (params.grid !== undefined) {
+      if (!Array.isArray(params.grid) || params.grid.length < 1) fail(TypeError, 'grid', 'a non-empty array of numbers > 0', params.grid);
+      params.grid.forEach((g, i) => assertNumber(`grid[${i}]`, g, Number.MIN_VALUE));
+    }
+    if (params.folds !== undefined) assertInteger('folds', params.folds, 2, 1000);
+    if (params.seed !== undefined) assertInteger('seed', params.seed, 0);
+    super({ ...params, lambda: l }, opts);
+  }
+
+  /** k-fold CV needs the rows themselves: folds are assigned here (seeded), then fitted from their statistics. */
+  override async fit(X: Matrix, Y: Matrix): Promise<this> {
+    if (this.params.lambda !== 'cv') return super.fit(X, Y);
+    if (X.rows !== Y.rows) throw new RangeError(`Y: expected ${X.rows} rows to pair with X's rows, received ${Y.rows}`);
+    const k = this.params.folds ?? 5;
+    if (X.rows < k) throw new RangeError(`X: expected at least folds = ${k} rows for cross-validation, received ${X.rows}`);
+    const order = permutation(X.rows, makeRng(this.params.seed ?? 0));
+    const folds: SufficientStats[] = [];
+    for (let f = 0; f < k; f++) {
+      const idx = order.filter((_, i) => i % k === f);
+      const stats = new SufficientStats(X.cols, Y.cols, { engine: this.engine, exactF64: this.params.exactF64 });
+      await stats.update(takeRows(X, idx), takeRows(Y.dtype === X.dtype ? Y : Y.astype(X.dtype), idx));
+      folds.push(stats);
+    }
+    return this.fitFolds(folds);
+  }
+
+  override async fitStats(stats: SufficientStats): Promise<this> {
+    if (this.params.lambda === 'cv') {
+      throw new RangeError("lambda: 'cv' needs fold statistics: use fit(X, Y) or fitFolds(folds), or lambda 'gcv' with fitStats");
+    }
+    return super.fitStats(stats);
+  }
+
+  /** Cross-validated fit from per-fold statistics (e.g. shards): each fold validates the others' fit. */
+  async fitFolds(folds: SufficientStats[]): Promise<this> {
+    if (!Array.isArray(folds) || folds.length < 2) fail(TypeError, 'folds', 'an array of at least 2 SufficientStats', folds);
+    const total = folds[0].clone();
+    for (let f = 1; f < folds.length; f++) total.merge(folds[f]);
+    const totalProb = normalProblem(total, this.intercept);
+    const grid = this.params.grid ?? defaultGrid(totalProb);
+    const err = new Float64Array(grid.length);
+    for (const fold of folds) {
+      const train = total.clone().subtract(fold);
+      const e = await this.foldErrors(normalProblem(train, this.intercept), fold, grid);
+      for (let g = 0; g < grid.length; g++) err[g] += e[g];
+    }
+    const values = total.count * total.q;
+    const curve = grid.map((lambda, g) => ({ lambda, score: err[g] / values }));
+    return this.setFitted(await this.fixed(totalProb, best(curve), { selection: 'cv', folds: folds.length, validationCurve: curve }));
+  }
+
+  protected async solve(stats: SufficientStats): Promise<Fitted> {
+    const prob = normalProblem(stats, this.intercept);
+    if (typeof this.params.lambda === 'number') return this.fixed(prob, this.params.lambda, { selection: 'fixed' });
+    const eig = await this.engine.eigh(prob.Sxx);
+    const Z = await this.engine.gemm(eig.vectors, prob.Sxy); // V^T X^T Y
+    const w = clampEigen(eig);
+    const z = rowSumsOfSquares(Z);
+    const ssY = prob.ssY.reduce((a, b) => a + b, 0);
+    const dfBase = this.intercept ? 1 : 0;
+    const grid = this.params.grid ?? defaultGrid(prob);
+    const curve = grid.map((lambda) => {
+      let rss = ssY, df = dfBase;
+      for (let i = 0; i < w.length; i++) {
+        const d = 1 / (w[i] + lambda);
+        rss -= z[i] * (2 * d - w[i] * d * d);
+        df += w[i] * d;
+      }
+      const dof = Math.max(prob.n - df, 1e-12);
+      return { lambda, score: (prob.n * Math.max(rss, 0)) / (dof * dof) };
+    });
+    const lambda = best(curve);
+    scaleRows(Z, w, lambda, -1);
+    const M = await this.engine.gemm(eig.vectors, Z, { transA: true });
+    return {
+      weight: M,
+      bias: interceptFor(M, prob.meanX, prob.meanY),
+      info: { pairs: prob.n, lambda, selection: 'gcv', validationCurve: curve, solver: 'eigen' },
+    };
+  }
+
+  private async fixed(prob: NormalProblem, lambda: number, info: Record<string, unknown>): Promise<Fitted> {
+    const S = prob.Sxx.clone();
+    for (let i = 0; i < prob.p; i++) S.data[i * prob.p + i] += lambda;
+    let M: Matrix<'float64'>;
+    let solver = 'cholesky';
+    try {
+      M = await this.engine.cholSolve(await this.engine.cholesky(S), prob.Sxy);
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      const eig = await this.engine.eigh(prob.Sxx); // lambda = 0 on singular data: pseudo-inverse
+      const w = clampEigen(eig);
+      const tol = Math.max(...w) * prob.p * 2.2e-16;
+      const Z = await this.engine.gemm(eig.vectors, prob.Sxy);
+      scaleRows(Z, w, lambda, tol);
+      M = await this.engine.gemm(eig.vectors, Z, { transA: true });
+      solver = 'eigen';
+    }
+    return { weight: M, bias: interceptFor(M, prob.meanX, prob.meanY), info: { pairs: prob.n, lambda, solver, ...info } };
+  }
+
+  // Squared validation error of every grid lambda on one fold, the model fitted on `train`.
+  // Residuals of the fold's rows, centred with the TRAINING means mx, my:
+  //   err(l) = c - 2 sum_i d_i u_i + d^T C d,  d_i = 1/(w_i + l),
+  // with A = Xf~^T Xf~, B = Xf~^T Yf~, c = tr(Yf~^T Yf~), u_i = sum_j Z_ij (V^T B)_ij and
+  // C = (V^T A V) o (Z Z^T), all built once per fold.
+  private async foldErrors(train: NormalProblem, fold: SufficientStats, grid: number[]): Promise<Float64Array> {
+    const { p, q, meanX: mx, meanY: my } = train;
+    const nf = fold.count;
+    const A = new Matrix<'float64'>(fold.xtx.slice(), p, p);
+    const B = new Matrix<'float64'>(fold.xty.slice(), p, q);
+    for (let i = 0; i < p; i++) {
+      for (let j = 0; j < p; j++) A.data[i * p + j] += -fold.sumX[i] * mx[j] - mx[i] * fold.sumX[j] + nf * mx[i] * mx[j];
+      for (let j = 0; j < q; j++) B.data[i * q + j] += -fold.sumX[i] * my[j] - mx[i] * fold.sumY[j] + nf * mx[i] * my[j];
+    }
+    let c = 0;
+    for (let j = 0; j < q; j++) c += fold.sqY[j] - 2 * my[j] * fold.sumY[j] + nf * my[j] * my[j];
+    const eig = await this.engine.eigh(train.Sxx);
+    const w = clampEigen(eig);
+    const V = eig.vectors;
+    const Z = await this.engine.gemm(V, train.Sxy);
+    const VB = await this.engine.gemm(V, B);
+    const VAVt = await this.engine.gemm(await this.engine.gemm(V, A), V, { transB: true });
+    const ZZt = await this.engine.gemm(Z, Z, { transB: true });
+    const u = new Float64Array(p);
+    for (let i = 0; i < p; i++) for (let j = 0; j < q; j++) u[i] += Z.data[i * q + j] * VB.data[i * q + j];
+    const C = VAVt.data.map((v, i) => v * ZZt.data[i]);
+    const d = new Float64Array(p);
+    return Float64Array.from(grid, (lambda) => {
+      for (let i = 0; i < p; i++) d[i] = 1 / (w[i] + lambda);
+      let e = c;
+      for (let i = 0; i < p; i++) {
+        e -= 2 * d[i] * u[i];
+        let s = 0;
+        for (let k = 0; k < p; k++) s += C[i * p + k] * d[k];
+        e += d[i] * s;
+      }
+      return e;
+    });
+  }
+}
+
+/** Eigenvalues of a PSD matrix, rounding noise below zero clamped to zero. */
+function clampEigen(eig: EighResult<'float64'>): Float64Array {
+  return eig.values.data.map((v) => Math.max(v, 0));
+}
+
+function rowSumsOfSquares(Z: Matrix<'float64'>): Float64Array {
+  const z = new Float64Array(Z.rows);
+  for (let i = 0; i < Z.rows; i++) for (const v of Z.row(i)) z[i] += v * v;
+  return z;
+}
+
+function defaultGrid(prob: NormalProblem): number[] {
+  let trace = 0;
+  for (let i = 0; i < prob.p; i++) trace += prob.Sxx.data[i * prob.p + i];
+  const mean = Math.max(trace / prob.p, Number.MIN_VALUE);
+  return Array.from({ length: 25 }, (_, i) => mean * 10 ** (-6 + (8 * i) / 24));
+}
+
+function best(curve: { lambda: number; score: number }[]): number {
+  return curve.reduce((a, b) => (b.score < a.score ? b : a)).lambda;
+}
+
+export function takeRows<M extends Matrix>(X: M, idx: ArrayLike<number>): M {
+  const out = Matrix.zeros(idx.length, X.cols, X.dtype);
+  for (let i = 0; i < idx.length; i++) out.data.set(X.row(idx[i]), i * X.cols);
+  return out as M;
+}

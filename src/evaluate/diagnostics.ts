@@ -1,0 +1,88 @@
+// How good a map is on held-out pairs: relative residual, cosine between mapped and true
+// target embeddings, per-dimension R^2, and linear CKA between the spaces.
+import { Matrix } from '../core/matrix';
+import { assertMatrix } from '../core/validate';
+import { Engine } from '../engine/engine';
+import type { LinearMap } from '../maps/linear-map';
+
+export interface Diagnostics {
+  rows: number;
+  /** ||X M + b - Y||_F / ||Y||_F */
+  relativeResidual: number;
+  cosineMean: number;
+  cosineMedian: number;
+  /** Mean over target dimensions of R^2 = 1 - SS_res / SS_tot. */
+  r2Mean: number;
+  r2: number[];
+  /** Linear CKA between the source and target embeddings (how alike the spaces are). */
+  ckaSourceTarget: number;
+  /** Linear CKA between mapped and true target embeddings. */
+  ckaMappedTarget: number;
+}
+
+export async function diagnose(map: LinearMap, X: Matrix, Y: Matrix, engine: Engine = Engine.get()): Promise<Diagnostics> {
+  assertMatrix('X', X, { cols: map.p, minRows: 1 });
+  assertMatrix('Y', Y, { rows: X.rows, cols: map.q });
+  const Yd = Y.astype('float64');
+  const P = (await map.applyBatch(X.astype('float64'))) as Matrix<'float64'>;
+  const n = X.rows, q = map.q;
+  let res = 0, tot = 0;
+  const cos = new Float64Array(n);
+  const mean = columnMeans(Yd);
+  const ssRes = new Float64Array(q), ssTot = new Float64Array(q);
+  for (let i = 0; i < n; i++) {
+    let dot = 0, pp = 0, yy = 0;
+    for (let j = 0; j < q; j++) {
+      const p = P.data[i * q + j], y = Yd.data[i * q + j];
+      dot += p * y;
+      pp += p * p;
+      yy += y * y;
+      ssRes[j] += (p - y) ** 2;
+      ssTot[j] += (y - mean[j]) ** 2;
+    }
+    res += pp - 2 * dot + yy;
+    tot += yy;
+    cos[i] = pp > 0 && yy > 0 ? dot / Math.sqrt(pp * yy) : 0;
+  }
+  const r2 = Array.from(ssRes, (r, j) => (ssTot[j] > 0 ? 1 - r / ssTot[j] : 0));
+  cos.sort();
+  return {
+    rows: n,
+    relativeResidual: tot > 0 ? Math.sqrt(Math.max(res, 0) / tot) : 0,
+    cosineMean: cos.reduce((a, b) => a + b, 0) / n,
+    cosineMedian: n % 2 ? cos[(n - 1) / 2] : (cos[n / 2 - 1] + cos[n / 2]) / 2,
+    r2Mean: r2.reduce((a, b) => a + b, 0) / q,
+    r2,
+    ckaSourceTarget: await linearCKA(X, Y, engine),
+    ckaMappedTarget: await linearCKA(P, Yd, engine),
+  };
+}
+
+/** Linear CKA (Kornblith et al. 2019): ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F). */
+export async function linearCKA(X: Matrix, Y: Matrix, engine: Engine = Engine.get()): Promise<number> {
+  assertMatrix('X', X, { minRows: 1 });
+  assertMatrix('Y', Y, { rows: X.rows });
+  const Xc = centre(X), Yc = centre(Y);
+  const sq = (m: Matrix) => {
+    let s = 0;
+    for (const v of m.data) s += v * v;
+    return s;
+  };
+  const xy = sq(await engine.gemm(Yc, Xc, { transA: true }));
+  const xx = Math.sqrt(sq(await engine.gemm(Xc, Xc, { transA: true })));
+  const yy = Math.sqrt(sq(await engine.gemm(Yc, Yc, { transA: true })));
+  return xx > 0 && yy > 0 ? xy / (xx * yy) : 0;
+}
+
+function columnMeans(M: Matrix): Float64Array {
+  const m = new Float64Array(M.cols);
+  for (let i = 0; i < M.rows; i++) for (let j = 0; j < M.cols; j++) m[j] += M.data[i * M.cols + j];
+  return m.map((v) => v / Math.max(M.rows, 1));
+}
+
+function centre(M: Matrix): Matrix<'float64'> {
+  const out = M.astype('float64');
+  const mean = columnMeans(out);
+  for (let i = 0; i < M.rows; i++) for (let j = 0; j < M.cols; j++) out.data[i * M.cols + j] -= mean[j];
+  return out;
+}

@@ -1,0 +1,108 @@
+// The command line end to end: fit (pairing rows by id), apply, inspect, and its errors.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { Matrix } from '../src/core/matrix';
+import { loadEmbeddings, saveEmbeddings } from '../src/io/embeddings';
+import { writeSafetensors } from '../src/io/safetensors';
+import { LinearMap } from '../src/maps/linear-map';
+import { makeRng, randn } from './helpers/random';
+import { matmul, relErr, toF64 } from './helpers/reference';
+
+const rng = makeRng('cli.test');
+const cli = path.join(__dirname, '..', 'src', 'cli', 'main.js');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'embmap-cli-'));
+process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+const f = (name: string) => path.join(dir, name);
+
+// A: 300 x 20, B = A M + b, stored with B's rows in reverse order: fit must pair by id.
+const n = 300, p = 20, q = 12;
+const A = randn(rng, n, p, 'float32');
+const M = randn(rng, p, q, 'float64');
+const BA = matmul(toF64(A), M);
+const B = Matrix.zeros(n, q, 'float32');
+for (let i = 0; i < n; i++) for (let j = 0; j < q; j++) B.data[(n - 1 - i) * q + j] = BA.data[i * q + j] + 1;
+const ids = Array.from({ length: n }, (_, i) => `img${i}`);
+saveEmbeddings(f('a.npy'), { matrix: A, ids });
+saveEmbeddings(f('b.npy'), { matrix: B, ids: [...ids].reverse() });
+
+test('fit pairs rows by id, reports held-out diagnostics, writes a map', () => {
+  const r = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--method', 'lstsq', '--out', f('m.safetensors'), '--source-model', 'A');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /wrote .*m\.safetensors: lstsq map 20 -> 12 from 270 pairs/);
+  assert.match(r.stdout, /held-out \(30 pairs\): relative residual [0-9.e-]+, cosine mean 1\.000/);
+  const map = LinearMap.load(f('m.safetensors'));
+  assert.equal(map.metadata.source.model, 'A');
+  assert.ok(relErr(map.weight().data, M.data) < 1e-4);
+});
+
+test('apply maps a set and carries its ids; inspect describes files', () => {
+  const r = run('apply', '--map', f('m.safetensors'), '--input', f('a.npy'), '--out', f('a2b.npy'), '--normalize');
+  assert.equal(r.status, 0, r.stderr);
+  const out = loadEmbeddings(f('a2b.npy'));
+  assert.deepEqual(out.ids, ids);
+  assert.ok(Math.abs(Math.hypot(...out.matrix.row(5)) - 1) < 1e-5);
+  const i1 = run('inspect', f('m.safetensors'));
+  assert.equal(i1.status, 0, i1.stderr);
+  assert.match(i1.stdout, /kind: embmap linear map/);
+  assert.match(i1.stdout, /estimator: lstsq/);
+  const i2 = run('inspect', f('a.npy'), '--json');
+  assert.deepEqual(JSON.parse(i2.stdout).shape, [n, p]);
+});
+
+test('every method runs from the command line', () => {
+  for (const args of [['--method', 'ridge', '--lambda', 'auto'], ['--method', 'ridge', '--lambda', 'cv'], ['--method', 'procrustes', '--scale'], ['--method', 'lowrank', '--rank', '4']]) {
+    const r = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), ...args, '--out', f('x.safetensors'), '--json');
+    assert.equal(r.status, 0, `${args}: ${r.stderr}`);
+    assert.equal(JSON.parse(r.stdout).estimator, args[1]);
+  }
+  const C = 8;
+  writeSafetensors(f('headA.safetensors'), { weight: randn(rng, C, p, 'float32'), bias: new Float32Array(C) });
+  writeSafetensors(f('headB.safetensors'), { weight: randn(rng, C, q, 'float32'), bias: new Float32Array(C) });
+  const w = run('fit', '--source', f('headA.safetensors'), '--target', f('headB.safetensors'), '--method', 'weights', '--out', f('w.safetensors'));
+  assert.equal(w.status, 0, w.stderr);
+  assert.match(w.stdout, /weights map 20 -> 12/);
+});
+
+test('the streaming fit equals the in-memory fit', () => {
+  saveEmbeddings(f('b-ordered.npy'), { matrix: new Matrix(Float32Array.from(BA.data, (v) => v + 1), n, q), ids });
+  const s = run('fit', '--source', f('a.npy'), '--target', f('b-ordered.npy'), '--stream', '--out', f('s.safetensors'));
+  const m = run('fit', '--source', f('a.npy'), '--target', f('b-ordered.npy'), '--test-fraction', '0', '--out', f('t.safetensors'));
+  assert.equal(s.status, 0, s.stderr);
+  assert.equal(m.status, 0, m.stderr);
+  assert.ok(relErr(LinearMap.load(f('s.safetensors')).weight().data, LinearMap.load(f('t.safetensors')).weight().data) < 1e-5);
+  const bad = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--stream', '--out', f('u.safetensors'));
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /streaming needs rows paired by position, but row 0 is id 'img0'/);
+});
+
+test('bad input: clear messages and exit codes, no output file', () => {
+  const cases: [string[], number, RegExp][] = [
+    [['fit', '--source', f('a.npy'), '--target', f('b.npy'), '--method', 'pca', '--out', f('z.safetensors')], 2, /--method: expected one of lstsq, ridge, procrustes, lowrank, weights, received 'pca'/],
+    [['fit', '--source', f('a.npy'), '--out', f('z.safetensors')], 2, /--target: expected a value/],
+    [['fit', '--bogus'], 2, /unknown option --bogus/],
+    [['apply', '--map', f('m.safetensors'), '--input', f('b.npy'), '--out', f('z.npy')], 1, /--input: expected 20-d embeddings for this 20 -> 12 map, received 300x12/],
+    [['inspect', f('missing.npy')], 1, /missing\.npy/],
+    [['frobnicate'], 2, /unknown command 'frobnicate'/],
+  ];
+  for (const [args, code, message] of cases) {
+    const r = run(...args);
+    assert.equal(r.status, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+  }
+  saveEmbeddings(f('c.npy'), { matrix: randn(rng, 5, p, 'float32'), ids: ['x1', 'x2', 'x3', 'x4', 'x5'] });
+  const unpaired = run('fit', '--source', f('c.npy'), '--target', f('b.npy'), '--out', f('z.safetensors'));
+  assert.equal(unpaired.status, 1);
+  assert.match(unpaired.stderr, /id/);
+  const nan = Matrix.zeros(4, p, 'float32');
+  nan.set(2, 3, NaN);
+  saveEmbeddings(f('nan.npy'), { matrix: nan, ids: ['img0', 'img1', 'img2', 'img3'] });
+  const r = run('fit', '--source', f('nan.npy'), '--target', f('b.npy'), '--out', f('z.safetensors'));
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /row 2.*img2/);
+  assert.ok(!fs.existsSync(f('z.safetensors')) && !fs.existsSync(f('z.npy')));
+});
