@@ -1,0 +1,41 @@
+// Model cards: everything needed to turn images into a network's embeddings (and logits),
+// stored as JSON next to the ONNX file. Written by the importers, read by the extraction
+// pipeline. Validation of a card read from disk lives with the extraction code that consumes it.
+
+export type Layout = 'NCHW' | 'NHWC';
+export type ChannelOrder = 'RGB' | 'BGR';
+/** shorter-side resize + centre crop, plain stretch to the input size, or letterbox padding. */
+export type ResizePolicy = 'crop' | 'stretch' | 'pad';
+
+export interface ModelCard {
+  /** Catalogue id or a user's name, e.g. "faceres", "mobilenet-v1-0.25-128". */
+  id: string;
+  /** The ONNX file, relative to the card's own directory. */
+  onnx: string;
+  input: {
+    /** Graph input name. */
+    name: string;
+    /** [height, width]. */
+    size: [number, number];
+    layout: Layout;
+    channels: ChannelOrder;
+    /** value = (pixel * scale - mean[c]) / std[c], pixel in 0..255 (scale 1/255 for 0..1 models). */
+    scale: number;
+    mean: [number, number, number];
+    std: [number, number, number];
+    resize: ResizePolicy;
+  };
+  /** The embedding: any tensor of the graph, by name (exposed as an extra output when intermediate). */
+  embedding: { tensor: string; dim: number };
+  /** Classifiers: the logits tensor and the classifier head logits = W e + c. */
+  logits?: {
+    tensor: string;
+    classes: number;
+    /** Initializer names of W (classes x dim, or dim x classes with transposed: true) and c. */
+    head?: { weight: string; bias?: string; transposed?: boolean };
+    /** Class k of the logits is label index k + offset (e.g. 1001-way TFLite models: offset -1, 0 = background). */
+    labelOffset?: number;
+  };
+  /** Where the weights came from (package, file, licence). */
+  source?: string;
+}

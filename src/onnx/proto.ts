@@ -1,0 +1,84 @@
+// ONNX protobuf I/O and the small constructors every graph writer shares (importers, graph
+// surgery, test fixtures). The schema comes from onnx-proto (generated from onnx.proto).
+import * as fs from 'node:fs';
+import { onnx } from 'onnx-proto';
+import { writeFileAtomic } from '../io/atomic';
+
+export { onnx };
+
+export const OPSET = 13;
+
+export function readModel(path: string): onnx.ModelProto {
+  return onnx.ModelProto.decode(fs.readFileSync(path));
+}
+
+export function encodeModel(model: onnx.IModelProto): Uint8Array {
+  return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+}
+
+/** Writes atomically, so a crash never leaves a truncated model that looks whole. */
+export function writeModel(path: string, model: onnx.IModelProto): void {
+  writeFileAtomic(path, [encodeModel(model)]);
+}
+
+export function floatTensor(name: string, dims: readonly number[], data: Float32Array): onnx.ITensorProto {
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (count !== data.length) throw new RangeError(`${name}: expected ${count} values for dims [${dims}], received ${data.length}`);
+  return {
+    name,
+    dims: [...dims],
+    dataType: onnx.TensorProto.DataType.FLOAT,
+    rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  };
+}
+
+export function int64Tensor(name: string, dims: readonly number[], values: readonly number[]): onnx.ITensorProto {
+  return { name, dims: [...dims], dataType: onnx.TensorProto.DataType.INT64, int64Data: [...values] };
+}
+
+export type AttrValue = number | string | number[] | onnx.ITensorProto | { ints: number[] } | { floats: number[] };
+
+/** An attribute; plain numbers are INT when integral, FLOAT otherwise. Use {floats}/{ints} to force. */
+export function attribute(name: string, value: AttrValue): onnx.IAttributeProto {
+  const A = onnx.AttributeProto.AttributeType;
+  if (typeof value === 'string') return { name, type: A.STRING, s: new TextEncoder().encode(value) };
+  if (typeof value === 'number') return Number.isInteger(value) ? { name, type: A.INT, i: value } : { name, type: A.FLOAT, f: value };
+  if (Array.isArray(value)) return { name, type: A.INTS, ints: value };
+  if ('ints' in value) return { name, type: A.INTS, ints: value.ints };
+  if ('floats' in value) return { name, type: A.FLOATS, floats: value.floats };
+  return { name, type: A.TENSOR, t: value };
+}
+
+export function node(
+  opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}, name?: string,
+): onnx.INodeProto {
+  return {
+    opType,
+    input: inputs,
+    output: outputs,
+    name: name ?? outputs[0],
+    attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+  };
+}
+
+/** A float32 graph input/output; null dims are symbolic (e.g. the batch). */
+export function valueInfo(name: string, dims: readonly (number | string | null)[]): onnx.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: onnx.TensorProto.DataType.FLOAT,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d ?? 'N' })) },
+      },
+    },
+  };
+}
+
+export function model(graph: onnx.IGraphProto, producer = 'embmap'): onnx.IModelProto {
+  return {
+    irVersion: 7,
+    producerName: producer,
+    opsetImport: [{ domain: '', version: OPSET }],
+    graph,
+  };
+}
