@@ -79,11 +79,12 @@ describe('lstsq', () => {
     // Minimum norm: M = Xc^T A for some A, i.e. (I - Xc^+ Xc) M = 0; check via the normal residual in the null space.
     const proj = matmul(Xc, toF64(est.fitted.weight)); // fine; and M's norm is no larger than a perturbed solution's
     const perturbed = est.fitted.weight.clone();
-    const nullDir = randn(rng, 64, 1, 'float64');
-    const coeff = matmul(Xc, toF64(nullDir)); // remove the row-space part of the direction
-    const Xt = transpose(Xc);
-    const back = matmul(Xt, solve(matmul(Xc, Xt), coeff));
-    for (let j = 0; j < 64; j++) perturbed.data[j * 8] += 0.1 * (nullDir.data[j] - back.data[j]);
+    // A direction in the null space of the centred X: d minus its row-space part (the min-norm
+    // solution of Xc r = Xc d). Xc Xc^T is singular after centring, so no normal equations here.
+    const d = randn(rng, 64, 1, 'float64');
+    const XcM = new Matrix(Xc.data, 20, 64);
+    const rowPart = (await engine.lstsq(XcM, await engine.gemm(XcM, d))).x;
+    for (let j = 0; j < 64; j++) perturbed.data[j * 8] += 0.1 * (d.data[j] - rowPart.data[j]);
     assert.ok(relErr(matmul(Xc, toF64(perturbed)).data, proj.data) < 1e-9, 'the perturbation lies in the null space');
     assert.ok(frob(perturbed.data) > frob(est.fitted.weight.data));
   });

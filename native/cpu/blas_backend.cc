@@ -1,4 +1,4 @@
-// cpu-blas backend: BLIS for BLAS-3 (through its CBLAS layer, row-major without copies) and
+// cpu-blas backend: BLIS for BLAS-3 (its typed API takes row-major strides: no copies) and
 // the reference LAPACK (Fortran ABI) for factorisations.
 //
 // Kernel choice: BLIS picks its micro-kernel from CPUID. For AVX-512 CPUs it only takes "skx"
@@ -9,10 +9,11 @@
 // build ships and knows (unlike forcing a newer OpenBLAS core type on an old OpenBLAS), and the
 // tests check every result against a float64 reference. bench/RESULTS.md has the measurements.
 #include <blis.h>
-#include <cblas.h>
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <atomic>
+#include <type_traits>
 #include <cstdlib>
 #include <thread>
 #include <vector>
@@ -70,38 +71,71 @@ EMBMAP_LAPACK_TRAITS(float, s)
 EMBMAP_LAPACK_TRAITS(double, d)
 #undef EMBMAP_LAPACK_TRAITS
 
-void gemmCall(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
-              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
-              n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+// BLIS's typed expert API takes row and column strides (row-major needs no CBLAS layer) and
+// a per-call runtime, so each call gets its own thread count. The global BLIS setting stays at
+// one thread: LAPACK's blocked factorisations make many small BLAS calls, and OpenMP teams on
+// those collapse when the machine is busy (measured: a 2048 Cholesky 0.26 s on one thread,
+// 2-30 s on two under load).
+trans_t tr(bool t) { return t ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE; }
+
+struct Runtime {
+  rntm_t r = BLIS_RNTM_INITIALIZER;
+  explicit Runtime(int threads) { bli_rntm_set_num_threads(threads, &r); }
+};
+
+// Below this many multiply-adds one thread is faster than waking a team (e.g. one vector
+// through a 512x512 map).
+constexpr double kParallelFlops = 64.0 * 64 * 64;
+int threadsFor(double work, int threads) { return work < kParallelFlops ? 1 : threads; }
+
+template <typename T>
+void gemmCall(int threads, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
+              const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  Runtime rt(threadsFor(double(m) * n * k, threads));
+  T* a = const_cast<T*>(A);
+  T* b = const_cast<T*>(B);
+  if constexpr (std::is_same_v<T, float>)
+    bli_sgemm_ex(tr(ta), tr(tb), m, n, k, &alpha, a, lda, 1, b, ldb, 1, &beta, C, ldc, 1, nullptr,
+                 &rt.r);
+  else
+    bli_dgemm_ex(tr(ta), tr(tb), m, n, k, &alpha, a, lda, 1, b, ldb, 1, &beta, C, ldc, 1, nullptr,
+                 &rt.r);
 }
-void gemmCall(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* A,
-              int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
-              n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+
+// C (upper) = alpha A^T A + beta C, A stored k x n row-major.
+template <typename T>
+void syrkCall(int threads, int64_t n, int64_t k, T alpha, const T* A, int64_t lda, T beta, T* C,
+              int64_t ldc) {
+  Runtime rt(threadsFor(double(n) * n * k / 2, threads));
+  T* a = const_cast<T*>(A);
+  if constexpr (std::is_same_v<T, float>)
+    bli_ssyrk_ex(BLIS_UPPER, BLIS_TRANSPOSE, n, k, &alpha, a, lda, 1, &beta, C, ldc, 1, nullptr,
+                 &rt.r);
+  else
+    bli_dsyrk_ex(BLIS_UPPER, BLIS_TRANSPOSE, n, k, &alpha, a, lda, 1, &beta, C, ldc, 1, nullptr,
+                 &rt.r);
 }
-void syrkCall(int64_t n, int64_t k, float alpha, const float* A, int64_t lda, float beta,
-              float* C, int64_t ldc) {
-  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, alpha, A, lda, beta, C, ldc);
-}
-void syrkCall(int64_t n, int64_t k, double alpha, const double* A, int64_t lda, double beta,
-              double* C, int64_t ldc) {
-  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, alpha, A, lda, beta, C, ldc);
-}
-void trsmCall(bool trans, int64_t n, int64_t nrhs, const float* L, int64_t ldl, float* B,
+
+// B <- op(L)^-1 B, L lower triangular.
+template <typename T>
+void trsmCall(int threads, bool trans, int64_t n, int64_t nrhs, const T* L, int64_t ldl, T* B,
               int64_t ldb) {
-  cblas_strsm(CblasRowMajor, CblasLeft, CblasLower, trans ? CblasTrans : CblasNoTrans,
-              CblasNonUnit, n, nrhs, 1.0f, L, ldl, B, ldb);
-}
-void trsmCall(bool trans, int64_t n, int64_t nrhs, const double* L, int64_t ldl, double* B,
-              int64_t ldb) {
-  cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, trans ? CblasTrans : CblasNoTrans,
-              CblasNonUnit, n, nrhs, 1.0, L, ldl, B, ldb);
+  Runtime rt(threadsFor(double(n) * n * nrhs, threads));
+  T one = T(1);
+  T* l = const_cast<T*>(L);
+  if constexpr (std::is_same_v<T, float>)
+    bli_strsm_ex(BLIS_LEFT, BLIS_LOWER, tr(trans), BLIS_NONUNIT_DIAG, n, nrhs, &one, l, ldl, 1, B,
+                 ldb, 1, nullptr, &rt.r);
+  else
+    bli_dtrsm_ex(BLIS_LEFT, BLIS_LOWER, tr(trans), BLIS_NONUNIT_DIAG, n, nrhs, &one, l, ldl, 1, B,
+                 ldb, 1, nullptr, &rt.r);
 }
 
 template <typename T>
 class BlasLinalg final : public Linalg<T> {
  public:
+  explicit BlasLinalg(const std::atomic<int>& threads) : threads_(threads) {}
+
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t lda,
             const T* B, int64_t ldb, T beta, T* C, int64_t ldc) override {
     if (m == 0 || n == 0) return;
@@ -110,7 +144,7 @@ class BlasLinalg final : public Linalg<T> {
         for (int64_t j = 0; j < n; j++) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
       return;
     }
-    gemmCall(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemmCall(threads_.load(), ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
   }
 
   void syrkT(int64_t n, int64_t k, T alpha, const T* A, int64_t lda, T beta, T* C,
@@ -121,7 +155,7 @@ class BlasLinalg final : public Linalg<T> {
         for (int64_t j = 0; j < n; j++) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
       return;
     }
-    syrkCall(n, k, alpha, A, lda, beta, C, ldc);
+    syrkCall(threads_.load(), n, k, alpha, A, lda, beta, C, ldc);
     for (int64_t i = 1; i < n; i++)  // mirror the upper triangle into the lower one
       for (int64_t j = 0; j < i; j++) C[i * ldc + j] = C[j * ldc + i];
   }
@@ -140,8 +174,8 @@ class BlasLinalg final : public Linalg<T> {
 
   void potrs(int64_t n, int64_t nrhs, const T* L, int64_t ldl, T* B, int64_t ldb) override {
     if (n == 0 || nrhs == 0) return;
-    trsmCall(false, n, nrhs, L, ldl, B, ldb);
-    trsmCall(true, n, nrhs, L, ldl, B, ldb);
+    trsmCall(threads_.load(), false, n, nrhs, L, ldl, B, ldb);
+    trsmCall(threads_.load(), true, n, nrhs, L, ldl, B, ldb);
   }
 
   int64_t lstsq(int64_t m, int64_t n, int64_t nrhs, T* A, int64_t lda, T* B, int64_t ldb,
@@ -215,6 +249,9 @@ class BlasLinalg final : public Linalg<T> {
                      iwork.data(), &info);
     return info;
   }
+
+ private:
+  const std::atomic<int>& threads_;
 };
 
 std::string lapackPath() {
@@ -242,8 +279,8 @@ class BlasBackend final : public Backend {
       reason_ = "BLIS's own CPUID detection";
     }
     bli_init();
+    bli_thread_set_num_threads(1);  // LAPACK's internal BLAS calls: see Runtime above
     threads_ = int(std::max(1u, std::thread::hardware_concurrency()));
-    bli_thread_set_num_threads(threads_);
   }
 
   BackendInfo info() const override {
@@ -256,19 +293,16 @@ class BlasBackend final : public Backend {
     return i;
   }
 
-  void setThreads(int n) override {
-    threads_ = std::max(1, n);
-    bli_thread_set_num_threads(threads_);
-  }
+  void setThreads(int n) override { threads_ = std::max(1, n); }
 
   Linalg<float>& f32() override { return f32_; }
   Linalg<double>& f64() override { return f64_; }
 
  private:
   std::string reason_;
-  int threads_ = 1;
-  BlasLinalg<float> f32_;
-  BlasLinalg<double> f64_;
+  std::atomic<int> threads_{1};
+  BlasLinalg<float> f32_{threads_};
+  BlasLinalg<double> f64_{threads_};
 };
 
 }  // namespace
