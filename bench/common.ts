@@ -44,7 +44,7 @@ export function cleanEnv(): NodeJS.ProcessEnv {
 }
 
 /** Runs one suite of bench/numpy_bench.py and returns its JSON. */
-export function runNumpy(suite: 'engine' | 'fit', dir: string, env: NodeJS.ProcessEnv): Record<string, unknown> {
+export function runNumpy(suite: 'engine' | 'fit' | 'macro', dir: string, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out = execFileSync(PYTHON, [path.join(REPO, 'bench', 'numpy_bench.py'), suite, dir], {
     env,
     encoding: 'utf8',

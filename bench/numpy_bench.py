@@ -1,8 +1,9 @@
 """The same work as the Node benchmarks, in NumPy, timed the same way.
 
 Run by bench/engine.bench.ts and bench/fit.bench.ts (twice: as the machine has it, and with
-OPENBLAS_CORETYPE=SkylakeX set for that process only). Prints one JSON object on stdout.
-usage: numpy_bench.py engine|fit DIR
+OPENBLAS_CORETYPE=SkylakeX set for that process only), and by bench/macro.ts (`embmap bench`,
+as installed). Prints one JSON object on stdout.
+usage: numpy_bench.py engine|fit|macro DIR
   DIR holds X.npy and Y.npy written by the Node bench; W64.npy (the float64 normal-equation
   solution, the error reference) is written there.
 """
@@ -97,10 +98,60 @@ def engine_suite(d, out):
     out["vec512_p99_us"] = float(lat[int(len(lat) * 0.99)] / 1e3)
 
 
+def latency_us(fn, calls):
+    """p50 and p99 of one call in microseconds, the first 10% dropped as warm-up."""
+    lat = []
+    for _ in range(calls):
+        t = time.perf_counter_ns()
+        fn()
+        lat.append(time.perf_counter_ns() - t)
+    lat = np.sort(np.array(lat[calls // 10:]))
+    return float(lat[len(lat) // 2] / 1e3), float(lat[int(len(lat) * 0.99)] / 1e3)
+
+
+def macro_suite(d, out):
+    """embmap bench (bench/macro.ts): fit with intercept, apply, cosine top-k; the same arrays."""
+    cfg = json.load(open(os.path.join(d, "macro.json")))
+    X, Y = np.load(os.path.join(d, "X.npy")), np.load(os.path.join(d, "Y.npy"))
+    W, b = np.load(os.path.join(d, "W.npy")), np.load(os.path.join(d, "b.npy"))
+
+    def fit64():
+        X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+        mx, my = X64.mean(0), Y64.mean(0)
+        Xc, Yc = X64 - mx, Y64 - my
+        M = np.linalg.solve(Xc.T @ Xc, Xc.T @ Yc)
+        return M, my - mx @ M
+
+    out["fit_s"] = best(fit64, cfg["reps"])
+    np.save(os.path.join(d, "Wfit64.npy"), fit64()[0])
+
+    out["apply_vps"] = X.shape[0] / best(lambda: X @ W + b, cfg["reps"])
+
+    def in_batches():
+        for i in range(0, X.shape[0], 256):
+            X[i:i + 256] @ W + b
+
+    out["apply256_vps"] = X.shape[0] / best(in_batches, cfg["reps"])
+    x = X[:1].copy()
+    out["apply1_p50_us"], out["apply1_p99_us"] = latency_us(lambda: x @ W + b, cfg["calls"])
+
+    Q, G, k = np.load(os.path.join(d, "Q.npy")), np.load(os.path.join(d, "G.npy")), cfg["k"]
+
+    def cosine():
+        Gn = G / np.linalg.norm(G, axis=1, keepdims=True)
+        for i in range(0, Q.shape[0], 1024):
+            q = Q[i:i + 1024]
+            S = (q / np.linalg.norm(q, axis=1, keepdims=True)) @ Gn.T
+            top = np.argpartition(-S, k, axis=1)[:, :k]
+            np.take_along_axis(S, top, 1).argsort(axis=1)
+
+    out["cosine_mpairs"] = Q.shape[0] * G.shape[0] / best(cosine, cfg["reps"]) / 1e6
+
+
 def main():
     suite, d = sys.argv[1], sys.argv[2]
     out = {"numpy": np.__version__, "blas": blas_info()}
-    {"engine": engine_suite, "fit": fit_suite}[suite](d, out)
+    {"engine": engine_suite, "fit": fit_suite, "macro": macro_suite}[suite](d, out)
     print(json.dumps(out))
 
 
