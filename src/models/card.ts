@@ -1,6 +1,6 @@
 // Model cards: everything needed to turn images into a network's embeddings (and logits),
 // stored as JSON next to the ONNX file. Written by the importers, read by the extraction
-// pipeline. Validation of a card read from disk lives with the extraction code that consumes it.
+// pipeline. Validated and loaded by load.ts (validateCard, loadCard, cardFromOnnx, resolveModel).
 
 export type Layout = 'NCHW' | 'NHWC';
 export type ChannelOrder = 'RGB' | 'BGR';

@@ -3,13 +3,32 @@
 import * as fs from 'node:fs';
 import { onnx } from 'onnx-proto';
 import { writeFileAtomic } from '../io/atomic';
+import { FileFormatError } from '../io/binary';
 
 export { onnx };
 
 export const OPSET = 13;
 
+/** Reads and decodes a model; errors name the file (unreadable: the system error; undecodable: FileFormatError). */
 export function readModel(path: string): onnx.ModelProto {
-  return onnx.ModelProto.decode(fs.readFileSync(path));
+  return decodeModel(readModelBytes(path), path);
+}
+
+export function readModelBytes(path: string): Buffer {
+  try {
+    return fs.readFileSync(path);
+  } catch (err) {
+    throw new Error(`${path}: cannot read the ONNX model: ${(err as Error).message}`);
+  }
+}
+
+/** Decodes a model's bytes; `path` names it in the FileFormatError thrown for bytes that are not one. */
+export function decodeModel(bytes: Uint8Array, path: string): onnx.ModelProto {
+  try {
+    return onnx.ModelProto.decode(bytes);
+  } catch (err) {
+    throw new FileFormatError(path, `expected an ONNX model (protobuf ModelProto): ${(err as Error).message}`);
+  }
 }
 
 export function encodeModel(model: onnx.IModelProto): Uint8Array {
@@ -36,9 +55,9 @@ export function int64Tensor(name: string, dims: readonly number[], values: reado
   return { name, dims: [...dims], dataType: onnx.TensorProto.DataType.INT64, int64Data: [...values] };
 }
 
-export type AttrValue = number | string | number[] | onnx.ITensorProto | { ints: number[] } | { floats: number[] };
+export type AttrValue = number | string | number[] | onnx.ITensorProto | { ints: number[] } | { floats: number[] } | { float: number };
 
-/** An attribute; plain numbers are INT when integral, FLOAT otherwise. Use {floats}/{ints} to force. */
+/** An attribute; plain numbers are INT when integral, FLOAT otherwise. Use {float}/{floats}/{ints} to force. */
 export function attribute(name: string, value: AttrValue): onnx.IAttributeProto {
   const A = onnx.AttributeProto.AttributeType;
   if (typeof value === 'string') return { name, type: A.STRING, s: new TextEncoder().encode(value) };
@@ -46,6 +65,7 @@ export function attribute(name: string, value: AttrValue): onnx.IAttributeProto 
   if (Array.isArray(value)) return { name, type: A.INTS, ints: value };
   if ('ints' in value) return { name, type: A.INTS, ints: value.ints };
   if ('floats' in value) return { name, type: A.FLOATS, floats: value.floats };
+  if ('float' in value) return { name, type: A.FLOAT, f: value.float };
   return { name, type: A.TENSOR, t: value };
 }
 

@@ -1,0 +1,70 @@
+import { openDataset } from '../../datasets';
+import { extract } from '../../extract/pipeline';
+import { DEVICES, type Device } from '../../onnx/runtime';
+import { UsageError, type Command } from '../command';
+
+const USAGE =
+  'embmap extract --model CARD.json|MODEL.onnx --images DIR|MANIFEST --out emb.npy [--logits logits.npy] [--batch N]\n' +
+  '    [--device cpu|cuda|auto] [--workers N] [--threads N] [--strict] [--restart] [--root DIR] [--subset all|pairs] [--quiet]\n' +
+  '  Several models in one pass (images decoded once): repeat --model and --out in the same order, and\n' +
+  '  --logits once per model ("-" for none). A killed run resumes from <out>.partial when run again.';
+
+export const extractCommand: Command = {
+  name: 'extract',
+  summary: 'embeddings (and logits) of images through ONNX models, resumable',
+  usage: USAGE,
+  flags: {
+    model: 'strings', images: 'string', out: 'strings', logits: 'strings', batch: 'number', workers: 'number',
+    threads: 'number', device: 'string', strict: 'boolean', restart: 'boolean', root: 'string', subset: 'string', quiet: 'boolean',
+  },
+  async run(args) {
+    const models = (args.model as string[] | undefined) ?? [];
+    const outs = (args.out as string[] | undefined) ?? [];
+    const logits = (args.logits as string[] | undefined) ?? [];
+    if (models.length === 0) throw new UsageError(`--model: expected a card (.json) or model (.onnx)\nusage: ${USAGE}`);
+    if (typeof args.images !== 'string') throw new UsageError(`--images: expected a folder or manifest\nusage: ${USAGE}`);
+    if (outs.length !== models.length) throw new UsageError(`--out: expected one per --model (${models.length}), received ${outs.length}`);
+    if (logits.length !== 0 && logits.length !== models.length) {
+      throw new UsageError(`--logits: expected one per --model (${models.length}; "-" for none), received ${logits.length}`);
+    }
+    const device = (args.device as string | undefined) ?? 'cpu';
+    if (!(DEVICES as readonly string[]).includes(device)) throw new UsageError(`--device: expected one of ${DEVICES.join(', ')}, received '${device}'`);
+    const subset = args.subset as string | undefined;
+    if (subset !== undefined && subset !== 'all' && subset !== 'pairs') throw new UsageError(`--subset: expected 'all' or 'pairs', received '${subset}'`);
+    const integer = (flag: string) => {
+      const v = args[flag];
+      if (v !== undefined && (!Number.isInteger(v) || (v as number) < 1)) throw new UsageError(`--${flag}: expected an integer >= 1, received ${v}`);
+      return v as number | undefined;
+    };
+
+    const dataset = openDataset(args.images, { root: args.root as string | undefined, subset: subset as 'all' | 'pairs' | undefined });
+    const summary = await extract({
+      dataset,
+      targets: models.map((model, i) => ({ model, out: outs[i], ...(logits[i] && logits[i] !== '-' ? { logits: logits[i] } : {}) })),
+      batch: integer('batch'),
+      workers: integer('workers'),
+      threads: integer('threads'),
+      device: device as Device,
+      strict: !!args.strict,
+      restart: !!args.restart,
+      progress: args.quiet ? null : process.stderr,
+    });
+
+    const say = (line: string) => process.stdout.write(line + '\n');
+    for (const m of summary.models) {
+      if (m.fallback) say(`${m.id}: CUDA unavailable (${m.fallback}), ran on the CPU`);
+      if (m.assumed.length) say(`${m.id}: not in the card or graph, assumed defaults for ${m.assumed.join(', ')} (write a card to set them)`);
+      say(`wrote ${m.out}: ${summary.rows} x ${m.dim} float32 embeddings of ${m.id} (${m.provider})`);
+      if (m.logits) say(`wrote ${m.logits}: ${summary.rows} x ${m.classes} float32 logits of ${m.id}`);
+    }
+    const labelled = dataset.labelled ? `, ids and labels in the .ids.tsv sidecars` : ', ids in the .ids.tsv sidecars';
+    say(`${dataset.kind} ${args.images}: ${summary.total} images, ${summary.rows} rows${labelled}`);
+    if (summary.resumedFrom > 0) say(`resumed: ${summary.resumedFrom} images were already done; this run computed ${summary.computed} in ${summary.batches} batches`);
+    else say(`computed ${summary.computed} images in ${summary.batches} batches`);
+    say(`${summary.imagesPerSecond.toFixed(1)} images/s; ${summary.seconds.toFixed(1)} s in all, ${summary.setupSeconds.toFixed(1)} s of it loading the model(s)`);
+    if (summary.skipped.length) {
+      say(`skipped ${summary.skipped.length} unreadable image(s) (--strict aborts instead):`);
+      for (const s of summary.skipped) say(`  ${s.path}: ${s.reason}`);
+    }
+  },
+};

@@ -1,0 +1,112 @@
+// Images to model input: decode once (JPEG, PNG, WebP, TIFF, GIF via sharp; PGM/PPM here) to 8-bit
+// sRGB with 3 channels (greyscale replicated, alpha flattened onto black, EXIF orientation applied),
+// then per model: resize by the card's policy and normalise straight into a float32 batch buffer
+// at the image's slot, in the model's layout and channel order.
+import * as fs from 'node:fs';
+import sharp, { type Sharp } from 'sharp';
+import { assertInteger, fail } from '../core/validate';
+import { FileFormatError } from '../io/binary';
+import type { ModelCard } from '../models/card';
+import { decodePnm, isPnm } from './pnm';
+
+/** What preprocessing needs from a card: its input section without the tensor name. */
+export type InputSpec = Omit<ModelCard['input'], 'name'>;
+
+/** An 8-bit sRGB image, 3 channels interleaved (RGB). */
+export interface DecodedImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** Values per image in a model's input tensor. */
+export function inputSize(spec: InputSpec): number {
+  return 3 * spec.size[0] * spec.size[1];
+}
+
+/** A stable key: models whose inputs share it share one preprocessed tensor. */
+export function specKey(spec: InputSpec): string {
+  return JSON.stringify([spec.size, spec.layout, spec.channels, spec.scale, spec.mean, spec.std, spec.resize]);
+}
+
+/** Reads and decodes an image file. A missing, unreadable or corrupt file rejects with an error naming it. */
+export async function decodeImage(file: string): Promise<DecodedImage> {
+  let bytes: Buffer;
+  try {
+    bytes = await fs.promises.readFile(file);
+  } catch (err) {
+    throw new Error(`${file}: cannot read the image: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return decodeImageBytes(bytes, file);
+}
+
+export async function decodeImageBytes(bytes: Uint8Array, file: string): Promise<DecodedImage> {
+  if (bytes.length === 0) throw new FileFormatError(file, 'expected an image, found an empty file');
+  let pipeline: Sharp;
+  if (isPnm(bytes)) {
+    const pnm = decodePnm(bytes, file);
+    pipeline = sharp(pnm.data, { raw: { width: pnm.width, height: pnm.height, channels: pnm.channels } });
+  } else {
+    // failOn 'warning' (sharp's default) turns truncated or damaged data into an error, not a grey image.
+    pipeline = sharp(bytes, { failOn: 'warning' }).autoOrient();
+  }
+  try {
+    const { data, info } = await pipeline.flatten({ background: '#000000' }).toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`expected 3 channels after conversion to sRGB, found ${info.channels}`);
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+  } catch (err) {
+    const message = (err as Error).message;
+    // sharp does not pass on libvips' warning text; say what such a warning means here.
+    const hint = /Warning treated as error/.test(message) ? 'damaged or truncated image data: ' : '';
+    throw new FileFormatError(file, `cannot decode the image: ${hint}${message}`);
+  }
+}
+
+/**
+ * Resizes `image` by `spec.resize` ('crop': shorter side to the input size then centre crop;
+ * 'stretch': to the input size ignoring aspect; 'pad': longer side to the input size, centred on
+ * black) and writes the normalised values into `out` from `offset` (inputSize(spec) values).
+ */
+export async function preprocessInto(image: DecodedImage, spec: InputSpec, out: Float32Array, offset: number): Promise<void> {
+  const n = inputSize(spec);
+  assertInteger('offset', offset, 0, out.length - n);
+  const [h, w] = spec.size;
+  let pixels = image.data;
+  if (image.width !== w || image.height !== h) {
+    const fit = spec.resize === 'crop' ? 'cover' : spec.resize === 'stretch' ? 'fill' : 'contain';
+    const { data } = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+      .resize(w, h, { fit, position: 'centre', background: '#000000' })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    pixels = data;
+  }
+  normaliseInto(pixels, spec, out, offset);
+}
+
+/** One image file as a model's input tensor (1 x ...): the building block for single-image use. */
+export async function imageToTensor(file: string, spec: InputSpec): Promise<Float32Array> {
+  const out = new Float32Array(inputSize(spec));
+  await preprocessInto(await decodeImage(file), spec, out, 0);
+  return out;
+}
+
+/**
+ * value = (pixel * scale - mean[c]) / std[c] for model channel c (mean and std are in the model's
+ * channel order), read from interleaved RGB `pixels` of the input size.
+ */
+export function normaliseInto(pixels: Uint8Array, spec: InputSpec, out: Float32Array, offset: number): void {
+  const [h, w] = spec.size;
+  const plane = h * w;
+  if (pixels.length !== plane * 3) fail(RangeError, 'pixels', `${plane * 3} bytes (${h} x ${w} x 3)`, pixels);
+  for (let c = 0; c < 3; c++) {
+    const src = spec.channels === 'RGB' ? c : 2 - c;
+    const a = spec.scale / spec.std[c];
+    const b = -spec.mean[c] / spec.std[c];
+    if (spec.layout === 'NCHW') {
+      const base = offset + c * plane;
+      for (let p = 0; p < plane; p++) out[base + p] = pixels[p * 3 + src] * a + b;
+    } else {
+      for (let p = 0; p < plane; p++) out[offset + p * 3 + c] = pixels[p * 3 + src] * a + b;
+    }
+  }
+}
