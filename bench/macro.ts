@@ -1,6 +1,6 @@
 // The macro benchmarks behind `embmap bench`: what a user of embmap waits for, on every backend
 // this build and machine offer, beside NumPy and ml-matrix where they are installed:
-//  - extraction: images/s through the extraction pipeline (when this build has one);
+//  - extraction: images/s through extract(), image files to .npy, on a ResNet-18-shaped CNN;
 //  - fit: lstsq with intercept, N x 512 -> 512 float32 pairs (seconds; error vs NumPy float64);
 //  - apply: one applyBatch of N rows and N rows in batches of 256 (vectors/s), one vector
 //    through apply() (p50/p99 µs);
@@ -12,9 +12,15 @@ import * as path from 'node:path';
 import { Matrix } from '../src/core/matrix';
 import { Engine, type BackendInfo } from '../src/engine/engine';
 import { LstsqEstimator } from '../src/estimators/lstsq';
+import { makeRng } from '../src/evaluate/split';
+import { extract } from '../src/extract/pipeline';
+import { writeFileAtomic } from '../src/io/atomic';
 import { readNpy, writeNpy } from '../src/io/npy';
 import { LinearMap } from '../src/maps/linear-map';
+import { convNet } from '../src/onnx/cnn';
+import { writeModel } from '../src/onnx/proto';
 import { best, cleanEnv, percentiles, relErr, runNumpy, uniform } from './common';
+import { benchImages, resnet18Like } from './extract-inputs';
 import { describeMachine, type Machine } from './machine';
 import { machineLines } from './report';
 
@@ -43,13 +49,48 @@ export interface MacroResult {
   backends: BackendInfo[];
   gpu: { backend: string | null; device: string };
   sizes: { fitRows: number; dim: number; applyRows: number; cosine: [number, number]; k: number; latencyCalls: number; rounds: number };
-  extraction: { available: false; reason: string };
+  extraction: Extraction | { unavailable: string };
   embmap: Record<string, Figures>;
   numpy: (Figures & { version: string; blas: string }) | { unavailable: string };
-  mlMatrix: Figures | { unavailable: string };
+  /** `rows`: the batch its throughput was measured on. */
+  mlMatrix: (Figures & { rows: number }) | { unavailable: string };
+}
+
+export interface Extraction {
+  imagesPerSecond: number;
+  images: number;
+  source: string;
+  model: string;
+  provider: string;
+  batch: number;
 }
 
 const D = 512, K = 5;
+
+/**
+ * images/s of extract() from image files to a .npy (decode workers, ONNX Runtime, checkpoints,
+ * model load included), best of `rounds`.
+ */
+async function measureExtraction(count: number, rounds: number, log: (line: string) => void): Promise<Extraction> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'embmap-macro-extract-'));
+  try {
+    const modelFile = path.join(dir, 'resnet18like.onnx');
+    writeModel(modelFile, convNet({ input: { size: [224, 224] }, layers: resnet18Like(), rng: makeRng(2020) }).model);
+    const { dataset, source } = benchImages(count);
+    const batch = 16;
+    let bestRate = 0, provider = '';
+    for (let r = 0; r < rounds; r++) {
+      log(`  extraction round ${r + 1} of ${rounds}...`);
+      const t = process.hrtime.bigint();
+      const summary = await extract({ dataset, batch, workers: 1, restart: true, targets: [{ model: modelFile, out: path.join(dir, 'emb.npy') }] });
+      bestRate = Math.max(bestRate, summary.rows / (Number(process.hrtime.bigint() - t) / 1e9));
+      provider = summary.models[0].provider;
+    }
+    return { imagesPerSecond: bestRate, images: dataset.items.length, source, model: 'ResNet-18-shaped CNN at 224×224, random weights (src/onnx/cnn.ts), 512-d embedding', provider, batch };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** The GPU side: a GPU backend in this build, and a device on this machine. */
 function gpuStatus(backends: BackendInfo[]): MacroResult['gpu'] {
@@ -154,7 +195,7 @@ export async function runMacro(opts: MacroOptions = {}): Promise<MacroResult> {
   try {
     for (const [name, m] of [['X', X], ['Y', Y], ['W', W], ['Q', Qc], ['G', Gc]] as const) writeNpy(path.join(dir, `${name}.npy`), m);
     writeNpy(path.join(dir, 'b.npy'), new Matrix(b, 1, D));
-    fs.writeFileSync(path.join(dir, 'macro.json'), JSON.stringify({ reps: 1, calls: sizes.latencyCalls, k: K }));
+    writeFileAtomic(path.join(dir, 'macro.json'), [Buffer.from(JSON.stringify({ reps: 1, calls: sizes.latencyCalls, k: K }))]);
     for (let round = 0; round < sizes.rounds; round++) {
       log(`round ${round + 1} of ${sizes.rounds}`);
       if (round % 2 === 0) {
@@ -175,6 +216,9 @@ export async function runMacro(opts: MacroOptions = {}): Promise<MacroResult> {
   }
   const embmap = Object.fromEntries(Object.entries(ours).map(([name, runs]) => [name, { ...bestOf(runs), fit_relerr: fitErr[name] }]));
   const numpy: MacroResult['numpy'] = numpyInfo === undefined ? { unavailable: 'not run' } : 'unavailable' in numpyInfo ? numpyInfo : { ...bestOf(numpyRuns), ...numpyInfo };
+  // ONNX Runtime ships binaries for some platforms only: a failure here is reported, not fatal.
+  const extraction = await measureExtraction(quick ? 32 : 128, sizes.rounds, log).catch((err: Error) => ({ unavailable: err.message.split('\n')[0] }));
+
   // ml-matrix: apply only (its fit and all-pairs cosine at these sizes take minutes).
   const ml = loadMlMatrix();
   let mlMatrix: MacroResult['mlMatrix'];
@@ -188,7 +232,7 @@ export async function runMacro(opts: MacroOptions = {}): Promise<MacroResult> {
     const t = await best(1, async () => mX.mmul(mW).addRowVector(mb));
     const mx = ml.Matrix.rowVector(Array.from(Xa.row(0)));
     const lat = percentiles(() => mx.mmul(mW).add(mb), Math.ceil(sizes.latencyCalls / 10));
-    mlMatrix = { apply_vps: rows / t, apply1_p50_us: lat.p50, apply1_p99_us: lat.p99 };
+    mlMatrix = { rows, apply_vps: rows / t, apply1_p50_us: lat.p50, apply1_p99_us: lat.p99 };
   }
 
   return {
@@ -197,7 +241,7 @@ export async function runMacro(opts: MacroOptions = {}): Promise<MacroResult> {
     backends: available,
     gpu: gpuStatus(available),
     sizes,
-    extraction: { available: false, reason: 'not available in this build' },
+    extraction,
     embmap,
     numpy,
     mlMatrix,
@@ -219,7 +263,7 @@ export function renderMacro(r: MacroResult): string {
   const notes: string[] = [];
   if ('unavailable' in r.numpy) notes.push(`- NumPy: not measured: ${r.numpy.unavailable}`);
   if ('unavailable' in r.mlMatrix) notes.push(`- ml-matrix: not measured: ${r.mlMatrix.unavailable}`);
-  else notes.push(`- ml-matrix: apply only (${r.sizes.applyRows > 8192 ? 1024 : 256} rows for throughput); its fit and all-pairs cosine at these sizes take minutes`);
+  else notes.push(`- ml-matrix: apply only (${r.mlMatrix.rows} rows for throughput); its fit and all-pairs cosine at these sizes take minutes`);
   return [
     `## embmap bench (${r.date.slice(0, 10)}${s.rounds === 1 ? ', --quick' : ''})`,
     '',
@@ -228,7 +272,9 @@ export function renderMacro(r: MacroResult): string {
     `- GPU: ${r.gpu.backend ? `backend ${r.gpu.backend}` : 'no GPU backend in this build'}; device: ${r.gpu.device}`,
     `- command: \`embmap bench${s.rounds === 1 ? ' --quick' : ''}\` (${s.rounds} interleaved round(s), best of them)`,
     '',
-    `Extraction (images/s): ${r.extraction.reason}.`,
+    'unavailable' in r.extraction
+      ? `Extraction: not measured: ${r.extraction.unavailable}.`
+      : `Extraction: **${f(r.extraction.imagesPerSecond)} images/s** through \`extract()\` (files → decode → ONNX Runtime ${r.extraction.provider} → .npy, model load included; best of ${s.rounds}): ${r.extraction.model}; ${r.extraction.images} images from ${r.extraction.source}; batch ${r.extraction.batch}, 1 decode worker.`,
     '',
     `| contender | fit ${k(s.fitRows)}×${s.dim}→${s.dim} s | fit rel. error vs NumPy float64 | apply ${k(s.applyRows)} rows, vectors/s | apply in batches of 256, vectors/s | apply() one vector p50 µs | p99 µs | cosine top-${s.k} ${k(s.cosine[0])}×${k(s.cosine[1])}, M pairs/s |`,
     '|---|---|---|---|---|---|---|---|',
