@@ -9,6 +9,8 @@
 // minimum-norm solution (SVD based) is the paper's pinv(W_B) W_A applied to centred heads.
 import { Matrix, type FloatArray } from '../core/matrix';
 import { assertBoolean, assertMatrix, fail } from '../core/validate';
+import { FileFormatError } from '../io/binary';
+import { readSafetensors } from '../io/safetensors';
 import { Estimator, type EstimatorOptions } from './estimator';
 
 export interface Head {
@@ -90,4 +92,14 @@ function centred(W: Matrix, centre: boolean): Matrix<'float64'> {
     for (let i = 0; i < W.rows; i++) out.data[i * W.cols + j] -= s;
   }
   return out;
+}
+
+/** A classifier head stored as .safetensors: "weight" (classes x dim) and "bias" (classes), as `embmap import` writes it. */
+export function loadHead(path: string): Head {
+  const f = readSafetensors(path);
+  const w = f.tensors.get('weight'), b = f.tensors.get('bias');
+  if (!w || w.shape.length !== 2 || !b || b.shape.length !== 1 || b.shape[0] !== w.shape[0]) {
+    throw new FileFormatError(path, `expected a classifier head with "weight" (classes x dim) and "bias" (classes), found ${[...f.tensors].map(([n, t]) => `${n} [${t.shape}]`).join(', ') || 'no tensors'}`);
+  }
+  return { W: new Matrix(w.data, w.shape[0], w.shape[1]), c: b.data };
 }

@@ -1,12 +1,10 @@
-import { Matrix } from '../../core/matrix';
 import { pairedEstimator, ESTIMATORS, type PairedParamsFor } from '../../estimators';
 import { takeRows } from '../../estimators/ridge';
 import { statsFromNpy } from '../../estimators/streaming';
-import { WeightsEstimator, type Head } from '../../estimators/weights';
+import { WeightsEstimator, loadHead } from '../../estimators/weights';
 import { diagnose } from '../../evaluate/diagnostics';
 import { trainTestSplit } from '../../evaluate/split';
 import { assertFiniteRows, loadEmbeddings, pairById } from '../../io/embeddings';
-import { readSafetensors } from '../../io/safetensors';
 import type { LinearMap } from '../../maps/linear-map';
 import { UsageError, type Command, type ParsedArgs } from '../command';
 
@@ -31,7 +29,7 @@ export const fitCommand: Command = {
     let map: LinearMap;
     let heldOut: Record<string, unknown> | undefined;
     if (method === 'weights') {
-      const est = await new WeightsEstimator().fitHeads(readHead(source, '--source'), readHead(target, '--target'));
+      const est = await new WeightsEstimator().fitHeads(loadHead(source), loadHead(target));
       map = est.toMap(models);
     } else {
       const est = pairedEstimator(method, paramsFrom(args));
@@ -102,13 +100,4 @@ function paramsFrom(args: ParsedArgs): PairedParamsFor {
   if (args.scale) p.scale = true;
   if (args.seed !== undefined) p.seed = args.seed as number;
   return p;
-}
-
-function readHead(path: string, flag: string): Head {
-  const f = readSafetensors(path);
-  const w = f.tensors.get('weight'), b = f.tensors.get('bias');
-  if (!w || w.shape.length !== 2 || !b || b.shape.length !== 1) {
-    throw new UsageError(`${flag}: expected a classifier head .safetensors with "weight" (classes x dim) and "bias" (classes), found tensors ${[...f.tensors.keys()].join(', ') || 'none'} in ${path}`);
-  }
-  return { W: new Matrix(w.data, w.shape[0], w.shape[1]), c: b.data };
 }
