@@ -4,7 +4,6 @@
 // multiversioning by hand, since the register block differs per ISA) and picked at runtime.
 #include <cstdlib>
 #include <cstring>
-#include <thread>
 
 #include "portable/kernels.h"
 
@@ -44,7 +43,7 @@ inline __attribute__((always_inline)) void microTile(int64_t kc, const T* __rest
                                                       const T* __restrict Bp, T* __restrict C,
                                                       int64_t ldc, T alpha, T beta, int mr,
                                                       int nr) {
-  typedef T V __attribute__((vector_size(VB)));
+  typedef typename Vec<T, VB>::type V;
   constexpr int L = VB / int(sizeof(T)), NR = NV * L;
   V acc[MR][NV];
 #pragma GCC unroll 16
@@ -100,6 +99,68 @@ EMBMAP_MICRO(microDefault, , 6, 2, 16)
 #undef EMBMAP_MICRO
 
 template <typename T>
+inline __attribute__((always_inline)) void rotBody(int64_t n, T* __restrict x, T* __restrict y,
+                                                    T d, T s) {
+  for (int64_t k = 0; k < n; ++k) {
+    const T xk = x[k], yk = y[k];
+    x[k] = xk - (d * xk + s * yk);
+    y[k] = yk + (s * xk - d * yk);
+  }
+}
+
+// One sweep of rotSweep on columns [c0, c0 + NV*L): the row shared by consecutive rotations
+// stays in registers instead of going through a store and a reload per rotation.
+template <typename T, int VB, int NV>
+inline __attribute__((always_inline)) void rotSweepChunk(int64_t n, T* R, int64_t c0,
+                                                          int64_t lo, int64_t hi, const T* cs) {
+  typedef typename Vec<T, VB>::type V;
+  constexpr int L = VB / int(sizeof(T));
+  V carry[NV];
+  for (int v = 0; v < NV; ++v) std::memcpy(&carry[v], R + hi * n + c0 + v * L, sizeof(V));
+  for (int64_t i = hi - 1; i >= lo; --i, cs += 2) {
+    const T c = cs[0], s = cs[1];
+    const T* x = R + i * n + c0;
+    T* y = R + (i + 1) * n + c0;
+    for (int v = 0; v < NV; ++v) {
+      V xv;
+      std::memcpy(&xv, x + v * L, sizeof(V));
+      const V yv = s * xv + c * carry[v];
+      std::memcpy(y + v * L, &yv, sizeof(V));
+      carry[v] = c * xv - s * carry[v];
+    }
+  }
+  for (int v = 0; v < NV; ++v) std::memcpy(R + lo * n + c0 + v * L, &carry[v], sizeof(V));
+}
+
+template <typename T, int VB>
+inline __attribute__((always_inline)) void rotSweepBody(int64_t n, T* R, int64_t lo,
+                                                         int64_t hi, const T* cs) {
+  constexpr int L = VB / int(sizeof(T)), NV = 8;
+  int64_t c0 = 0;
+  for (; c0 + NV * L <= n; c0 += NV * L) rotSweepChunk<T, VB, NV>(n, R, c0, lo, hi, cs);
+  for (; c0 + L <= n; c0 += L) rotSweepChunk<T, VB, 1>(n, R, c0, lo, hi, cs);
+  for (; c0 < n; ++c0) rotSweepChunk<T, int(sizeof(T)), 1>(n, R, c0, lo, hi, cs);
+}
+
+#define EMBMAP_VECOPS(suffix, attr, VB)                                           \
+  template <typename T>                                                          \
+  attr double dot##suffix(int64_t n, const T* x, const T* y) {                   \
+    return dotBody<T, VB>(n, x, y);                                              \
+  }                                                                              \
+  template <typename T>                                                          \
+  attr void rot##suffix(int64_t n, T* x, T* y, T d, T s) {                       \
+    rotBody(n, x, y, d, s);                                                      \
+  }                                                                              \
+  template <typename T>                                                          \
+  attr void rotSweep##suffix(int64_t n, T* R, int64_t lo, int64_t hi, const T* cs) { \
+    rotSweepBody<T, VB>(n, R, lo, hi, cs);                                       \
+  }
+EMBMAP_VECOPS(Avx512, __attribute__((target("avx512f,fma"))), 64)
+EMBMAP_VECOPS(Avx2, __attribute__((target("avx2,fma"))), 32)
+EMBMAP_VECOPS(Default, , 16)
+#undef EMBMAP_VECOPS
+
+template <typename T>
 struct Kernel {
   MicroKernel<T> run;
   int mr, nr;
@@ -115,20 +176,6 @@ Kernel<T> kernelFor(Isa isa) {
     default: return {microDefault<T>, 6, 32 / s, 120, 256, 4096};
   }
 }
-
-// 64-byte aligned scratch (vector loads of packed B need VB alignment).
-template <typename T>
-class Buffer {
- public:
-  explicit Buffer(int64_t n) : raw_(size_t(n) + 64 / sizeof(T)) {}
-  T* get() {
-    auto p = reinterpret_cast<uintptr_t>(raw_.data());
-    return reinterpret_cast<T*>((p + 63) & ~uintptr_t(63));
-  }
-
- private:
-  std::vector<T> raw_;
-};
 
 // Packs op(A)[i0:i0+mc, p0:p0+kc] as MR-row slivers, step-major, zero-padded to MR rows.
 template <typename T>
@@ -181,18 +228,35 @@ struct Range {
   int64_t i0, i1, j0, j1;
 };
 
+// One thread's packing space: an A block and a B panel, 64-byte aligned (the micro-kernel
+// loads packed B as aligned vectors).
+template <typename T>
+class Workspace {
+ public:
+  Workspace(const Kernel<T>& K, const Range& r, int64_t k)
+      : kc_(std::min(K.kc, k)),
+        asize_(std::min(K.mc, roundUp(r.i1 - r.i0, K.mr)) * kc_),
+        raw_(size_t(asize_ + std::min(K.nc, roundUp(r.j1 - r.j0, K.nr)) * kc_ + 2 * kAlign)) {}
+  T* A() { return align(raw_.data()); }
+  T* B() { return align(A() + asize_); }
+
+ private:
+  static constexpr int64_t kAlign = 64 / int64_t(sizeof(T));
+  static int64_t roundUp(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+  static T* align(T* p) {
+    return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
+  }
+  int64_t kc_, asize_;
+  std::vector<T> raw_;
+};
+
 // One thread's share: C[r.i0:r.i1, r.j0:r.j1], k >= 1.
 template <typename T>
-void gemmBlock(const Kernel<T>& K, const Range& r, bool transA, bool transB, int64_t k,
-               T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
-               int64_t ldc) {
-  const int64_t m = r.i1 - r.i0, n = r.j1 - r.j0;
-  const int64_t mcMax = std::min(K.mc, (m + K.mr - 1) / K.mr * K.mr);
-  const int64_t ncMax = std::min(K.nc, (n + K.nr - 1) / K.nr * K.nr);
-  const int64_t kcMax = std::min(K.kc, k);
-  Buffer<T> abuf(mcMax * kcMax), bbuf(kcMax * ncMax);
-  T* Ap = abuf.get();
-  T* Bp = bbuf.get();
+void gemmBlock(const Kernel<T>& K, const Range& r, Workspace<T>& ws, bool transA, bool transB,
+               int64_t k, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta,
+               T* C, int64_t ldc) {
+  T* Ap = ws.A();
+  T* Bp = ws.B();
   for (int64_t jc = r.j0; jc < r.j1; jc += K.nc) {
     const int64_t nc = std::min(K.nc, r.j1 - jc);
     for (int64_t pc = 0; pc < k; pc += K.kc) {
@@ -232,8 +296,10 @@ std::vector<Range> partition(const Kernel<T>& K, int64_t m, int64_t n, int threa
   std::vector<Range> out;
   for (int64_t a = 0; a < bestTm; ++a)
     for (int64_t b = 0; b < bestTn; ++b)
-      out.push_back({std::min(m, mt * a / bestTm * K.mr), std::min(m, mt * (a + 1) / bestTm * K.mr),
-                     std::min(n, nt * b / bestTn * K.nr), std::min(n, nt * (b + 1) / bestTn * K.nr)});
+      out.push_back({std::min(m, mt * a / bestTm * K.mr),
+                     std::min(m, mt * (a + 1) / bestTm * K.mr),
+                     std::min(n, nt * b / bestTn * K.nr),
+                     std::min(n, nt * (b + 1) / bestTn * K.nr)});
   return out;
 }
 
@@ -251,6 +317,14 @@ void scaleC(int64_t m, int64_t n, T beta, T* C, int64_t ldc) {
 }  // namespace
 
 template <typename T>
+const VecOps<T>& vecOps(Isa isa) {
+  static const VecOps<T> avx512{dotAvx512<T>, rotAvx512<T>, rotSweepAvx512<T>},
+      avx2{dotAvx2<T>, rotAvx2<T>, rotSweepAvx2<T>},
+      portable{dotDefault<T>, rotDefault<T>, rotSweepDefault<T>};
+  return isa == Isa::Avx512 ? avx512 : isa == Isa::Avx2 ? avx2 : portable;
+}
+
+template <typename T>
 void gemm(const Ctx& ctx, bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha,
           const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
@@ -261,15 +335,14 @@ void gemm(const Ctx& ctx, bool transA, bool transB, int64_t m, int64_t n, int64_
   const Kernel<T> K = kernelFor<T>(ctx.isa);
   // A thread costs tens of microseconds to start: only hand out ~1 MFLOP or more each.
   const double flops = 2.0 * double(m) * double(n) * double(k);
-  int threads = int(std::min<double>(ctx.threads, std::max(1.0, flops / 1e6)));
+  const int threads = int(std::min<double>(ctx.threads, std::max(1.0, flops / 1e6)));
   const std::vector<Range> parts = partition(K, m, n, std::max(1, threads));
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < parts.size(); ++t)
-    pool.emplace_back([&, t] {
-      gemmBlock(K, parts[t], transA, transB, k, alpha, A, lda, B, ldb, beta, C, ldc);
-    });
-  gemmBlock(K, parts[0], transA, transB, k, alpha, A, lda, B, ldb, beta, C, ldc);
-  for (auto& th : pool) th.join();
+  std::vector<Workspace<T>> ws;
+  ws.reserve(parts.size());
+  for (const Range& r : parts) ws.emplace_back(K, r, k);
+  parallelFor(int64_t(parts.size()), [&](int64_t t) {
+    gemmBlock(K, parts[t], ws[t], transA, transB, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  });
 }
 
 template <typename T>
@@ -293,7 +366,8 @@ void syrkT(const Ctx& ctx, int64_t n, int64_t k, T alpha, const T* A, int64_t ld
 #define EMBMAP_INSTANTIATE(T)                                                              \
   template void gemm<T>(const Ctx&, bool, bool, int64_t, int64_t, int64_t, T, const T*,    \
                         int64_t, const T*, int64_t, T, T*, int64_t);                       \
-  template void syrkT<T>(const Ctx&, int64_t, int64_t, T, const T*, int64_t, T, T*, int64_t);
+  template void syrkT<T>(const Ctx&, int64_t, int64_t, T, const T*, int64_t, T, T*, int64_t); \
+  template const VecOps<T>& vecOps<T>(Isa);
 EMBMAP_INSTANTIATE(float)
 EMBMAP_INSTANTIATE(double)
 #undef EMBMAP_INSTANTIATE

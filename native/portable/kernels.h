@@ -1,16 +1,18 @@
 // Internals of the portable backend shared by its translation units: the execution context,
-// the routines behind Linalg<T>, and small Householder helpers. Everything is row-major with a
-// row stride `ld`, like the public interface.
+// the routines behind Linalg<T>, and what they share (threads, vector kernels, Householder
+// reflectors). Everything is row-major with a row stride `ld`, like the public interface.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 namespace embmap::portable {
 
-// Which clone of the GEMM micro-kernel runs.
+// Which clone of the vector kernels (GEMM micro-kernel, VecOps) runs.
 enum class Isa { Default, Avx2, Avx512 };
 
 // The best kernel this CPU supports, lowered by EMBMAP_PORTABLE_KERNEL=avx2|default (so that
@@ -54,6 +56,24 @@ void qrApply(const Ctx& ctx, bool transpose, int64_t m, int64_t n, const T* A, i
 
 // ---- helpers
 
+// Runs fn(0) .. fn(workers - 1): fn(0) on the calling thread, the others on new threads, or
+// inline where none can be started. fn must not throw (a throw on a worker thread would end
+// the process), so callers allocate what the workers need beforehand.
+template <typename F>
+void parallelFor(int64_t workers, const F& fn) {
+  std::vector<std::thread> pool;
+  pool.reserve(size_t(std::max<int64_t>(workers - 1, 0)));
+  for (int64_t t = 1; t < workers; ++t) {
+    try {
+      pool.emplace_back(fn, t);
+    } catch (const std::system_error&) {
+      fn(t);
+    }
+  }
+  fn(0);
+  for (auto& th : pool) th.join();
+}
+
 template <typename T>
 bool allFinite(int64_t rows, int64_t cols, const T* A, int64_t lda) {
   for (int64_t i = 0; i < rows; ++i) {
@@ -65,13 +85,56 @@ bool allFinite(int64_t rows, int64_t cols, const T* A, int64_t lda) {
   return true;
 }
 
-// Dot product accumulated in double (float inputs gain accuracy; vectorises either way).
-template <typename T>
-double dotAcc(int64_t n, const T* x, const T* y) {
+// GCC vector of B bytes of E (a class template, so that the size may depend on a template
+// parameter even where E does not).
+template <typename E, int B>
+struct Vec {
+  typedef E type __attribute__((vector_size(B)));
+};
+
+// Dot product accumulated in double, in VB-byte vectors of independent partial sums (GCC
+// keeps a plain floating-point sum in order, one element at a time).
+template <typename T, int VB>
+inline __attribute__((always_inline)) double dotBody(int64_t n, const T* x, const T* y) {
+  typedef typename Vec<double, VB>::type D;
+  typedef typename Vec<T, VB / 8 * int(sizeof(T))>::type V;  // as many lanes as D
+  constexpr int L = VB / 8;
+  D acc[2] = {};
+  int64_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L)
+    for (int h = 0; h < 2; ++h) {
+      V xv, yv;
+      __builtin_memcpy(&xv, x + i + h * L, sizeof xv);
+      __builtin_memcpy(&yv, y + i + h * L, sizeof yv);
+      acc[h] += __builtin_convertvector(xv, D) * __builtin_convertvector(yv, D);
+    }
+  acc[0] += acc[1];
   double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += double(x[i]) * double(y[i]);
+  for (int l = 0; l < L; ++l) s += acc[0][l];
+  for (; i < n; ++i) s += double(x[i]) * double(y[i]);
   return s;
 }
+
+template <typename T>
+double dotAcc(int64_t n, const T* x, const T* y) {
+  return dotBody<T, 16>(n, x, y);
+}
+
+// Level-1 loops hot enough to want the widest vectors (Jacobi sweeps, QL rotations),
+// compiled per ISA next to the GEMM micro-kernels and picked by ctx.isa.
+template <typename T>
+struct VecOps {
+  double (*dot)(int64_t n, const T* x, const T* y);  // accumulated in double
+  // The rotation (x, y) <- (c x - s y, s x + c y) given d = 1 - c, applied as corrections
+  // x - (d x + s y), y + (s x - d y): when it is tiny, c rounds to 1 and c x - s y would
+  // scale the pair by 1 + s^2 every time, a drift that accumulates over many rotations.
+  void (*rot)(int64_t n, T* x, T* y, T d, T s);
+  // (x, y) <- (c x - s y, s x + c y) on rows (i, i+1) of R (rows of length n, contiguous) for
+  // i = hi-1 down to lo, with (c, s) pairs taken in turn from cs.
+  void (*rotSweep)(int64_t n, T* R, int64_t lo, int64_t hi, const T* cs);
+};
+template <typename T>
+const VecOps<T>& vecOps(Isa isa);
 
 // Euclidean norm of a strided vector, scaled so that squares cannot overflow or underflow.
 template <typename T>
@@ -154,7 +217,7 @@ void formT(const Ctx& ctx, int64_t len, int64_t nb, const T* V, int64_t ldv, con
 // W (rows x nb) <- W op(Tm) for upper triangular Tm, in place.
 template <typename T>
 void timesT(int64_t rows, int64_t nb, const T* Tm, bool transT, T* W) {
-  std::vector<double> row(static_cast<size_t>(nb));
+  std::vector<double> row(nb);
   for (int64_t r = 0; r < rows; ++r) {
     T* w = W + r * nb;
     for (int64_t j = 0; j < nb; ++j) {

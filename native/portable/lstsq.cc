@@ -22,12 +22,12 @@ void explicitV(int64_t len, int64_t kb, const T* A, int64_t lda, T* V) {
 template <typename T>
 void qrPivoted(int64_t mm, int64_t n, T* M, int64_t ldm, int64_t* perm, int64_t nrhs, T* B,
                int64_t ldb) {
-  std::vector<double> vn1(static_cast<size_t>(n)), vn2(static_cast<size_t>(n)), w(size_t(std::max(n, nrhs)));
+  std::vector<double> vn1(n), vn2(n), w(size_t(std::max(n, nrhs)));
   for (int64_t j = 0; j < n; ++j) vn1[j] = vn2[j] = norm2(mm, M + j, ldm);
   std::iota(perm, perm + n, int64_t(0));
   const double tol3z = std::sqrt(double(std::numeric_limits<T>::epsilon()));
   for (int64_t j = 0; j < std::min(mm, n); ++j) {
-    const int64_t p = j + (std::max_element(vn1.begin() + j, vn1.end()) - vn1.begin() - j);
+    const int64_t p = std::max_element(vn1.begin() + j, vn1.end()) - vn1.begin();
     if (p != j) {
       for (int64_t i = 0; i < mm; ++i) std::swap(M[i * ldm + j], M[i * ldm + p]);
       std::swap(perm[j], perm[p]);
@@ -63,7 +63,7 @@ void unpermuteRows(int64_t n, const int64_t* perm, int64_t nrhs, T* B, int64_t l
 
 template <typename T>
 void qrFactor(const Ctx& ctx, int64_t m, int64_t n, T* A, int64_t lda, T* tau) {
-  std::vector<double> w(static_cast<size_t>(kQrBlock));
+  std::vector<double> w(kQrBlock);
   std::vector<T> V, Tm(size_t(kQrBlock * kQrBlock));
   for (int64_t k0 = 0; k0 < n; k0 += kQrBlock) {
     const int64_t kb = std::min(kQrBlock, n - k0);
@@ -109,13 +109,13 @@ int64_t lstsq(const Ctx& ctx, int64_t m, int64_t n, int64_t nrhs, T* A, int64_t 
   // Tall: an unpivoted blocked QR (mostly GEMM) leaves the same problem on the n x n R.
   int64_t mm = m;
   if (m > n) {
-    std::vector<T> tau(static_cast<size_t>(n));
+    std::vector<T> tau(n);
     qrFactor(ctx, m, n, A, lda, tau.data());
     qrApply(ctx, true, m, n, A, lda, tau.data(), nrhs, B, ldb);
     for (int64_t i = 1; i < n; ++i) std::fill(A + i * lda, A + i * lda + i, T(0));
     mm = n;
   }
-  std::vector<int64_t> perm(static_cast<size_t>(n));
+  std::vector<int64_t> perm(n);
   qrPivoted(mm, n, A, lda, perm.data(), nrhs, B, ldb);
 
   const double rc = rcond >= T(0) ? double(rcond) : double(std::numeric_limits<T>::epsilon());
@@ -140,7 +140,7 @@ int64_t lstsq(const Ctx& ctx, int64_t m, int64_t n, int64_t nrhs, T* A, int64_t 
   } else {
     // Complete orthogonal decomposition: [R11 R12] = [L 0] H_{r-1}...H_0 by an LQ of the
     // r x n trapezoid; then y = H_0...H_{r-1} [L^{-1} c; 0] is its minimum-norm solution.
-    std::vector<T> tz(static_cast<size_t>(r));
+    std::vector<T> tz(r);
     for (int64_t i = 1; i < r; ++i) std::fill(A + i * lda, A + i * lda + i, T(0));
     for (int64_t k = 0; k < r; ++k) {
       T* akk = A + k * lda + k;
@@ -152,7 +152,7 @@ int64_t lstsq(const Ctx& ctx, int64_t m, int64_t n, int64_t nrhs, T* A, int64_t 
       rowScale(i, 1.0 / double(A[i * lda + i]));
     }
     for (int64_t i = r; i < n; ++i) std::fill(B + i * ldb, B + i * ldb + nrhs, T(0));
-    std::vector<double> w(static_cast<size_t>(nrhs));
+    std::vector<double> w(nrhs);
     for (int64_t k = r - 1; k >= 0; --k)
       reflectLeft(n - k, nrhs, A + k * lda + k, 1, tz[k], B + k * ldb, ldb, w.data());
   }

@@ -1,5 +1,6 @@
 // The portable backend: plain C++17, no BLAS/LAPACK. Serves every operation when the build
 // has no BLAS, and is the runtime fallback otherwise.
+#include <cstdlib>
 #include <thread>
 
 #include "engine/backend.h"
@@ -49,15 +50,20 @@ class PortableBackend final : public Backend {
  public:
   PortableBackend() : f32_(ctx_), f64_(ctx_) {
     ctx_.isa = portable::detectIsa();
+    const char* forced = std::getenv("EMBMAP_PORTABLE_KERNEL");
+    reason_ = forced ? std::string("limited by EMBMAP_PORTABLE_KERNEL=") + forced
+                     : "the widest GEMM micro-kernel clone this CPU supports";
     setThreads(0);
   }
+  PortableBackend(const PortableBackend&) = delete;
+  PortableBackend& operator=(const PortableBackend&) = delete;
 
   BackendInfo info() const override {
     BackendInfo info;
     info.name = "portable";
     info.library = "built-in C++ (no BLAS)";
     info.kernel = portable::isaName(ctx_.isa);
-    info.reason = "GEMM micro-kernel clone for the best ISA the CPU reports";
+    info.reason = reason_;
     info.threads = ctx_.threads;
     return info;
   }
@@ -73,6 +79,7 @@ class PortableBackend final : public Backend {
 
  private:
   Ctx ctx_;
+  std::string reason_;
   PortableLinalg<float> f32_;
   PortableLinalg<double> f64_;
 };
