@@ -54,6 +54,7 @@ describe('validateCard', () => {
     ['mean of 1', (c) => { c.input.mean = [0.5]; }, /input\.mean: expected an array of 3 numbers \(one per channel, R G B\), found Array\(1\)/],
     ['scale NaN', (c) => { c.input.scale = NaN; }, /input\.scale: expected a finite number > 0, found number NaN/],
     ['resize', (c) => { c.input.resize = 'fit'; }, /input\.resize: expected one of 'crop', 'stretch', 'pad'/],
+    ['crop above 1', (c) => { (c.input as { crop?: number }).crop = 1.5; }, /input\.crop: expected a fraction in \(0, 1\], found number 1\.5/],
     ['dim 0', (c) => { c.embedding.dim = 0; }, /embedding\.dim: expected an integer >= 1, found number 0/],
     ['classes string', (c) => { c.logits.classes = '5'; }, /logits\.classes: expected an integer >= 1, found string "5"/],
     ['head transposed', (c) => { c.logits.head.transposed = 'yes'; }, /logits\.head\.transposed: expected a boolean, found string "yes"/],

@@ -127,6 +127,18 @@ describe('resize policies', () => {
     assert.ok(pad[5 * 10] > 0.5 && pad[200 + 5 * 10 + 9] > 0.5, 'red left, blue right on the middle row');
   });
 
+  test("a centred 'crop' fraction keeps the middle of the image before the resize policy", async () => {
+    // 40 x 40: a 20 x 20 white square in the middle of black; crop 0.5 keeps just the square.
+    const img = await decodeImageBytes(await png(40, 40, (x, y) => (x >= 10 && x < 30 && y >= 10 && y < 30 ? [255, 255, 255] : [0, 0, 0])), 'square.png');
+    const s = spec({ size: [10, 10], scale: 1 / 255 });
+    const cropped = new Float32Array(300), whole = new Float32Array(300);
+    await preprocessInto(img, { ...s, crop: 0.5 }, cropped, 0);
+    await preprocessInto(img, s, whole, 0);
+    assert.ok(cropped.every((v) => v > 0.9), 'only the white square remains');
+    assert.ok(whole[0] < 0.05 && whole[55] > 0.9, 'without the crop: black border, white centre');
+    assert.notEqual(specKey({ ...s, crop: 0.5 }), specKey(s));
+  });
+
   test('an image already at the input size is not resampled', async () => {
     const pixels = Array.from({ length: 64 }, () => [0, 1, 2].map(() => Math.floor(rng() * 256)));
     const img = await decodeImageBytes(await png(8, 8, (x, y) => pixels[y * 8 + x]), 'same.png');

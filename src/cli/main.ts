@@ -2,11 +2,20 @@
 // embmap command line: dispatches to one module per command under commands/.
 import { parseArgs, UsageError, type Command } from './command';
 import { applyCommand } from './commands/apply';
+import { benchCommand } from './commands/bench';
+import { demoCommand } from './commands/demo';
 import { doctorCommand } from './commands/doctor';
+import { experimentCommand } from './commands/experiment';
+import { extractCommand } from './commands/extract';
 import { fitCommand } from './commands/fit';
+import { importCommand } from './commands/import';
 import { inspectCommand } from './commands/inspect';
+import { serveCommand } from './commands/serve';
 
-const commands: Command[] = [doctorCommand, fitCommand, applyCommand, inspectCommand];
+const commands: Command[] = [
+  demoCommand, doctorCommand, importCommand, extractCommand, fitCommand, applyCommand, inspectCommand,
+  experimentCommand, serveCommand, benchCommand,
+];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -26,7 +26,7 @@ export function inputSize(spec: InputSpec): number {
 
 /** A stable key: models whose inputs share it share one preprocessed tensor. */
 export function specKey(spec: InputSpec): string {
-  return JSON.stringify([spec.size, spec.layout, spec.channels, spec.scale, spec.mean, spec.std, spec.resize]);
+  return JSON.stringify([spec.size, spec.layout, spec.channels, spec.scale, spec.mean, spec.std, spec.resize, spec.crop ?? 1]);
 }
 
 /** Reads and decodes an image file. A missing, unreadable or corrupt file rejects with an error naming it. */
@@ -63,18 +63,22 @@ export async function decodeImageBytes(bytes: Uint8Array, file: string): Promise
 }
 
 /**
- * Resizes `image` by `spec.resize` ('crop': shorter side to the input size then centre crop;
- * 'stretch': to the input size ignoring aspect; 'pad': longer side to the input size, centred on
- * black) and writes the normalised values into `out` from `offset` (inputSize(spec) values).
+ * Keeps the centred `spec.crop` fraction of each side (if below 1), resizes by `spec.resize`
+ * ('crop': shorter side to the input size then centre crop; 'stretch': to the input size
+ * ignoring aspect; 'pad': longer side to the input size, centred on black) and writes the
+ * normalised values into `out` from `offset` (inputSize(spec) values).
  */
 export async function preprocessInto(image: DecodedImage, spec: InputSpec, out: Float32Array, offset: number): Promise<void> {
   const n = inputSize(spec);
   assertInteger('offset', offset, 0, out.length - n);
   const [h, w] = spec.size;
   let pixels = image.data;
-  if (image.width !== w || image.height !== h) {
+  const crop = spec.crop ?? 1;
+  if (image.width !== w || image.height !== h || crop < 1) {
     const fit = spec.resize === 'crop' ? 'cover' : spec.resize === 'stretch' ? 'fill' : 'contain';
+    const cw = Math.max(1, Math.round(image.width * crop)), ch = Math.max(1, Math.round(image.height * crop));
     const { data } = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+      .extract({ left: (image.width - cw) >> 1, top: (image.height - ch) >> 1, width: cw, height: ch })
       .resize(w, h, { fit, position: 'centre', background: '#000000' })
       .raw()
       .toBuffer({ resolveWithObject: true });

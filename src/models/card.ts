@@ -24,6 +24,12 @@ export interface ModelCard {
     mean: [number, number, number];
     std: [number, number, number];
     resize: ResizePolicy;
+    /**
+     * Fraction of each side kept by a centred crop before resizing (default 1: the whole
+     * image). Face networks on unaligned photos such as LFW's 250x250 use ~0.5-0.6 so the face
+     * fills the input as it did in training.
+     */
+    crop?: number;
   };
   /** The embedding: any tensor of the graph, by name (exposed as an extra output when intermediate). */
   embedding: { tensor: string; dim: number };

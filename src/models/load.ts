@@ -37,7 +37,7 @@ export interface LoadedCard {
 }
 
 const CARD_KEYS = ['id', 'onnx', 'input', 'embedding', 'logits', 'source'];
-const INPUT_KEYS = ['name', 'size', 'layout', 'channels', 'scale', 'mean', 'std', 'resize'];
+const INPUT_KEYS = ['name', 'size', 'layout', 'channels', 'scale', 'mean', 'std', 'resize', 'crop'];
 
 /**
  * Checks that `obj` is a complete ModelCard and returns it typed. `source` (a path, or e.g. "importer
@@ -58,6 +58,8 @@ export function validateCard(obj: unknown, source: string): ModelCard {
     typeof value === 'number' && Number.isInteger(value) && value >= min ? value : bad(field, `an integer >= ${min}`, value);
   const positive = (field: string, value: unknown) =>
     typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : bad(field, 'a finite number > 0', value);
+  const fraction = (field: string, value: unknown) =>
+    typeof value === 'number' && value > 0 && value <= 1 ? value : bad(field, 'a fraction in (0, 1]', value);
   const finite = (field: string, value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : bad(field, 'a finite number', value));
   const triple = (field: string, value: unknown, check: (f: string, v: unknown) => number) => {
     if (!Array.isArray(value) || value.length !== 3) bad(field, 'an array of 3 numbers (one per channel, R G B)', value);
@@ -83,6 +85,7 @@ export function validateCard(obj: unknown, source: string): ModelCard {
       mean: triple('input.mean', i.mean, finite),
       std: triple('input.std', i.std, positive),
       resize: oneOf('input.resize', i.resize, RESIZE_POLICIES),
+      ...(i.crop !== undefined ? { crop: fraction('input.crop', i.crop) } : {}),
     },
     embedding: { tensor: text('embedding.tensor', e.tensor), dim: integer('embedding.dim', e.dim, 1) },
   };

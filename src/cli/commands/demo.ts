@@ -1,0 +1,50 @@
+// The README's main job: both experiments at small scale on real networks (face networks from
+// the installed npm packages, three Coral MobileNets shipped in demo/models) and a small real
+// image set shipped in demo/ (600 Tiny-ImageNet images, 490 LFW faces with 160 pairs).
+import * as path from 'node:path';
+import { runClassification } from '../../experiments/classification';
+import { runFaces } from '../../experiments/faces';
+import { packageRoot } from '../../native/binding';
+import type { Command } from '../command';
+import { printAndWrite } from './experiment';
+
+const DEMO = path.join(packageRoot, 'demo');
+
+export const CLASSIFIERS: Record<string, string> = {
+  'mobilenet-v1-0.25-128': 'mobilenet_v1_0.25_128_quant.tflite',
+  'mobilenet-v1-0.5-160': 'mobilenet_v1_0.5_160_quant.tflite',
+  'mobilenet-v1-0.75-192': 'mobilenet_v1_0.75_192_quant.tflite',
+};
+export const FACE_NETWORKS = ['faceres', 'mobileface', 'faceapi-resnet'];
+
+export const demoCommand: Command = {
+  name: 'demo',
+  summary: 'run both experiments at small scale on the networks and images that installing embmap provides',
+  usage: 'embmap demo [--work DIR] [--out DIR]',
+  flags: { work: 'string', out: 'string' },
+  async run(args) {
+    const work = (args.work as string | undefined) ?? 'embmap-demo';
+    const t0 = Date.now();
+    process.stderr.write(`embmap demo: classification (${Object.keys(CLASSIFIERS).length} Coral MobileNets, ${DEMO}/imagenet)...\n`);
+    const classification = await runClassification({
+      images: path.join(DEMO, 'imagenet'),
+      models: Object.keys(CLASSIFIERS),
+      from: Object.fromEntries(Object.entries(CLASSIFIERS).map(([id, f]) => [id, path.join(DEMO, 'models', f)])),
+      work,
+      method: 'ridge', // 300 fitting images for up to 768 dimensions: regularised
+      progress: process.stderr,
+    });
+    process.stderr.write(`embmap demo: faces (${FACE_NETWORKS.join(', ')}, ${DEMO}/lfw)...\n`);
+    const faces = await runFaces({
+      lfw: path.join(DEMO, 'lfw'),
+      models: FACE_NETWORKS,
+      work,
+      fitImages: 250,
+      pairCurve: [25, 50, 100, 250],
+      rankCurve: [4, 8, 16, 32, 64, 128],
+      progress: process.stderr,
+    });
+    printAndWrite({ classification, faces }, (args.out as string | undefined) ?? path.join(work, 'report'), 'embmap demo');
+    process.stderr.write(`embmap demo: done in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  },
+};
