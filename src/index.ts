@@ -14,3 +14,26 @@ export {
 } from './engine/engine';
 export { SufficientStats, type StatsOptions } from './engine/stats';
 export { doctor, type DoctorReport } from './engine/doctor';
+
+// Estimating, storing and applying maps.
+export * from './estimators';
+export { LinearMap, MAP_FORMAT, type MapMetadata } from './maps/linear-map';
+export { statsFromNpy } from './estimators/streaming';
+export { diagnose, linearCKA, type Diagnostics } from './evaluate/diagnostics';
+export { trainTestSplit, makeRng, permutation } from './evaluate/split';
+export { evaluateVerification, type VerificationResult } from './evaluate/verification';
+export { identify, type IdentificationResult } from './evaluate/identification';
+export { accuracy, agreement, logits } from './evaluate/classification';
+
+// Files.
+export * from './io';
+
+// Models and images: importers, cards, extraction. (The HTTP service is in 'embmap/dist/src/serve'
+// so that library users do not load fastify.)
+export { importModel, CATALOGUE, type ImportOptions, type ImportResult } from './importers';
+export * from './models';
+export { extract, type ExtractOptions, type ExtractSummary } from './extract';
+export { openDataset, lfwDataset, folderDataset, manifestDataset, readLfwPairs, type Dataset } from './datasets';
+export { runFaces, type FacesConfig, type FacesResult } from './experiments/faces';
+export { runClassification, type ClassificationConfig, type ClassificationResult } from './experiments/classification';
+export { writeReport } from './experiments/report';

@@ -26,7 +26,7 @@ struct StatsRef {
 // Adds `rows` rows of X (and Y) to the statistics. For float32 input the products are formed
 // in float32 within blocks of kStatsBlock rows and summed across blocks in float64, at BLAS
 // speed; exactF64 converts every block to float64 first (half the speed, no float32 rounding).
-constexpr int64_t kStatsBlock = 4096;
+constexpr int64_t kStatsBlock = 16384;
 template <typename T>
 void statsUpdate(Backend& be, const T* X, const T* Y, int64_t rows, const StatsRef& s,
                  bool exactF64);

@@ -13,16 +13,21 @@ void addInto(double* acc, const T* block, int64_t count) {
   for (int64_t i = 0; i < count; i++) acc[i] += double(block[i]);
 }
 
-// Column sums (and sums of squares when sq is given).
-template <typename T>
-void columnSums(const T* A, int64_t rows, int64_t cols, double* sums, double* sq) {
-  for (int64_t i = 0; i < rows; i++) {
-    const T* r = A + i * cols;
-    for (int64_t j = 0; j < cols; j++) sums[j] += double(r[j]);
-    if (sq)
-      for (int64_t j = 0; j < cols; j++) sq[j] += double(r[j]) * double(r[j]);
+// Column sums (and sums of squares when sq is given), in float64. A scalar pass over every
+// value, so cloned per ISA: it would otherwise rival the BLAS products in cost.
+#define EMBMAP_COLUMN_SUMS(T)                                                             \
+  __attribute__((target_clones("avx512f", "avx2", "default"))) void columnSums(           \
+      const T* A, int64_t rows, int64_t cols, double* sums, double* sq) {                 \
+    for (int64_t i = 0; i < rows; i++) {                                                  \
+      const T* r = A + i * cols;                                                          \
+      for (int64_t j = 0; j < cols; j++) sums[j] += double(r[j]);                         \
+      if (sq)                                                                             \
+        for (int64_t j = 0; j < cols; j++) sq[j] += double(r[j]) * double(r[j]);          \
+    }                                                                                     \
   }
-}
+EMBMAP_COLUMN_SUMS(float)
+EMBMAP_COLUMN_SUMS(double)
+#undef EMBMAP_COLUMN_SUMS
 
 // Adds one block's products, formed in T, into the float64 accumulators.
 template <typename T>
