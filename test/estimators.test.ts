@@ -155,6 +155,20 @@ describe('ridge', () => {
     }
   });
 
+  test('GCV with fewer pairs than dimensions does not collapse to the smallest lambda', async () => {
+    // Regression: RSS written as ssY - sum(...) cancelled to noise as lambda -> 0, GCV scored 0
+    // there and chose an interpolating map.
+    const all = planted(460, 120, 10, 2);
+    const X = all.X.rowSlice(0, 60), Y = all.Y.rowSlice(0, 60);
+    const fresh = { X: all.X.rowSlice(60, 460), Y: all.Y.rowSlice(60, 460) };
+    const est = await new RidgeEstimator({ lambda: 'gcv' }).fit(X, Y);
+    const curve = est.fitted.info.validationCurve as { lambda: number; score: number }[];
+    assert.ok((est.fitted.info.lambda as number) > curve[0].lambda, `chose ${est.fitted.info.lambda}`);
+    const tiny = await new RidgeEstimator({ lambda: curve[0].lambda }).fit(X, Y);
+    const err = async (e: RidgeEstimator) => relErr((await e.transform(fresh.X)).data, fresh.Y.data);
+    assert.ok((await err(est)) < (await err(tiny)), 'the chosen lambda generalises better than the smallest');
+  });
+
   test("lambda 'cv' from fold statistics equals explicit fold refits", async () => {
     const { X, Y } = planted(120, 6, 2, 0.5, 'float64');
     const grid = [0.5, 50];

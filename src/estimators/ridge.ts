@@ -2,16 +2,18 @@
 // lambda fixed: one Cholesky of X^T X + lambda I. lambda 'gcv' (default): generalised
 // cross-validation over a grid, the whole grid from ONE eigendecomposition X^T X = V W V^T:
 // with Z = V^T X^T Y and z_i = sum_j Z_ij^2,
-//   RSS(l) = sum ssY - sum_i z_i (2/(w_i+l) - w_i/(w_i+l)^2),  df(l) = sum_i w_i/(w_i+l),
-//   GCV(l) = n RSS(l) / (n - df(l))^2,
-// so each grid point costs O(p). lambda 'cv': k-fold cross-validation, one eigendecomposition
+//   RSS(l) = RSS(0) + sum_i (z_i/w_i) (l/(w_i+l))^2,  RSS(0) = sum ssY - sum_i z_i/w_i,
+//   df(l) = sum_i w_i/(w_i+l),  GCV(l) = n RSS(l) / (n - df(l))^2,
+// so each grid point costs O(p). (Written this way, RSS stays accurate as l -> 0 when there are
+// fewer pairs than dimensions and RSS(0) = 0; the expanded form cancels to noise there, and
+// GCV then picked the smallest l and an interpolating, useless map.) lambda 'cv': k-fold cross-validation, one eigendecomposition
 // per fold, each grid point O(p^2) (see foldErrors).
 import { Matrix } from '../core/matrix';
 import { assertInteger, assertNumber, fail } from '../core/validate';
 import type { EighResult } from '../engine/engine';
 import { SufficientStats } from '../engine/stats';
 import { PairedEstimator, type EstimatorOptions, type Fitted, type PairedParams } from './estimator';
-import { interceptFor, normalProblem, scaleRows, type NormalProblem } from './normal-equations';
+import { interceptFor, normalProblem, scaleRows, statsEpsilon, type NormalProblem } from './normal-equations';
 import { makeRng, permutation } from '../evaluate/split';
 
 export interface RidgeParams extends PairedParams {
@@ -96,21 +98,26 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     const Z = await this.engine.gemm(eig.vectors, prob.Sxy); // V^T X^T Y
     const w = clampEigen(eig);
     const z = rowSumsOfSquares(Z);
-    const ssY = prob.ssY.reduce((a, b) => a + b, 0);
+    // Directions X^T X does not resolve (rounding-level eigenvalues) carry no signal: left out.
+    const tol = Math.max(...w) * prob.p * statsEpsilon(stats);
+    let rss0 = prob.ssY.reduce((a, b) => a + b, 0);
+    for (let i = 0; i < w.length; i++) if (w[i] > tol) rss0 -= z[i] / w[i];
+    rss0 = Math.max(rss0, 0);
     const dfBase = this.intercept ? 1 : 0;
     const grid = this.params.grid ?? defaultGrid(prob);
     const curve = grid.map((lambda) => {
-      let rss = ssY, df = dfBase;
+      let rss = rss0, df = dfBase;
       for (let i = 0; i < w.length; i++) {
-        const d = 1 / (w[i] + lambda);
-        rss -= z[i] * (2 * d - w[i] * d * d);
-        df += w[i] * d;
+        if (w[i] <= tol) continue;
+        const shrink = lambda / (w[i] + lambda);
+        rss += (z[i] / w[i]) * shrink * shrink;
+        df += w[i] / (w[i] + lambda);
       }
-      const dof = Math.max(prob.n - df, 1e-12);
-      return { lambda, score: (prob.n * Math.max(rss, 0)) / (dof * dof) };
+      const dof = prob.n - df;
+      return { lambda, score: dof > 1e-9 * prob.n ? (prob.n * rss) / (dof * dof) : Infinity };
     });
     const lambda = best(curve);
-    scaleRows(Z, w, lambda, -1);
+    scaleRows(Z, w, lambda, tol);
     const M = await this.engine.gemm(eig.vectors, Z, { transA: true });
     return {
       weight: M,
