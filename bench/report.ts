@@ -52,7 +52,7 @@ export function renderEngineResults(r: Json): string {
     `- ≥ 100× ml-matrix on GEMM 1024³: ${f(ml.embmap_gemm1024_gflops / ml.gemm1024_gflops, 0)}×.`,
     `- One 512-d vector through a 512×512 map p50 ≤ 10 µs: ${f(blas?.vec512_p50_us, 2)} µs.`,
     '',
-    'embmap fits in float32 products summed across 4096-row blocks in float64, then a float64 Cholesky solve;',
+    'embmap fits in float32 products summed across 16384-row blocks in float64, then a float64 Cholesky solve;',
     'NumPy\'s fit above is all float32 (`np.linalg.solve(X.T @ X, X.T @ Y)`); its float64 version, the error reference, took ' +
       Object.entries(np).map(([k, x]) => `${f(x.fit64_s, 2)} s (${k})`).join(', ') + '.',
     '',

@@ -100,9 +100,10 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
     curves: { source: '', target: '', pairs: [], rank: [] },
   };
   const labels = dataset.items.map((i) => i.label!);
-  const fitMap = async (a: WorkModel, b: WorkModel, rows: number[], rank?: number): Promise<LinearMap> => {
+  // Rank-k maps reuse the ridge penalty GCV chose for the full map of the same pair.
+  const fitMap = async (a: WorkModel, b: WorkModel, rows: number[], low?: { rank: number; lambda: number }): Promise<LinearMap> => {
     const X = takeRows(E(a), rows), Y = takeRows(E(b), rows);
-    const est = rank === undefined ? new RidgeEstimator({ lambda: 'gcv' }) : new LowRankEstimator({ rank, lambda: 1e-3 * meanSquare(X) * rows.length });
+    const est = low === undefined ? new RidgeEstimator({ lambda: 'gcv' }) : new LowRankEstimator(low);
     return (await est.fit(X, Y)).toMap({ source: { model: a.id, dim: X.cols }, target: { model: b.id, dim: Y.cols } });
   };
   for (const a of models) {
@@ -139,17 +140,11 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
     }
     const maxRank = Math.min(E(a).cols, E(b).cols, fitRows.length - 1);
     for (const k of (cfg.rankCurve ?? [4, 8, 16, 32, 64, 128, 256]).filter((k) => k <= maxRank)) {
-      const map = await fitMap(a, b, fitRows, k);
+      const map = await fitMap(a, b, fitRows, { rank: k, lambda: best.lambda });
       result.curves.rank.push([k, verify(await map.applyBatch(E(a)), E(b)).accuracy]);
     }
   }
   return result;
-}
-
-function meanSquare(X: Matrix): number {
-  let s = 0;
-  for (const v of X.data) s += v * v;
-  return s / Math.max(X.data.length, 1);
 }
 
 /** Gallery: the first image of every identity with two or more evaluated images (embedded by the target); probes: the rest. */
