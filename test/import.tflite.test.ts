@@ -251,7 +251,8 @@ describe('TFLite import of a quantised model written by the test', () => {
     assert.ok(r.card.logits?.head && r.headPath);
     const head = readHead(new GraphIndex(readModel(r.onnxPath).graph, r.onnxPath), r.card.logits.head);
     assert.deepEqual([head.W.rows, head.W.cols], [K, C2]);
-    assert.ok(relErr(head.W.data, s.w3) < 1e-7 && relErr(head.c, s.b3) < 1e-7);
+    // Dequantised in float32 by the importer and in float64 (then rounded) here: a few ulps apart.
+    assert.ok(relErr(head.W.data, s.w3) < 4e-7 && relErr(head.c, s.b3) < 4e-7, `W ${relErr(head.W.data, s.w3)} c ${relErr(head.c, s.b3)}`);
     const f = readSafetensors(r.headPath);
     assert.deepEqual(Array.from(f.tensors.get('weight')!.data), Array.from(head.W.data));
     assert.deepEqual(Array.from(f.tensors.get('bias')!.data), Array.from(head.c));
