@@ -176,10 +176,36 @@ class BlasLinalg final : public Linalg<T> {
     if (n == 0) return 0;
     if (!fitsInt(n) || !fitsInt(lda)) return -1;
     if (!allFinite(A, n, n, lda)) return 1;  // no pivot is positive: fail at the first
-    // Column-major upper factor U (A = U^T U) is, read row-major, the lower factor L = U^T.
-    int ni = int(n), ldai = int(lda), info = 0;
-    Lapack<T>::potrf("U", &ni, A, &ldai, &info);
-    if (info != 0) return info;
+    // Right-looking blocked Cholesky: LAPACK factors each diagonal block (one thread), and the
+    // panel solve and trailing update, where the O(n^3) work is, go to BLIS on every thread
+    // (LAPACK's own blocking would run them on one). Column-major upper factor U (A = U^T U)
+    // is, read row-major, the lower factor L = U^T.
+    constexpr int64_t nb = 256;
+    const int threads = threads_.load();
+    T one = T(1), minusOne = T(-1);
+    for (int64_t j = 0; j < n; j += nb) {
+      const int64_t jb = std::min(nb, n - j), rest = n - j - jb;
+      T* A11 = A + j * lda + j;
+      int jbi = int(jb), ldai = int(lda), info = 0;
+      Lapack<T>::potrf("U", &jbi, A11, &ldai, &info);
+      if (info != 0) return j + info;
+      if (rest == 0) break;
+      T* A21 = A11 + jb * lda;
+      T* A22 = A21 + jb;
+      Runtime rt(threadsFor(double(rest) * jb * jb, threads));
+      Runtime ru(threadsFor(double(rest) * rest * jb / 2, threads));
+      if constexpr (std::is_same_v<T, float>) {  // L21 = A21 L11^-T; A22 -= L21 L21^T (lower)
+        bli_strsm_ex(BLIS_RIGHT, BLIS_LOWER, BLIS_TRANSPOSE, BLIS_NONUNIT_DIAG, rest, jb, &one, A11,
+                     lda, 1, A21, lda, 1, nullptr, &rt.r);
+        bli_ssyrk_ex(BLIS_LOWER, BLIS_NO_TRANSPOSE, rest, jb, &minusOne, A21, lda, 1, &one, A22,
+                     lda, 1, nullptr, &ru.r);
+      } else {
+        bli_dtrsm_ex(BLIS_RIGHT, BLIS_LOWER, BLIS_TRANSPOSE, BLIS_NONUNIT_DIAG, rest, jb, &one, A11,
+                     lda, 1, A21, lda, 1, nullptr, &rt.r);
+        bli_dsyrk_ex(BLIS_LOWER, BLIS_NO_TRANSPOSE, rest, jb, &minusOne, A21, lda, 1, &one, A22,
+                     lda, 1, nullptr, &ru.r);
+      }
+    }
     for (int64_t i = 0; i < n; i++)
       for (int64_t j = i + 1; j < n; j++) A[i * lda + j] = T(0);
     return 0;
