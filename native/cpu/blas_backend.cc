@@ -175,7 +175,9 @@ class BlasLinalg final : public Linalg<T> {
   int64_t potrf(int64_t n, T* A, int64_t lda) override {
     if (n == 0) return 0;
     if (!fitsInt(n) || !fitsInt(lda)) return -1;
-    if (!allFinite(A, n, n, lda)) return 1;  // no pivot is positive: fail at the first
+    // A non-finite value in row i of the (read) lower triangle first spoils pivot i.
+    for (int64_t i = 0; i < n; i++)
+      if (!allFinite(A + i * lda, 1, i + 1, lda)) return i + 1;
     // Right-looking blocked Cholesky: LAPACK factors each diagonal block (one thread), and the
     // panel solve and trailing update, where the O(n^3) work is, go to BLIS on every thread
     // (LAPACK's own blocking would run them on one). Column-major upper factor U (A = U^T U)
