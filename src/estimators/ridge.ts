@@ -113,8 +113,10 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
         rss += (z[i] / w[i]) * shrink * shrink;
         df += w[i] / (w[i] + lambda);
       }
+      // Less than one residual degree of freedom left means the fit (nearly) interpolates the
+      // pairs: GCV's 0/0 there says nothing, so such lambdas are not candidates.
       const dof = prob.n - df;
-      return { lambda, score: dof > 1e-9 * prob.n ? (prob.n * rss) / (dof * dof) : Infinity };
+      return { lambda, score: dof >= 1 ? (prob.n * rss) / (dof * dof) : Infinity };
     });
     const lambda = best(curve);
     scaleRows(Z, w, lambda, tol);
