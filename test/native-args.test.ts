@@ -76,6 +76,8 @@ test('the TypeScript layer names arguments and shapes before native code runs', 
   assert.throws(() => e.gemmSync(A, Matrix.zeros(4, 2, 'float64') as unknown as Matrix<'float32'>), /B: expected a \?x\? float32 matrix, received 4x2 Float64Array matrix/);
   assert.throws(() => new Matrix(new Float32Array(5), 2, 3), /data: expected length rows\*cols = 2\*3 = 6, received length 5/);
   assert.throws(() => e.choleskySync(A), /A: expected a square matrix, received 3x4/);
+  assert.throws(() => A.takeRows([0, 3]), /rows\[1\]: expected an integer in \[0, 2\], received number 3/);
+  assert.deepEqual(Matrix.from([[1, 2], [3, 4], [5, 6]]).takeRows([2, 0]).toArray(), [[5, 6], [1, 2]]);
   const bad = Matrix.zeros(2, 2, 'float64');
   bad.set(1, 0, NaN);
   assert.throws(() => e.gemmSync(bad, bad, { checkFinite: true }), /A: expected finite values, received NaN at row 1, column 0/);

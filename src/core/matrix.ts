@@ -88,6 +88,16 @@ export class Matrix<D extends DType = DType> {
     return this.data.subarray(i * this.cols, (i + 1) * this.cols) as ArrayFor<D>;
   }
 
+  /** A new matrix of the given rows, in the given order (copies). */
+  takeRows(rows: ArrayLike<number>): Matrix<D> {
+    const out = Matrix.zeros<D>(rows.length, this.cols, this.dtype);
+    for (let k = 0; k < rows.length; k++) {
+      assertInteger(`rows[${k}]`, rows[k], 0, this.rows - 1);
+      out.data.set(this.data.subarray(rows[k] * this.cols, (rows[k] + 1) * this.cols), k * this.cols);
+    }
+    return out;
+  }
+
   clone(): Matrix<D> {
     return new Matrix<D>(this.data.slice() as ArrayFor<D>, this.rows, this.cols);
   }

@@ -60,7 +60,7 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     for (let f = 0; f < k; f++) {
       const idx = order.filter((_, i) => i % k === f);
       const stats = new SufficientStats(X.cols, Y.cols, { engine: this.engine, exactF64: this.params.exactF64 });
-      await stats.update(takeRows(X, idx), takeRows(Y.dtype === X.dtype ? Y : Y.astype(X.dtype), idx));
+      await stats.update(X.takeRows(idx), (Y.dtype === X.dtype ? Y : Y.astype(X.dtype)).takeRows(idx));
       folds.push(stats);
     }
     return this.fitFolds(folds);
@@ -209,10 +209,4 @@ function defaultGrid(prob: NormalProblem): number[] {
 
 function best(curve: { lambda: number; score: number }[]): number {
   return curve.reduce((a, b) => (b.score < a.score ? b : a)).lambda;
-}
-
-export function takeRows<M extends Matrix>(X: M, idx: ArrayLike<number>): M {
-  const out = Matrix.zeros(idx.length, X.cols, X.dtype);
-  for (let i = 0; i < idx.length; i++) out.data.set(X.row(idx[i]), i * X.cols);
-  return out as M;
 }

@@ -1,10 +1,9 @@
 // Statistics of paired .npy files read in row chunks: sets larger than memory fit in O(p^2)
 // memory. Rows must already be paired by position (same ids in the same order).
-import * as fs from 'node:fs';
 import { assertInteger } from '../core/validate';
 import type { Engine } from '../engine/engine';
 import { SufficientStats } from '../engine/stats';
-import { sidecarPath } from '../io/embeddings';
+import { readSidecar } from '../io/embeddings';
 import { openNpy } from '../io/npy';
 
 export interface StreamOptions {
@@ -39,11 +38,7 @@ export async function statsFromNpy(sourcePath: string, targetPath: string, opts:
 
 /** When both files have id sidecars, positional pairing is only valid if they list the same ids in order. */
 function assertSameIds(a: string, b: string): void {
-  const ids = (f: string) => {
-    const p = sidecarPath(f);
-    return fs.existsSync(p) ? fs.readFileSync(p, 'utf8').split('\n').slice(1).map((l) => l.split('\t')[0]) : null;
-  };
-  const ia = ids(a), ib = ids(b);
+  const ia = readSidecar(a)?.ids, ib = readSidecar(b)?.ids;
   if (!ia || !ib) return;
   const n = Math.min(ia.length, ib.length);
   for (let i = 0; i < n; i++) {

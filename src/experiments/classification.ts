@@ -8,7 +8,6 @@ import * as path from 'node:path';
 import type { Matrix } from '../core/matrix';
 import { manifestDataset, type Dataset } from '../datasets';
 import { pairedEstimator } from '../estimators';
-import { takeRows } from '../estimators/ridge';
 import { WeightsEstimator } from '../estimators/weights';
 import { accuracy, agreement, logits, type TopK } from '../evaluate/classification';
 import { trainTestSplit } from '../evaluate/split';
@@ -106,7 +105,7 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
   };
   const head = (id: string) => models.find((m) => m.id === id)!.head!;
   const testLogits = new Map<string, Matrix>();
-  for (const m of models) testLogits.set(m.id, await logits(takeRows(E(m.id), testRows), head(m.id)));
+  for (const m of models) testLogits.set(m.id, await logits(E(m.id).takeRows(testRows), head(m.id)));
   const result: ClassificationResult = {
     config: { ...cfg, progress: undefined } as Omit<ClassificationConfig, 'progress'>,
     images: dataset.items.length,
@@ -120,8 +119,8 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
   for (const a of models) {
     for (const b of models) {
       if (a === b) continue;
-      const est = await pairedEstimator(cfg.method ?? 'lstsq', cfg.method === 'ridge' ? { lambda: 'gcv' } : {}).fit(takeRows(E(a.id), fitRows), takeRows(E(b.id), fitRows));
-      const XA = takeRows(E(a.id), testRows);
+      const est = await pairedEstimator(cfg.method ?? 'lstsq', cfg.method === 'ridge' ? { lambda: 'gcv' } : {}).fit(E(a.id).takeRows(fitRows), E(b.id).takeRows(fitRows));
+      const XA = E(a.id).takeRows(testRows);
       const mappedLogits = await logits(await est.transform(XA), head(b.id));
       const w = await new WeightsEstimator().fitHeads(head(a.id), head(b.id));
       const weightsLogits = await logits(await w.transform(XA), head(b.id));

@@ -7,7 +7,6 @@ import type { Matrix } from '../core/matrix';
 import { lfwDataset, type Dataset, type LfwPair } from '../datasets';
 import { LowRankEstimator } from '../estimators/lowrank';
 import { RidgeEstimator } from '../estimators/ridge';
-import { takeRows } from '../estimators/ridge';
 import { identify, type IdentificationResult } from '../evaluate/identification';
 import { makeRng, permutation } from '../evaluate/split';
 import { cosine, evaluateVerification, type VerificationResult } from '../evaluate/verification';
@@ -102,7 +101,7 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   const labels = dataset.items.map((i) => i.label!);
   // Rank-k maps reuse the ridge penalty GCV chose for the full map of the same pair.
   const fitMap = async (a: WorkModel, b: WorkModel, rows: number[], low?: { rank: number; lambda: number }): Promise<LinearMap> => {
-    const X = takeRows(E(a), rows), Y = takeRows(E(b), rows);
+    const X = E(a).takeRows(rows), Y = E(b).takeRows(rows);
     const est = low === undefined ? new RidgeEstimator({ lambda: 'gcv' }) : new LowRankEstimator(low);
     return (await est.fit(X, Y)).toMap({ source: { model: a.id, dim: X.cols }, target: { model: b.id, dim: Y.cols } });
   };
@@ -157,5 +156,5 @@ async function identification(probesSpace: Matrix, gallerySpace: Matrix, rows: n
     gallery.push(rs[0]);
     probes.push(...rs.slice(1));
   }
-  return identify(takeRows(probesSpace, probes), probes.map((r) => labels[r]), takeRows(gallerySpace, gallery), gallery.map((r) => labels[r]), { maxRank: 10 });
+  return identify(probesSpace.takeRows(probes), probes.map((r) => labels[r]), gallerySpace.takeRows(gallery), gallery.map((r) => labels[r]), { maxRank: 10 });
 }

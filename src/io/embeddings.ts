@@ -3,7 +3,7 @@
 // labels), then one line per matrix row. Ids are unique, non-empty and free of tabs and newlines.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Matrix, allocate } from '../core/matrix';
+import { Matrix } from '../core/matrix';
 import { assertBoolean, assertMatrix, describe, fail } from '../core/validate';
 import { writeFileAtomic } from './atomic';
 import { FileFormatError, assertPath } from './binary';
@@ -55,14 +55,8 @@ export function saveEmbeddings(file: string, set: EmbeddingSet): void {
 export function loadEmbeddings(file: string): LoadedEmbeddingSet {
   const format = formatOf(file);
   const sidecar = sidecarPath(file);
-  let text: string | undefined;
-  try {
-    text = fs.readFileSync(sidecar, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
   // The sidecar is parsed first: it is small, and a bad one should fail before a large matrix read.
-  const rows = text === undefined ? undefined : parseSidecar(sidecar, text);
+  const rows = readSidecar(file);
   const matrix =
     format === 'npy'
       ? readNpy(file)
@@ -74,6 +68,19 @@ export function loadEmbeddings(file: string): LoadedEmbeddingSet {
     throw new FileFormatError(sidecar, `expected ${matrix.rows} id rows (the rows of ${file}), found ${rows.ids.length}`);
   }
   return { matrix, ...rows, idsFromSidecar: true };
+}
+
+/** The ids (and labels) of an embedding file's sidecar, validated; undefined when it has none. */
+export function readSidecar(file: string): { ids: string[]; labels?: string[] } | undefined {
+  const sidecar = sidecarPath(file);
+  let text: string;
+  try {
+    text = fs.readFileSync(sidecar, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return parseSidecar(sidecar, text);
 }
 
 /** Validates a set: a Matrix, one valid unique id per row, and optional labels without tabs or newlines. */
@@ -128,8 +135,8 @@ export function pairById(a: EmbeddingSet, b: EmbeddingSet, options: { allowParti
   }
   const inOrder = rowsB.length === b.matrix.rows && rowsB.every((j, k) => j === k);
   return {
-    source: onlyA.length === 0 ? a.matrix : gatherRows(a.matrix, rowsA),
-    target: inOrder ? b.matrix : gatherRows(b.matrix, rowsB),
+    source: onlyA.length === 0 ? a.matrix : a.matrix.takeRows(rowsA),
+    target: inOrder ? b.matrix : b.matrix.takeRows(rowsB),
     ids: rowsA.map((i) => a.ids[i]),
     droppedSource: onlyA.length,
     droppedTarget,
@@ -215,8 +222,3 @@ function parseSidecar(file: string, text: string): { ids: string[]; labels?: str
   return withLabels ? { ids, labels } : { ids };
 }
 
-function gatherRows(m: Matrix, rows: readonly number[]): Matrix {
-  const out = allocate(m.dtype, rows.length * m.cols);
-  rows.forEach((r, k) => out.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), k * m.cols));
-  return new Matrix(out, rows.length, m.cols);
-}

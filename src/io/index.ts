@@ -12,6 +12,7 @@ export {
   assertFiniteRows,
   loadEmbeddings,
   pairById,
+  readSidecar,
   saveEmbeddings,
   sidecarPath,
 } from './embeddings';

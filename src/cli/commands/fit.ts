@@ -1,5 +1,4 @@
 import { pairedEstimator, ESTIMATORS, type PairedParamsFor } from '../../estimators';
-import { takeRows } from '../../estimators/ridge';
 import { statsFromNpy } from '../../estimators/streaming';
 import { WeightsEstimator, loadHead } from '../../estimators/weights';
 import { diagnose } from '../../evaluate/diagnostics';
@@ -43,11 +42,11 @@ export const fitCommand: Command = {
         const frac = (args['test-fraction'] as number | undefined) ?? 0.1;
         const split = trainTestSplit(paired.ids.length, { testFraction: frac, seed: (args.seed as number | undefined) ?? 0 });
         const fitRows = split.test.length > 0 && split.train.length > 0;
-        const X = fitRows ? takeRows(paired.source, split.train) : paired.source;
-        const Y = fitRows ? takeRows(paired.target, split.train) : paired.target;
+        const X = fitRows ? paired.source.takeRows(split.train) : paired.source;
+        const Y = fitRows ? paired.target.takeRows(split.train) : paired.target;
         await est.fit(X, Y);
         if (fitRows) {
-          const d = await diagnose(est.toMap(), takeRows(paired.source, split.test), takeRows(paired.target, split.test));
+          const d = await diagnose(est.toMap(), paired.source.takeRows(split.test), paired.target.takeRows(split.test));
           heldOut = { ...d, r2: undefined, testFraction: frac, seed: (args.seed as number | undefined) ?? 0 };
         }
       }

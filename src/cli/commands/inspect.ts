@@ -1,7 +1,6 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openNpy } from '../../io/npy';
-import { sidecarPath } from '../../io/embeddings';
+import { readSidecar, sidecarPath } from '../../io/embeddings';
 import { readSafetensors } from '../../io/safetensors';
 import { MAP_FORMAT } from '../../maps/linear-map';
 import { UsageError, type Command } from '../command';
@@ -21,8 +20,8 @@ export const inspectCommand: Command = {
 
 function describeFile(file: string): Record<string, unknown> {
   const ext = path.extname(file).toLowerCase();
-  const sidecar = sidecarPath(file);
-  const ids = fs.existsSync(sidecar) ? `${sidecar} (${fs.readFileSync(sidecar, 'utf8').split('\n').filter(Boolean).length - 1} ids)` : 'none (rows are numbered)';
+  const rows = readSidecar(file);
+  const ids = rows ? `${sidecarPath(file)} (${rows.ids.length} ids)` : 'none (rows are numbered)';
   if (ext === '.npy') {
     const r = openNpy(file);
     try {
