@@ -75,7 +75,6 @@ async function main(): Promise<void> {
           let W: Matrix<'float64'> | undefined;
           const tf = await best(1, async () => (W = await fitNormalEquations(e, X, Y)));
           keep('fit_s', tf, (a, b) => a < b);
-          r.fit_w_sum = W!.data.reduce((s, v) => s + v, 0);
           (r as Record<string, unknown>).W = W;
         }
         const x = uniform(1, 512), m = uniform(512, 512), bias = uniform(1, 512).data;
@@ -105,7 +104,6 @@ async function main(): Promise<void> {
       const r = ours[e.name] as Record<string, unknown>;
       if (r.W) r.fit_relerr = relErr((r.W as Matrix).data, W64.data);
       delete r.W;
-      delete r.fit_w_sum;
     }
 
     console.error('ml-matrix...');

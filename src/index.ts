@@ -33,7 +33,7 @@ export * from './io';
 export { importModel, CATALOGUE, type ImportOptions, type ImportResult } from './importers';
 export * from './models';
 export { extract, type ExtractOptions, type ExtractSummary } from './extract';
-export { openDataset, lfwDataset, folderDataset, manifestDataset, readLfwPairs, type Dataset } from './datasets';
+export { openDataset, lfwDataset, folderDataset, manifestDataset, imagenetDataset, readLfwPairs, type Dataset } from './datasets';
 export { runFaces, type FacesConfig, type FacesResult } from './experiments/faces';
 export { runClassification, type ClassificationConfig, type ClassificationResult } from './experiments/classification';
 export { writeReport } from './experiments/report';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
-import { folderDataset, lfwDataset, lfwImageId, manifestDataset, openDataset, readLfwPairs } from '../src/datasets';
+import { folderDataset, imagenetDataset, lfwDataset, lfwImageId, manifestDataset, openDataset, readLfwPairs } from '../src/datasets';
 import { FileFormatError } from '../src/io/binary';
 import { tempDir } from './helpers/io';
 
@@ -160,4 +160,18 @@ test('openDataset: a file is a manifest, a folder a folder dataset; a missing pa
   assert.equal(openDataset(path.join(dir, 'one.tsv')).kind, 'manifest');
   assert.equal(openDataset(path.join(FIXTURES, 'photos')).kind, 'folder');
   assert.throws(() => openDataset(path.join(dir, 'nothing-here')), /images: expected a folder of images or a manifest \(\.tsv\/\.csv\), '.*nothing-here' does not exist/);
+});
+
+test('ImageNet-labelled folders: a class index column, or wnids mapped through imagenet-classes.tsv', () => {
+  const root = tempDir();
+  const dir = path.join(root, 'val');
+  fs.mkdirSync(path.join(dir, 'images'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'imagenet-classes.tsv'), '0\tn01440764\ttench\n1\tn01443537\tgoldfish\n');
+  fs.writeFileSync(path.join(dir, 'labels.tsv'), 'a.jpg\tn01443537\nb.jpg\tn01440764\n');
+  const tiny = imagenetDataset(dir);
+  assert.deepEqual(tiny.items.map((i) => [i.id, i.label, i.path]), [['a.jpg', '1', path.join(dir, 'images', 'a.jpg')], ['b.jpg', '0', path.join(dir, 'images', 'b.jpg')]]);
+  fs.writeFileSync(path.join(dir, 'labels.tsv'), 'a.jpg\tn01443537\t7\n');
+  assert.equal(imagenetDataset(dir).items[0].label, '7');
+  fs.writeFileSync(path.join(dir, 'labels.tsv'), 'a.jpg\tn99999999\n');
+  assert.throws(() => imagenetDataset(dir), /labels\.tsv: line 1: no class index for 'n99999999'/);
 });

@@ -143,6 +143,14 @@ void trsmCall(int threads, bool trans, int64_t n, int64_t nrhs, const T* L, int6
                  ldb, 1, nullptr, &rt.r);
 }
 
+// C = beta * C for an empty product. BLAS would do the same, except that beta == 0 must
+// ignore whatever C held (NaN garbage included).
+template <typename T>
+void scaleOnly(int64_t m, int64_t n, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < n; j++) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+}
+
 template <typename T>
 class BlasLinalg final : public Linalg<T> {
  public:
@@ -151,22 +159,14 @@ class BlasLinalg final : public Linalg<T> {
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t lda,
             const T* B, int64_t ldb, T beta, T* C, int64_t ldc) override {
     if (m == 0 || n == 0) return;
-    if (k == 0) {  // BLAS would scale C by beta; make beta == 0 ignore NaN garbage in C.
-      for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
-      return;
-    }
+    if (k == 0) return scaleOnly(m, n, beta, C, ldc);
     gemmCall(threads_.load(), ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
   }
 
   void syrkT(int64_t n, int64_t k, T alpha, const T* A, int64_t lda, T beta, T* C,
              int64_t ldc) override {
     if (n == 0) return;
-    if (k == 0) {
-      for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < n; j++) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
-      return;
-    }
+    if (k == 0) return scaleOnly(n, n, beta, C, ldc);
     syrkCall(threads_.load(), n, k, alpha, A, lda, beta, C, ldc);
     for (int64_t i = 1; i < n; i++)  // mirror the upper triangle into the lower one
       for (int64_t j = 0; j < i; j++) C[i * ldc + j] = C[j * ldc + i];

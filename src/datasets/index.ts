@@ -1,5 +1,5 @@
 // Image datasets as ordered lists of {id, path, label}: a folder of class folders, a TSV/CSV
-// manifest, or LFW's layout with its pairs.txt. The order is deterministic (code-point sort of
+// manifest, LFW's layout with its pairs.txt, or an ImageNet-labelled folder (labels.tsv). The order is deterministic (code-point sort of
 // the ids for folders; file order for manifests) and the ids are what the embedding sidecars record.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -178,6 +178,32 @@ export function readLfwPairs(file: string): LfwPair[] {
     if (!same && f.length === 4) return { fold, same, a: lfwImageId(f[0], int(f[1], line)), b: lfwImageId(f[2], int(f[3], line)) };
     throw new FileFormatError(file, `line ${line}: expected a ${same ? 'matched pair "name i j"' : 'mismatched pair "name1 i name2 j"'} (fold ${fold}), found ${f.length} fields`);
   });
+}
+
+/**
+ * An ImageNet-labelled set: `dir/labels.tsv` is either `file<TAB>wnid<TAB>index` (the ImageNet
+ * sample) or `file<TAB>wnid` (Tiny-ImageNet val, mapped to indices with imagenet-classes.tsv found
+ * beside dir or given).
+ */
+export function imagenetDataset(dir: string, classesTsv?: string): Dataset {
+  const labels = path.join(dir, 'labels.tsv');
+  if (!fs.existsSync(labels)) return manifestDataset(dir);
+  const classesFile = classesTsv ?? [path.join(dir, '..', 'imagenet-classes.tsv'), path.join(dir, 'imagenet-classes.tsv')].find((f) => fs.existsSync(f));
+  const index = new Map<string, string>();
+  if (classesFile) {
+    for (const line of fs.readFileSync(classesFile, 'utf8').split('\n')) {
+      const [i, wnid] = line.split('\t');
+      if (wnid) index.set(wnid, i);
+    }
+  }
+  const imageDir = fs.existsSync(path.join(dir, 'images')) ? path.join(dir, 'images') : dir;
+  const items = fs.readFileSync(labels, 'utf8').split('\n').filter((l) => l.trim()).map((line, k) => {
+    const [file, wnid, idx] = line.split('\t');
+    const label = idx ?? index.get(wnid);
+    if (label === undefined) throw new FileFormatError(labels, `line ${k + 1}: no class index for '${wnid}' (expected a third column or imagenet-classes.tsv beside the folder)`);
+    return { id: file, path: path.join(imageDir, file), label: label.trim() };
+  });
+  return { kind: 'manifest', source: labels, items, labelled: true };
 }
 
 /**

@@ -110,6 +110,8 @@ export class Engine {
    * An unavailable name is an error that lists the available ones.
    */
   static get(name?: string): Engine {
+    const cached = Engine.cache.get(name ?? process.env.EMBMAP_BACKEND ?? '');
+    if (cached) return cached; // every estimator, map and statistics object asks: skip the native query
     const wanted = name ?? process.env.EMBMAP_BACKEND ?? Engine.available()[0].name;
     assertOneOf(name === undefined && process.env.EMBMAP_BACKEND ? 'EMBMAP_BACKEND' : 'backend', wanted, BACKEND_NAMES);
     const avail = Engine.available().map((b) => b.name);
@@ -118,8 +120,9 @@ export class Engine {
         `backend: expected one of the available backends ${avail.map((a) => `'${a}'`).join(', ')}, received '${wanted}' (not built into this addon)`,
       );
     }
-    let e = Engine.cache.get(wanted);
-    if (!e) Engine.cache.set(wanted, (e = new Engine(wanted)));
+    const e = Engine.cache.get(wanted) ?? new Engine(wanted);
+    Engine.cache.set(wanted, e);
+    if (name === undefined && !process.env.EMBMAP_BACKEND) Engine.cache.set('', e); // the default
     return e;
   }
 

@@ -13,7 +13,7 @@ import { assertInteger, assertNumber, fail } from '../core/validate';
 import type { EighResult } from '../engine/engine';
 import { SufficientStats } from '../engine/stats';
 import { PairedEstimator, type EstimatorOptions, type Fitted, type PairedParams } from './estimator';
-import { interceptFor, normalProblem, scaleRows, statsEpsilon, type NormalProblem } from './normal-equations';
+import { interceptFor, normalProblem, scaleRows, solveSymmetric, statsEpsilon, type NormalProblem } from './normal-equations';
 import { makeRng, permutation } from '../evaluate/split';
 
 export interface RidgeParams extends PairedParams {
@@ -131,20 +131,8 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
   private async fixed(prob: NormalProblem, lambda: number, info: Record<string, unknown>): Promise<Fitted> {
     const S = prob.Sxx.clone();
     for (let i = 0; i < prob.p; i++) S.data[i * prob.p + i] += lambda;
-    let M: Matrix<'float64'>;
-    let solver = 'cholesky';
-    try {
-      M = await this.engine.cholSolve(await this.engine.cholesky(S), prob.Sxy);
-    } catch (err) {
-      if (!(err instanceof RangeError)) throw err;
-      const eig = await this.engine.eigh(prob.Sxx); // lambda = 0 on singular data: pseudo-inverse
-      const w = clampEigen(eig);
-      const tol = Math.max(...w) * prob.p * 2.2e-16;
-      const Z = await this.engine.gemm(eig.vectors, prob.Sxy);
-      scaleRows(Z, w, lambda, tol);
-      M = await this.engine.gemm(eig.vectors, Z, { transA: true });
-      solver = 'eigen';
-    }
+    // Cholesky; with lambda = 0 on singular data, the pseudo-inverse (minimum-norm) instead.
+    const { M, solver } = await solveSymmetric(this.engine, S, prob.Sxy, prob.p * 2.2e-16);
     return { weight: M, bias: interceptFor(M, prob.meanX, prob.meanY), info: { pairs: prob.n, lambda, solver, ...info } };
   }
 

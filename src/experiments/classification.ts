@@ -3,16 +3,14 @@
 // images (or taken from the two heads alone, no images), then A's test images classified
 // through B's head. Retention = mapped top-1 / B's own top-1; the median top-1 drop over
 // all ordered pairs is the paper's headline number (1.9 points over 90 pairs of 10 CNNs).
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Matrix } from '../core/matrix';
-import { manifestDataset, type Dataset } from '../datasets';
+import { imagenetDataset } from '../datasets';
 import { pairedEstimator } from '../estimators';
 import { WeightsEstimator } from '../estimators/weights';
 import { accuracy, agreement, logits, type TopK } from '../evaluate/classification';
 import { trainTestSplit } from '../evaluate/split';
 import type { ProgressStream } from '../extract/progress';
-import { FileFormatError } from '../io/binary';
 import { embedAll, prepareModels } from './workspace';
 
 export interface ClassificationConfig {
@@ -55,32 +53,6 @@ export interface ClassificationResult {
   pairs: PairResult[];
   medianDropPoints: number;
   medianWeightsDropPoints: number;
-}
-
-/**
- * An ImageNet-labelled set: `dir/labels.tsv` is either `file<TAB>wnid<TAB>index` (the ImageNet
- * sample) or `file<TAB>wnid` (Tiny-ImageNet val, mapped to indices with imagenet-classes.tsv found
- * beside dir or given).
- */
-export function imagenetDataset(dir: string, classesTsv?: string): Dataset {
-  const labels = path.join(dir, 'labels.tsv');
-  if (!fs.existsSync(labels)) return manifestDataset(dir);
-  const classesFile = classesTsv ?? [path.join(dir, '..', 'imagenet-classes.tsv'), path.join(dir, 'imagenet-classes.tsv')].find((f) => fs.existsSync(f));
-  const index = new Map<string, string>();
-  if (classesFile) {
-    for (const line of fs.readFileSync(classesFile, 'utf8').split('\n')) {
-      const [i, wnid] = line.split('\t');
-      if (wnid) index.set(wnid, i);
-    }
-  }
-  const imageDir = fs.existsSync(path.join(dir, 'images')) ? path.join(dir, 'images') : dir;
-  const items = fs.readFileSync(labels, 'utf8').split('\n').filter((l) => l.trim()).map((line, k) => {
-    const [file, wnid, idx] = line.split('\t');
-    const label = idx ?? index.get(wnid);
-    if (label === undefined) throw new FileFormatError(labels, `line ${k + 1}: no class index for '${wnid}' (expected a third column or imagenet-classes.tsv beside the folder)`);
-    return { id: file, path: path.join(imageDir, file), label: label.trim() };
-  });
-  return { kind: 'manifest', source: labels, items, labelled: true };
 }
 
 export async function runClassification(cfg: ClassificationConfig): Promise<ClassificationResult> {

@@ -149,7 +149,11 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
 /** Gallery: the first image of every identity with two or more evaluated images (embedded by the target); probes: the rest. */
 async function identification(probesSpace: Matrix, gallerySpace: Matrix, rows: number[], labels: string[]): Promise<IdentificationResult> {
   const byId = new Map<string, number[]>();
-  for (const r of rows) byId.set(labels[r], [...(byId.get(labels[r]) ?? []), r]);
+  for (const r of rows) {
+    const group = byId.get(labels[r]);
+    if (group) group.push(r);
+    else byId.set(labels[r], [r]);
+  }
   const gallery: number[] = [], probes: number[] = [];
   for (const rs of byId.values()) {
     if (rs.length < 2) continue;

@@ -1,7 +1,7 @@
 // LinearMap: a fitted map y = x . weight + bias, immutable once made (safe to share between
 // requests and async callers), stored as .safetensors with the tensors `weight` (p x q) and
 // `bias` (q) plus metadata. Readable from Python (see docs/MAPS.md).
-import { Matrix, type DType, type FloatArray } from '../core/matrix';
+import { Matrix, allocate, type DType, type FloatArray } from '../core/matrix';
 import { assertDType, assertMatrix, fail } from '../core/validate';
 import { Engine } from '../engine/engine';
 import { readSafetensors, writeSafetensors } from '../io/safetensors';
@@ -102,11 +102,18 @@ export class LinearMap {
       fail(TypeError, 'vector', `an array of ${this.p} numbers`, vector);
     }
     if (vector.length !== this.p) throw new RangeError(`vector: expected length ${this.p} (the map's source dimension), received ${vector.length}`);
-    const x = vector instanceof Float32Array || vector instanceof Float64Array ? vector : Float64Array.from(vector).map((v, i) => {
-      if (!Number.isFinite(v)) throw new RangeError(`vector: expected finite numbers, received ${vector[i]} at index ${i}`);
-      return v;
-    });
-    const X = new Matrix(x instanceof Float64Array && this.dtype === 'float32' && !(vector instanceof Float64Array) ? Float32Array.from(x) : x, 1, this.p);
+    let x: FloatArray;
+    if (vector instanceof Float32Array || vector instanceof Float64Array) {
+      x = vector;
+    } else {  // plain numbers: checked and copied once, into the map's own dtype
+      x = allocate(this.dtype, this.p);
+      for (let i = 0; i < this.p; i++) {
+        const v = vector[i];
+        if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`vector: expected finite numbers, received ${v} at index ${i}`);
+        x[i] = v;
+      }
+    }
+    const X = new Matrix(x, 1, this.p);
     const { weight, bias } = this.parts(X.dtype);
     return this.#engine.gemmSync(X, weight, { bias }).data;
   }
