@@ -12,6 +12,8 @@
 
 namespace embmap {
 
+class DeviceOps;  // ops/ops.h
+
 template <typename T>
 class Linalg {
  public:
@@ -61,6 +63,7 @@ struct BackendInfo {
   std::string kernel;   // the micro-kernel family the library selected, e.g. "skx"
   std::string reason;   // why that kernel (e.g. how it was chosen), may be empty
   int threads = 1;
+  std::string precision = "float32";  // of float32 products
 };
 
 class Backend {
@@ -70,6 +73,12 @@ class Backend {
   virtual void setThreads(int n) = 0;
   virtual Linalg<float>& f32() = 0;
   virtual Linalg<double>& f64() = 0;
+  // Whole operations the backend runs itself (a GPU keeps intermediate products on the
+  // device); null: the algorithms in native/ops run over the primitives above.
+  virtual DeviceOps* device() { return nullptr; }
+  // Precision of float32 products: "float32" everywhere; "tf32", "3xtf32", "bf16" where the
+  // hardware has them. False when this backend does not offer the mode.
+  virtual bool setPrecision(const std::string& mode) { return mode == "float32"; }
 
   template <typename T>
   Linalg<T>& la();
@@ -84,5 +93,8 @@ inline Linalg<double>& Backend::la<double>() { return f64(); }
 // BLAS/LAPACK (then the portable backend serves everything).
 std::unique_ptr<Backend> makePortableBackend();
 std::unique_ptr<Backend> makeBlasBackend();
+// The GPU backend (native/cuda); null with the reason when the CUDA libraries or a GPU are
+// missing. The libraries are loaded at run time, so every build has it.
+std::unique_ptr<Backend> makeCudaBackend(std::string* whyNot);
 
 }  // namespace embmap

@@ -9,7 +9,9 @@ namespace embmap {
 
 // Null when the name is unknown or not available here.
 Backend* findBackend(const std::string& name);
-// Available names, best first ("cpu-blas" before "portable").
+// Available names, best first ("cuda", then "cpu-blas", then "portable").
 std::vector<std::string> backendNames();
+// Why "cuda" is not among them (empty when it is).
+std::string cudaUnavailableReason();
 
 }  // namespace embmap

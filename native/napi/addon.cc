@@ -30,9 +30,27 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
     o.Set("kernel", b.kernel);
     o.Set("reason", b.reason);
     o.Set("threads", b.threads);
+    o.Set("precision", b.precision);
     out.Set(i++, o);
   }
   return out;
+}
+
+// cudaStatus(): whether the cuda backend is available, and if not, what is missing.
+Napi::Value CudaStatus(const Napi::CallbackInfo& info) {
+  Args args(info, "cudaStatus", 0);
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("available", findBackend("cuda") != nullptr);
+  o.Set("reason", cudaUnavailableReason());
+  return o;
+}
+
+// setPrecision(backend, mode): false when the backend does not offer the mode.
+Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
+  Args args(info, "setPrecision", 2);
+  Backend& be = args.backend(0);
+  if (!info[1].IsString()) args.typeError(1, "precision", "a string");
+  return Napi::Boolean::New(info.Env(), be.setPrecision(info[1].As<Napi::String>().Utf8Value()));
 }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
@@ -47,6 +65,8 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 void registerInfo(Napi::Env env, Napi::Object exports) {
   exports.Set("backends", Napi::Function::New(env, Backends, "backends"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
+  exports.Set("setPrecision", Napi::Function::New(env, SetPrecision, "setPrecision"));
+  exports.Set("cudaStatus", Napi::Function::New(env, CudaStatus, "cudaStatus"));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

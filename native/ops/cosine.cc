@@ -48,6 +48,8 @@ struct TopK {
 template <typename T>
 void cosineTopK(Backend& be, const T* Q, int64_t nq, const T* G, int64_t ng, int64_t d,
                 const CosineOptions& opt, int32_t* topIdx, T* topScore) {
+  if (DeviceOps* dev = be.device())
+    if (dev->cosineTopK(Q, nq, G, ng, d, opt, topIdx, topScore)) return;
   const std::vector<T> qInv = inverseNorms(Q, nq, d);
   const std::vector<T> gInv = inverseNorms(G, ng, d);
   const size_t k = size_t(opt.k);

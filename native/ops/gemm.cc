@@ -6,8 +6,9 @@ namespace embmap {
 namespace {
 
 // One row through a map, the serving case: a GEMM packs the whole map first (~100 us for
-// 512x512), while streaming it once as axpys over its rows takes a few microseconds. Cloned per
-// ISA so one build uses AVX-512 where the CPU has it.
+// 512x512), while streaming it once as axpys over its rows takes a few microseconds. It runs
+// here on every backend (a GPU round trip costs more). Cloned per ISA so one build uses
+// AVX-512 where the CPU has it.
 #define EMBMAP_ROW_TIMES(T)                                                            \
   __attribute__((target_clones("avx512f", "avx2", "default"))) void rowTimes(          \
       const T* __restrict x, const T* __restrict M, int64_t k, int64_t n,              \
@@ -40,6 +41,7 @@ void gemmBias(Backend& be, bool transX, bool transM, int64_t m, int64_t n, int64
     rowTimes(X, M, k, n, Y);
     return;
   }
+  if (DeviceOps* dev = be.device()) return dev->gemmBias(transX, transM, m, n, k, X, M, bias, Y);
   T beta = T(0);
   if (bias) {  // broadcast the bias into Y, then accumulate X*M onto it in one GEMM
     for (int64_t i = 0; i < m; i++) std::copy(bias, bias + n, Y + i * n);

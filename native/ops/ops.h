@@ -65,4 +65,24 @@ template <typename T>
 void cosineTopK(Backend& be, const T* Q, int64_t nq, const T* G, int64_t ng, int64_t d,
                 const CosineOptions& opt, int32_t* topIdx, T* topScore);
 
+// Whole operations a device backend runs itself, moving the data once and keeping the
+// intermediate products on the device (Backend::device()); the functions above hand over to
+// it. cosineTopK returns false for requests outside the device path (the generic one runs).
+class DeviceOps {
+ public:
+  virtual ~DeviceOps() = default;
+  virtual void statsUpdate(const float* X, const float* Y, int64_t rows, const StatsRef& s,
+                           bool exactF64) = 0;
+  virtual void statsUpdate(const double* X, const double* Y, int64_t rows, const StatsRef& s,
+                           bool exactF64) = 0;
+  virtual void gemmBias(bool transX, bool transM, int64_t m, int64_t n, int64_t k,
+                        const float* X, const float* M, const float* bias, float* Y) = 0;
+  virtual void gemmBias(bool transX, bool transM, int64_t m, int64_t n, int64_t k,
+                        const double* X, const double* M, const double* bias, double* Y) = 0;
+  virtual bool cosineTopK(const float* Q, int64_t nq, const float* G, int64_t ng, int64_t d,
+                          const CosineOptions& opt, int32_t* topIdx, float* topScore) = 0;
+  virtual bool cosineTopK(const double* Q, int64_t nq, const double* G, int64_t ng, int64_t d,
+                          const CosineOptions& opt, int32_t* topIdx, double* topScore) = 0;
+};
+
 }  // namespace embmap

@@ -58,6 +58,7 @@ void blockProducts(Backend& be, const T* X, const T* Y, int64_t b, const StatsRe
 template <typename T>
 void statsUpdate(Backend& be, const T* X, const T* Y, int64_t rows, const StatsRef& s,
                  bool exactF64) {
+  if (DeviceOps* dev = be.device()) return dev->statsUpdate(X, Y, rows, s, exactF64);
   const int64_t p = s.p, q = s.q;
   std::vector<T> scratch;
   std::vector<double> xd, yd;

@@ -709,6 +709,9 @@ int main() {
     const BackendInfo info = be->info();
     backends.push_back({info.name + "/" + info.kernel, std::move(be)});
   }
+  std::string noCuda;
+  if (auto be = makeCudaBackend(&noCuda)) backends.push_back({"cuda", std::move(be)});
+  else std::printf("backend cuda: SKIPPED (%s)\n", noCuda.c_str());
   for (Entry& e : backends) {
     const BackendInfo info = e.backend->info();
     std::printf("backend %s: %s, kernel %s, %d thread(s)\n", info.name.c_str(),
