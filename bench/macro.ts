@@ -92,17 +92,10 @@ async function measureExtraction(count: number, rounds: number, log: (line: stri
   }
 }
 
-/** The GPU side: a GPU backend in this build, and a device on this machine. */
+/** The GPU side: whether the cuda backend runs here, and if not, what is missing. */
 function gpuStatus(backends: BackendInfo[]): MacroResult['gpu'] {
-  const gpuBackend = backends.find((b) => !['cpu-blas', 'portable'].includes(b.name));
-  let device = 'none found';
-  try {
-    const gpus = fs.readdirSync('/proc/driver/nvidia/gpus');
-    if (gpus.length) device = `${gpus.length} NVIDIA GPU(s) (/proc/driver/nvidia/gpus)`;
-  } catch {
-    // no NVIDIA driver: the default stands
-  }
-  return { backend: gpuBackend?.name ?? null, device };
+  const cuda = backends.find((b) => b.name === 'cuda');
+  return { backend: cuda ? 'cuda' : null, device: cuda ? cuda.kernel : `none usable: ${Engine.cudaStatus().reason}` };
 }
 
 type MlMatrixModule = typeof import('ml-matrix');
@@ -269,7 +262,7 @@ export function renderMacro(r: MacroResult): string {
     '',
     ...machineLines(r.machine),
     `- backends: ${r.backends.map((b) => `${b.name} (${b.library}; kernel ${b.kernel}; ${b.threads} threads)`).join('; ')}`,
-    `- GPU: ${r.gpu.backend ? `backend ${r.gpu.backend}` : 'no GPU backend in this build'}; device: ${r.gpu.device}`,
+    `- GPU: ${r.gpu.backend ? `backend ${r.gpu.backend}` : 'cuda backend not available'}; device: ${r.gpu.device}`,
     `- command: \`embmap bench${s.rounds === 1 ? ' --quick' : ''}\` (${s.rounds} interleaved round(s), best of them)`,
     '',
     'unavailable' in r.extraction

@@ -3,7 +3,9 @@ export { Matrix, type DType, type FloatArray } from './core/matrix';
 export {
   Engine,
   BACKEND_NAMES,
+  PRECISIONS,
   type BackendName,
+  type Precision,
   type BackendInfo,
   type GemmOptions,
   type LstsqResult,

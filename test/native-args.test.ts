@@ -17,6 +17,11 @@ const cases: Record<keyof NativeBinding, Case[]> = {
     ['unknown backend', () => binding().setThreads('tpu', 2), /backend: expected one of .*received 'tpu'/],
     ['zero threads', () => binding().setThreads(be, 0), /threads: expected an integer in \[1, 1024\]/],
   ],
+  setPrecision: [
+    ['unknown backend', () => binding().setPrecision('tpu', 'tf32'), /backend: expected one of .*received 'tpu'/],
+    ['mode not a string', () => binding().setPrecision(be, 32 as unknown as string), /precision: expected a string, received number 32/],
+  ],
+  cudaStatus: [['extra argument', () => (binding().cudaStatus as (x: number) => unknown)(1), /expected 0 arguments/]],
   gemm: [
     ['too few arguments', () => (binding().gemm as (...a: unknown[]) => unknown)(be, f32(4)), /gemm: expected 12 arguments, received 2/],
     ['A not a typed array', () => binding().gemm(be, [1, 2] as unknown as Float32Array, 1, 2, false, f32(2), 2, 1, false, null, f32(1), false), /A: expected a Float32Array or Float64Array, received Array/],
@@ -81,5 +86,5 @@ test('the TypeScript layer names arguments and shapes before native code runs', 
   const bad = Matrix.zeros(2, 2, 'float64');
   bad.set(1, 0, NaN);
   assert.throws(() => e.gemmSync(bad, bad, { checkFinite: true }), /A: expected finite values, received NaN at row 1, column 0/);
-  assert.throws(() => Engine.get('tpu'), /backend: expected one of 'cpu-blas', 'portable', received string "tpu"/);
+  assert.throws(() => Engine.get('tpu'), /backend: expected one of 'cuda', 'cpu-blas', 'portable', received string "tpu"/);
 });

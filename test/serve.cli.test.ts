@@ -149,5 +149,5 @@ test('embmap bench --quick --json: figures for the backend asked, GPU status, ex
   assert.ok('unavailable' in res.mlMatrix || res.mlMatrix.apply_vps > 0);
   const bad = spawnSync(process.execPath, [cli, 'bench', '--backend', 'nope'], { encoding: 'utf8' });
   assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /^embmap bench: backend: expected one of 'cpu-blas', .*received string "nope"$/m);
+  assert.match(bad.stderr, /^embmap bench: backend: expected one of 'cuda', 'cpu-blas', .*received string "nope"$/m);
 });

@@ -9,6 +9,7 @@ export interface DoctorReport {
   cores: number;
   defaultBackend: string;
   backends: BackendInfo[];
+  cuda: { available: boolean; reason: string };
 }
 
 export function doctor(): DoctorReport {
@@ -20,6 +21,7 @@ export function doctor(): DoctorReport {
     cores: cpus.length,
     defaultBackend: Engine.get().name,
     backends: Engine.available(),
+    cuda: Engine.cudaStatus(),
   };
 }
 
@@ -35,6 +37,10 @@ export function formatDoctor(r: DoctorReport): string {
     lines.push(`    library ${b.library}`);
     lines.push(`    kernel  ${b.kernel}${b.reason ? ` (${b.reason})` : ''}`);
     lines.push(`    threads ${b.threads}`);
+    if (b.name === 'cuda') lines.push(`    precision ${b.precision}`);
+  }
+  if (!r.cuda.available) {
+    lines.push(`  cuda      unavailable, the CPU backend runs: ${r.cuda.reason}`);
   }
   if (!r.backends.some((b) => b.name === 'cpu-blas')) {
     lines.push('  note      no BLAS/LAPACK in this build: apt-get install libblis-dev liblapack-dev, then npx cmake-js compile');

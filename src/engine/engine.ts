@@ -1,6 +1,8 @@
 // Engine: one interface over every native backend (after faiss's IndexFlat / GpuIndexFlat):
-// `Engine.get('portable')`, `Engine.get('cpu-blas')` (and later 'cuda') expose the same
+// `Engine.get('portable')`, `Engine.get('cpu-blas')` and `Engine.get('cuda')` expose the same
 // methods with the same results to rounding, so callers switch backends without code changes.
+// Without a name the best available one is used: the GPU where the CUDA libraries and a GPU
+// are present, else BLIS/LAPACK, else the portable C++.
 //
 // Every operation has an async form (runs on the libuv thread pool, returns a Promise, keeps
 // its input arrays alive until done) and a *Sync form for tiny inputs (microseconds overhead).
@@ -9,8 +11,16 @@ import { Matrix, type DType, type FloatArray } from '../core/matrix';
 import { assertFinite, assertInteger, assertMatrix, assertNumber, assertOneOf, fail } from '../core/validate';
 import { binding } from '../native/binding';
 
-export type BackendName = 'cpu-blas' | 'portable';
-export const BACKEND_NAMES: readonly BackendName[] = ['cpu-blas', 'portable'];
+export type BackendName = 'cuda' | 'cpu-blas' | 'portable';
+export const BACKEND_NAMES: readonly BackendName[] = ['cuda', 'cpu-blas', 'portable'];
+
+/**
+ * Precision of float32 products. 'float32' everywhere (the default); on the GPU also 'tf32'
+ * (tensor cores, ~1e-3 relative error), '3xtf32' (three TF32 products of split operands:
+ * float32-class error at tensor-core speed) and 'bf16'. Float64 data always runs in float64.
+ */
+export type Precision = 'float32' | 'tf32' | '3xtf32' | 'bf16';
+export const PRECISIONS: readonly Precision[] = ['float32', 'tf32', '3xtf32', 'bf16'];
 
 export interface BackendInfo {
   name: BackendName;
@@ -18,6 +28,7 @@ export interface BackendInfo {
   kernel: string;
   reason: string;
   threads: number;
+  precision: Precision;
 }
 
 export interface CheckOptions {
@@ -116,14 +127,20 @@ export class Engine {
     assertOneOf(name === undefined && process.env.EMBMAP_BACKEND ? 'EMBMAP_BACKEND' : 'backend', wanted, BACKEND_NAMES);
     const avail = Engine.available().map((b) => b.name);
     if (!avail.includes(wanted)) {
+      const why = wanted === 'cuda' ? `cuda unavailable: ${Engine.cudaStatus().reason}` : 'not built into this addon';
       throw new RangeError(
-        `backend: expected one of the available backends ${avail.map((a) => `'${a}'`).join(', ')}, received '${wanted}' (not built into this addon)`,
+        `backend: expected one of the available backends ${avail.map((a) => `'${a}'`).join(', ')}, received '${wanted}' (${why})`,
       );
     }
     const e = Engine.cache.get(wanted) ?? new Engine(wanted);
     Engine.cache.set(wanted, e);
     if (name === undefined && !process.env.EMBMAP_BACKEND) Engine.cache.set('', e); // the default
     return e;
+  }
+
+  /** Whether the GPU backend is available here, and if not, what is missing. */
+  static cudaStatus(): { available: boolean; reason: string } {
+    return binding().cudaStatus();
   }
 
   info(): BackendInfo {
@@ -133,6 +150,16 @@ export class Engine {
   setThreads(threads: number): void {
     assertInteger('threads', threads, 1, 1024);
     binding().setThreads(this.name, threads);
+  }
+
+  /** Precision of this backend's float32 products from now on (a backend-wide setting). */
+  setPrecision(precision: Precision): void {
+    assertOneOf('precision', precision, PRECISIONS);
+    if (!binding().setPrecision(this.name, precision)) {
+      throw new RangeError(
+        `precision: expected 'float32' on the ${this.name} backend ('tf32', '3xtf32' and 'bf16' are GPU modes), received '${precision}'`,
+      );
+    }
   }
 
   // ---- GEMM: op(A) op(B) + bias

@@ -12,7 +12,7 @@ export interface StatsOptions {
   yty?: boolean;
   /**
    * float32 input: form products in float64 too (half the speed). By default products are
-   * formed in float32 within blocks of 4096 rows and summed across blocks in float64.
+   * formed in float32 within blocks of 16384 rows and summed across blocks in float64.
    */
   exactF64?: boolean;
   engine?: Engine;

@@ -4,8 +4,10 @@ import * as path from 'node:path';
 
 /** The raw native functions. Callers use src/engine, which validates arguments first. */
 export interface NativeBinding {
-  backends(): { name: string; library: string; kernel: string; reason: string; threads: number }[];
+  backends(): { name: string; library: string; kernel: string; reason: string; threads: number; precision: string }[];
   setThreads(backend: string, threads: number): void;
+  setPrecision(backend: string, precision: string): boolean;
+  cudaStatus(): { available: boolean; reason: string };
   gemm(
     backend: string, A: FloatArr, aRows: number, aCols: number, transA: boolean,
     B: FloatArr, bRows: number, bCols: number, transB: boolean, bias: FloatArr | null,
