@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/finite.h"
 
 extern "C" {
 void spotrf_(const char*, const int*, float*, const int*, int*);
@@ -43,16 +44,6 @@ namespace {
 
 // LAPACK's Fortran ABI takes 32-bit ints: refuse sizes it cannot represent rather than wrap.
 bool fitsInt(int64_t v) { return v >= 0 && v <= 0x7fffffff; }
-
-// LAPACK reports NaN/Inf input through xerbla, which in the reference library STOPs the
-// process: factorisations check their input first and fail through the return value instead.
-template <typename T>
-bool allFinite(const T* A, int64_t rows, int64_t cols, int64_t ld) {
-  for (int64_t i = 0; i < rows; i++)
-    for (int64_t j = 0; j < cols; j++)
-      if (!std::isfinite(A[i * ld + j])) return false;
-  return true;
-}
 
 template <typename T>
 struct Lapack;
@@ -177,7 +168,7 @@ class BlasLinalg final : public Linalg<T> {
     if (!fitsInt(n) || !fitsInt(lda)) return -1;
     // A non-finite value in row i of the (read) lower triangle first spoils pivot i.
     for (int64_t i = 0; i < n; i++)
-      if (!allFinite(A + i * lda, 1, i + 1, lda)) return i + 1;
+      if (!allFinite(1, i + 1, A + i * lda, lda)) return i + 1;
     // Right-looking blocked Cholesky: LAPACK factors each diagonal block (one thread), and the
     // panel solve and trailing update, where the O(n^3) work is, go to BLIS on every thread
     // (LAPACK's own blocking would run them on one). Column-major upper factor U (A = U^T U)
@@ -230,7 +221,7 @@ class BlasLinalg final : public Linalg<T> {
     }
     if (!fitsInt(m) || !fitsInt(n) || !fitsInt(nrhs) || !fitsInt(m * n) || !fitsInt(mb * nrhs))
       return -1;
-    if (!allFinite(A, m, n, lda) || !allFinite(B, m, nrhs, ldb)) return -1;
+    if (!allFinite(m, n, A, lda) || !allFinite(m, nrhs, B, ldb)) return -1;
     // gelsd (SVD based) is column-major: transpose into scratch copies.
     std::vector<T> a(size_t(m * n)), b(size_t(mb * nrhs), T(0)), s(size_t(std::min(m, n)));
     for (int64_t i = 0; i < m; i++)
@@ -257,7 +248,7 @@ class BlasLinalg final : public Linalg<T> {
   int64_t syev(int64_t n, T* A, int64_t lda, T* w) override {
     if (n == 0) return 0;
     if (!fitsInt(n) || !fitsInt(lda)) return -1;
-    if (!allFinite(A, n, n, lda)) return 1;
+    if (!allFinite(n, n, A, lda)) return 1;
     // Symmetric input reads the same in either order; column-major eigenvectors (columns)
     // are row-major rows, which is the interface's layout.
     int ni = int(n), ldai = int(lda), info = 0, lw = -1, liw = -1, iwq = 0;
@@ -276,7 +267,7 @@ class BlasLinalg final : public Linalg<T> {
               int64_t ldvt) override {
     if (m == 0 || n == 0) return 0;
     if (!fitsInt(m) || !fitsInt(n) || !fitsInt(lda) || !fitsInt(ldu) || !fitsInt(ldvt)) return -1;
-    if (!allFinite(A, m, n, lda)) return 1;
+    if (!allFinite(m, n, A, lda)) return 1;
     // Row-major A (m x n) is column-major A^T (n x m) = U' S V'^T, so A = V' S U'^T: LAPACK's
     // VT' buffer is our row-major U and its U' buffer our row-major Vt. No transposes needed.
     int mi = int(n), ni = int(m), ldai = int(lda), ldu2 = int(ldvt), ldvt2 = int(ldu);

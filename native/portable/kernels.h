@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "engine/finite.h"
+
 namespace embmap::portable {
 
 // Which clone of the vector kernels (GEMM micro-kernel, VecOps) runs.
@@ -74,16 +76,6 @@ void parallelFor(int64_t workers, const F& fn) {
   for (auto& th : pool) th.join();
 }
 
-template <typename T>
-bool allFinite(int64_t rows, int64_t cols, const T* A, int64_t lda) {
-  for (int64_t i = 0; i < rows; ++i) {
-    const T* a = A + i * lda;
-    T acc = 0;
-    for (int64_t j = 0; j < cols; ++j) acc += a[j] * T(0);  // NaN or inf poisons acc
-    if (acc != acc) return false;
-  }
-  return true;
-}
 
 // GCC vector of B bytes of E (a class template, so that the size may depend on a template
 // parameter even where E does not).
