@@ -572,7 +572,7 @@ void testSyev(Backend& be, const std::string& label) {
     run("zero", Mat<T>(5, 5));
   }
   {
-    std::vector<T> w(1);
+    std::vector<T> w(4);
     CHECK(la.syev(0, nullptr, 1, w.data()) == 0, label, " syev n=0 failed");
     Mat<T> A(4, 4);
     A(1, 2) = A(2, 1) = T(kNaN);
