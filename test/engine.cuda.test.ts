@@ -78,7 +78,8 @@ describe('cuda backend on the GPU', { skip: gpuSkip }, () => {
     const p = 256, q = 256, N = 300_000; // the GPU stages 131,072 rows of 512 floats per chunk
     const X = randn(rng, N, p, 'float32'), Y = randn(rng, N, q, 'float32');
     const ref = await new SufficientStats(p, q, { yty: true, exactF64: true, engine: cpu }).update(X, Y);
-    for (const [prec, exact, tol] of [['float32', false, 1e-5], ['3xtf32', false, 1e-5], ['float32', true, 1e-12]] as const) {
+    // 3xTF32's statistics: ~1e-5 (its tensor-core accumulation; docs/GPU.md), float32's ~1e-6.
+    for (const [prec, exact, tol] of [['float32', false, 1e-5], ['3xtf32', false, 3e-5], ['float32', true, 1e-12]] as const) {
       gpu.setPrecision(prec);
       try {
         const s = await new SufficientStats(p, q, { yty: true, exactF64: exact, engine: gpu }).update(X.rowSlice(0, 1000), Y.rowSlice(0, 1000));
@@ -95,8 +96,8 @@ describe('cuda backend on the GPU', { skip: gpuSkip }, () => {
     }
   });
 
-  test('cosine top-k over several query blocks agrees with the CPU; k beyond the GPU kernel falls back', async () => {
-    const X = randn(rng, 9000, 32, 'float32'); // 2 query blocks of 8192
+  test('cosine top-k over several tiles (row and column passes) agrees with the CPU, for every list size', async () => {
+    const X = randn(rng, 20_000, 32, 'float32'); // 2 tile rows of 16384: the column pass runs
     const bins = 50;
     const [g, c] = await Promise.all([
       gpu.cosineTopK(X, null, { k: 5, histogram: { lo: -1, hi: 1, bins } }),
@@ -109,12 +110,14 @@ describe('cuda backend on the GPU', { skip: gpuSkip }, () => {
     }
     assert.ok(same >= 0.999 * g.indices.length, `indices agree ${same}/${g.indices.length} (near-ties may swap)`);
     const total = (a: Float64Array) => a.reduce((s, v) => s + v, 0);
-    assert.equal(total(g.counts!), (9000 * 8999) / 2);
+    assert.equal(total(g.counts!), (20_000 * 19_999) / 2);
     assert.equal(total(c.counts!), total(g.counts!));
     assert.ok(relErr(g.counts!, c.counts!) < 1e-3, 'histograms agree up to scores on bin edges');
-    const wide = await gpu.cosineTopK(X.rowSlice(0, 300), X, { k: 100 });
-    const wideCpu = await cpu.cosineTopK(X.rowSlice(0, 300), X, { k: 100 });
-    assert.ok(relErr(wide.scores.data, wideCpu.scores.data) < 1e-6);
+    for (const k of [40, 100]) { // the 64-slot kernel, then the generic path beyond it
+      const wide = await gpu.cosineTopK(X.rowSlice(0, 300), X, { k });
+      const wideCpu = await cpu.cosineTopK(X.rowSlice(0, 300), X, { k });
+      assert.ok(relErr(wide.scores.data, wideCpu.scores.data) < 1e-6, `k = ${k}`);
+    }
   });
 
   test('GEMM with bias over rows larger than one staging chunk, float64 too', async () => {

@@ -4,7 +4,7 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
-#include <mutex>
+#include <iterator>
 
 namespace embmap::cuda {
 namespace {
@@ -18,6 +18,7 @@ const Lib kLibs[] = {
     {"CUDA runtime", {"libcudart.so.13", "libcudart.so.12"}},
     {"CUDA driver", {"libcuda.so.1"}},
     {"cuBLAS", {"libcublas.so.13", "libcublas.so.12"}},
+    {"cuBLASLt", {"libcublasLt.so.13", "libcublasLt.so.12"}},
     {"cuSOLVER", {"libcusolver.so.12", "libcusolver.so.11"}},
     {"NVRTC", {"libnvrtc.so.13", "libnvrtc.so.12"}},
 };
@@ -77,9 +78,9 @@ struct Loaded {
 
 Loaded load() {
   Loaded L;
-  void* h[5] = {};
+  void* h[std::size(kLibs)] = {};
   std::string missing;
-  for (int i = 0; i < 5; i++) {
+  for (size_t i = 0; i < std::size(kLibs); i++) {
     h[i] = openLib(kLibs[i], L.report.loaded);
     if (!h[i]) {
       std::string names;
@@ -102,8 +103,9 @@ Loaded load() {
 #define RT(field, name) a.field = reinterpret_cast<decltype(a.field)>(sym(h[0], name))
 #define DRV(field) a.field = reinterpret_cast<decltype(a.field)>(sym(h[1], #field))
 #define BLAS(field, name) a.field = reinterpret_cast<decltype(a.field)>(sym(h[2], name))
-#define SOLVER(field, name) a.field = reinterpret_cast<decltype(a.field)>(sym(h[3], name))
-#define NVRTC(field) a.field = reinterpret_cast<decltype(a.field)>(sym(h[4], #field))
+#define LT(field, name) a.field = reinterpret_cast<decltype(a.field)>(sym(h[3], name))
+#define SOLVER(field, name) a.field = reinterpret_cast<decltype(a.field)>(sym(h[4], name))
+#define NVRTC(field) a.field = reinterpret_cast<decltype(a.field)>(sym(h[5], #field))
   RT(GetDeviceCount, "cudaGetDeviceCount");
   RT(SetDevice, "cudaSetDevice");
   RT(DeviceGetAttribute, "cudaDeviceGetAttribute");
@@ -140,10 +142,20 @@ Loaded load() {
   BLAS(blasSetStream, "cublasSetStream_v2");
   BLAS(blasGetVersion, "cublasGetVersion_v2");
   BLAS(GemmEx, "cublasGemmEx_64");
+  BLAS(GemmStridedBatchedEx, "cublasGemmStridedBatchedEx_64");
+  BLAS(Ssyrk, "cublasSsyrk_v2_64");
   BLAS(Strsm, "cublasStrsm_v2_64");
   BLAS(Dtrsm, "cublasDtrsm_v2_64");
   BLAS(Sgeam, "cublasSgeam_64");
   BLAS(Dgeam, "cublasDgeam_64");
+  LT(LtCreate, "cublasLtCreate");
+  LT(LtDestroy, "cublasLtDestroy");
+  LT(LtMatmulDescCreate, "cublasLtMatmulDescCreate");
+  LT(LtMatmulDescDestroy, "cublasLtMatmulDescDestroy");
+  LT(LtMatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute");
+  LT(LtMatrixLayoutCreate, "cublasLtMatrixLayoutCreate");
+  LT(LtMatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy");
+  LT(LtMatmul, "cublasLtMatmul");
   SOLVER(solverCreate, "cusolverDnCreate");
   SOLVER(solverDestroy, "cusolverDnDestroy");
   SOLVER(solverSetStream, "cusolverDnSetStream");
@@ -172,6 +184,7 @@ Loaded load() {
 #undef RT
 #undef DRV
 #undef BLAS
+#undef LT
 #undef SOLVER
 #undef NVRTC
   if (!absent.empty()) {

@@ -19,6 +19,9 @@ using CUcontext = struct CUctx_st*;
 using CUmodule = struct CUmod_st*;
 using CUfunction = struct CUfunc_st*;
 using cublasHandle_t = struct cublasContext*;
+using cublasLtHandle_t = struct cublasLtContext*;
+using cublasLtMatmulDesc_t = struct cublasLtMatmulDescOpaque*;
+using cublasLtMatrixLayout_t = struct cublasLtMatrixLayoutOpaque*;
 using cublasStatus_t = int;
 using cusolverDnHandle_t = struct cusolverDnContext*;
 using cusolverDnParams_t = struct cusolverDnParams*;
@@ -29,14 +32,16 @@ using nvrtcResult = int;
 // cudaDataType (library_types.h)
 enum DataType : int { R_32F = 0, R_64F = 1, R_16BF = 14 };
 // cublasComputeType_t
-enum ComputeType : int { COMPUTE_32F = 68, COMPUTE_32F_PEDANTIC = 69, COMPUTE_64F = 70,
-                         COMPUTE_32F_FAST_16BF = 75, COMPUTE_32F_FAST_TF32 = 77 };
+enum ComputeType : int { COMPUTE_32F = 68, COMPUTE_64F = 70, COMPUTE_32F_FAST_TF32 = 77 };
 enum Op : int { OP_N = 0, OP_T = 1 };
 enum Fill : int { FILL_LOWER = 0, FILL_UPPER = 1 };
 enum Side : int { SIDE_LEFT = 0, SIDE_RIGHT = 1 };
 enum Diag : int { DIAG_NON_UNIT = 0 };
 enum EigMode : int { EIG_NOVECTOR = 0, EIG_VECTOR = 1 };
 constexpr int kGemmDefault = -1;          // CUBLAS_GEMM_DEFAULT
+// cublasLtMatmulDescAttributes_t / cublasLtEpilogue_t
+constexpr int kLtEpilogue = 7, kLtBiasPointer = 8;
+constexpr uint32_t kLtEpilogueBias = 4;
 constexpr int kMemcpyHostToDevice = 1, kMemcpyDeviceToHost = 2, kMemcpyDeviceToDevice = 3;
 constexpr unsigned kStreamNonBlocking = 1, kEventDisableTiming = 2;
 constexpr int kAttrMultiProcessorCount = 16, kAttrCCMajor = 75, kAttrCCMinor = 76;
@@ -85,6 +90,12 @@ struct Api {
   cublasStatus_t (*GemmEx)(cublasHandle_t, int, int, int64_t, int64_t, int64_t, const void*,
                            const void*, int, int64_t, const void*, int, int64_t, const void*,
                            void*, int, int64_t, int, int);
+  cublasStatus_t (*GemmStridedBatchedEx)(cublasHandle_t, int, int, int64_t, int64_t, int64_t,
+                                         const void*, const void*, int, int64_t, long long,
+                                         const void*, int, int64_t, long long, const void*,
+                                         void*, int, int64_t, long long, int64_t, int, int);
+  cublasStatus_t (*Ssyrk)(cublasHandle_t, int, int, int64_t, int64_t, const float*, const float*,
+                          int64_t, const float*, float*, int64_t);
   cublasStatus_t (*Strsm)(cublasHandle_t, int, int, int, int, int64_t, int64_t, const float*,
                           const float*, int64_t, float*, int64_t);
   cublasStatus_t (*Dtrsm)(cublasHandle_t, int, int, int, int, int64_t, int64_t, const double*,
@@ -95,6 +106,18 @@ struct Api {
   cublasStatus_t (*Dgeam)(cublasHandle_t, int, int, int64_t, int64_t, const double*,
                           const double*, int64_t, const double*, const double*, int64_t,
                           double*, int64_t);
+  // cuBLASLt (GEMM with the bias added in the epilogue)
+  cublasStatus_t (*LtCreate)(cublasLtHandle_t*);
+  cublasStatus_t (*LtDestroy)(cublasLtHandle_t);
+  cublasStatus_t (*LtMatmulDescCreate)(cublasLtMatmulDesc_t*, int, int);
+  cublasStatus_t (*LtMatmulDescDestroy)(cublasLtMatmulDesc_t);
+  cublasStatus_t (*LtMatmulDescSetAttribute)(cublasLtMatmulDesc_t, int, const void*, size_t);
+  cublasStatus_t (*LtMatrixLayoutCreate)(cublasLtMatrixLayout_t*, int, uint64_t, uint64_t, int64_t);
+  cublasStatus_t (*LtMatrixLayoutDestroy)(cublasLtMatrixLayout_t);
+  cublasStatus_t (*LtMatmul)(cublasLtHandle_t, cublasLtMatmulDesc_t, const void*, const void*,
+                             cublasLtMatrixLayout_t, const void*, cublasLtMatrixLayout_t,
+                             const void*, const void*, cublasLtMatrixLayout_t, void*,
+                             cublasLtMatrixLayout_t, const void*, void*, size_t, cudaStream_t);
   // cuSOLVER dense, generic 64-bit API
   cusolverStatus_t (*solverCreate)(cusolverDnHandle_t*);
   cusolverStatus_t (*solverDestroy)(cusolverDnHandle_t);

@@ -54,6 +54,7 @@ template class Buffer<double>;
 template class Buffer<int>;
 template class Buffer<unsigned long long>;
 template class Buffer<char>;
+template class Buffer<unsigned short>;
 
 Pinned::Pinned(Device& d, size_t bytes) : d_(d) {
   d.check(d.a.MallocHost(&p_, bytes), "cudaMallocHost (pinned staging buffer)");
@@ -154,6 +155,17 @@ std::unique_lock<std::mutex> Device::lock() {
 
 Device::Device(const Api& api) : a(api) {}
 
+Device::~Device() {
+  if (ctx_) a.cuCtxSetCurrent(ctx_);
+  if (lt_) a.LtDestroy(lt_);
+  if (blas_) a.blasDestroy(blas_);
+  if (params_) a.DestroyParams(params_);
+  if (solver_) a.solverDestroy(solver_);
+  if (ltWorkspace_) a.Free(ltWorkspace_);
+  for (cudaStream_t s : {stream_, copy_})
+    if (s) a.StreamDestroy(s);
+}
+
 void Device::init(int ordinal) {
   info_.ordinal = ordinal;
   if (const char* mib = std::getenv("EMBMAP_CUDA_MEMORY_LIMIT"))
@@ -182,6 +194,8 @@ void Device::init(int ordinal) {
   checkBlas(a.blasCreate(&blas_), "cublasCreate");
   checkBlas(a.blasSetStream(blas_, stream_), "cublasSetStream");
   a.blasGetVersion(blas_, &info_.blasVersion);
+  checkBlas(a.LtCreate(&lt_), "cublasLtCreate");
+  check(a.Malloc(&ltWorkspace_, kLtWorkspaceBytes), "cudaMalloc (cuBLASLt workspace)");
   checkSolver(a.solverCreate(&solver_), "cusolverDnCreate");
   checkSolver(a.solverSetStream(solver_, stream_), "cusolverDnSetStream");
   checkSolver(a.CreateParams(&params_), "cusolverDnCreateParams");

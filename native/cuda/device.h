@@ -88,6 +88,8 @@ class Device {
   // The process's GPU (EMBMAP_CUDA_DEVICE, default 0), set up on first use; null with the
   // reason when the libraries or a GPU are missing or the kernels fail to compile.
   static Device* get(std::string* whyNot = nullptr);
+  // At exit, before the libraries unload: handles left for their own teardown crashed it.
+  ~Device();
 
   const Api& a;
   const DeviceInfo& info() const { return info_; }
@@ -96,6 +98,9 @@ class Device {
   cudaStream_t stream() const { return stream_; }       // compute
   cudaStream_t copyStream() const { return copy_; }     // host-to-device staging
   cublasHandle_t blas() const { return blas_; }
+  cublasLtHandle_t lt() const { return lt_; }
+  void* ltWorkspace() const { return ltWorkspace_; }
+  static constexpr size_t kLtWorkspaceBytes = size_t(32) << 20;
   cusolverDnHandle_t solver() const { return solver_; }
   cusolverDnParams_t params() const { return params_; }
 
@@ -141,6 +146,8 @@ class Device {
   std::unordered_map<std::string, CUfunction> functions_;
   cudaStream_t stream_ = nullptr, copy_ = nullptr;
   cublasHandle_t blas_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  void* ltWorkspace_ = nullptr;
   cusolverDnHandle_t solver_ = nullptr;
   cusolverDnParams_t params_ = nullptr;
 };

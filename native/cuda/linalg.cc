@@ -7,6 +7,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "engine/finite.h"
+
 namespace embmap::cuda {
 namespace {
 
@@ -23,12 +25,7 @@ void gemmCM(Device& d, int opA, int opB, int64_t m, int64_t n, int64_t k, T alph
 template <typename T>
 int computeFor(Precision p) {
   if (std::is_same_v<T, double>) return COMPUTE_64F;
-  switch (p) {
-    case Precision::TF32:
-    case Precision::TF32x3: return COMPUTE_32F_FAST_TF32;
-    case Precision::BF16: return COMPUTE_32F_FAST_16BF;
-    default: return COMPUTE_32F;
-  }
+  return p == Precision::TF32 || p == Precision::TF32x3 ? COMPUTE_32F_FAST_TF32 : COMPUTE_32F;
 }
 
 template <typename T>
@@ -60,6 +57,12 @@ void splitTF32(Device& d, const float* x, int64_t n, Buffer<float>& hi, Buffer<f
   hi = Buffer<float>(d, n);
   lo = Buffer<float>(d, n);
   d.run("split_tf32", n, x, hi.get(), lo.get(), n);
+}
+
+Buffer<unsigned short> toBF16(Device& d, const float* x, int64_t n) {
+  Buffer<unsigned short> b(d, n);
+  d.run("f32_to_bf16", n, x, b.get(), n);
+  return b;
 }
 
 // Thin SVD of the column-major m x n (m >= n) matrix A (destroyed): U m x n, VT n x n.
@@ -105,6 +108,15 @@ void gemm(Device& d, Precision prec, bool transA, bool transB, int64_t m, int64_
       gemmCM<float>(d, opB, opA, n, m, k, alpha, bh.get(), ldb, al.get(), lda, beta, C, ldc, c);
       gemmCM<float>(d, opB, opA, n, m, k, alpha, bl.get(), ldb, ah.get(), lda, 1.f, C, ldc, c);
       gemmCM<float>(d, opB, opA, n, m, k, alpha, bh.get(), ldb, ah.get(), lda, 1.f, C, ldc, c);
+      return;
+    }
+    if (prec == Precision::BF16) {  // cuBLAS's FAST_16BF may pick TF32: convert explicitly
+      const Buffer<unsigned short> a16 = toBF16(d, A, span(transA ? k : m, transA ? m : k, lda));
+      const Buffer<unsigned short> b16 = toBF16(d, B, span(transB ? n : k, transB ? k : n, ldb));
+      d.checkBlas(d.a.GemmEx(d.blas(), opB, opA, n, m, k, &alpha, b16.get(), R_16BF, ldb,
+                             a16.get(), R_16BF, lda, &beta, C, R_32F, ldc, COMPUTE_32F,
+                             kGemmDefault),
+                  "cublasGemmEx (bf16)");
       return;
     }
   }
@@ -190,10 +202,9 @@ void CudaLinalg<T>::syrkT(int64_t n, int64_t k, T alpha, const T* A, int64_t lda
 
 template <typename T>
 int64_t CudaLinalg<T>::potrf(int64_t n, T* A, int64_t lda) {
-  // As LAPACK and the CPU backends report it: a NaN/Inf in row i fails at order i+1.
+  // As the CPU backends report it: a NaN/Inf in row i fails at order i+1.
   for (int64_t i = 0; i < n; i++)
-    for (int64_t j = 0; j <= i; j++)
-      if (!std::isfinite(A[i * lda + j])) return i + 1;
+    if (!allFinite(1, i + 1, A + i * lda, lda)) return i + 1;
   if (n == 0) return 0;
   auto lock = d_.lock();
   const int64_t sa = span(n, n, lda);
@@ -342,6 +353,7 @@ int64_t CudaLinalg<T>::lstsq(int64_t m, int64_t n, int64_t nrhs, T* A, int64_t l
     for (int64_t i = 0; i < n; i++) std::fill(B + i * ldb, B + i * ldb + nrhs, T(0));
     return 0;
   }
+  if (!allFinite(m, n, A, lda) || !allFinite(m, nrhs, B, ldb)) return -1;
   auto lock = d_.lock();
   const int64_t sb = span(std::max(m, n), nrhs, ldb);
   Buffer<T> dA = toDevice(d_, A, span(m, n, lda)), dB = toDevice(d_, B, sb);
@@ -353,6 +365,7 @@ int64_t CudaLinalg<T>::lstsq(int64_t m, int64_t n, int64_t nrhs, T* A, int64_t l
 template <typename T>
 int64_t CudaLinalg<T>::syev(int64_t n, T* A, int64_t lda, T* w) {
   if (n == 0) return 0;
+  if (!allFinite(n, n, A, lda)) return 1;
   auto lock = d_.lock();
   const int dt = dataType<T>();
   const int64_t sa = span(n, n, lda);
@@ -382,6 +395,7 @@ int64_t CudaLinalg<T>::svd(int64_t m, int64_t n, T* A, int64_t lda, T* U, int64_
                            T* Vt, int64_t ldvt) {
   const int64_t r = std::min(m, n);
   if (r == 0) return 0;
+  if (!allFinite(m, n, A, lda)) return 1;
   auto lock = d_.lock();
   Buffer<T> dA = toDevice(d_, A, span(m, n, lda)), dS(d_, r);
   const int64_t su = span(m, r, ldu), sv = span(r, n, ldvt);

@@ -1,6 +1,7 @@
 #include "cuda/ops.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <thread>
 #include <type_traits>
@@ -35,7 +36,7 @@ void addHost(Device& d, const Buffer<double>& b, int64_t count, double* host) {
 }  // namespace
 
 void parallelCopy(void* dst, const void* src, size_t bytes) {
-  const size_t threads = std::min<size_t>(8, std::max(1u, std::thread::hardware_concurrency()));
+  const size_t threads = std::min<size_t>(16, std::max(1u, std::thread::hardware_concurrency()));
   if (bytes < (size_t(8) << 20) || threads == 1) {
     std::memcpy(dst, src, bytes);
     return;
@@ -86,23 +87,99 @@ void DeviceStats::add(const double* dX, const double* dY, int64_t rows) {
   n += double(rows);
 }
 
+namespace {
+
+// partial_s (a x c, row-major) = A_s^T B_s for consecutive row sub-blocks s of A (rows x a) and
+// B (rows x c), elements of `type`: one strided-batched GEMM and one for a shorter remainder.
+// Returns the number of partial products written.
+int blockProducts(Device& d, const void* A, const void* B, int type, int compute, int64_t rows,
+                  int64_t a, int64_t c, int64_t sub, float beta, float* parts) {
+  const size_t es = type == R_16BF ? 2 : 4;
+  const int64_t full = rows / sub, rest = rows - full * sub;
+  const float one = 1;
+  if (full > 0)
+    d.checkBlas(d.a.GemmStridedBatchedEx(d.blas(), OP_N, OP_T, c, a, sub, &one, B, type, c, sub * c,
+                                         A, type, a, sub * a, &beta, parts, R_32F, c, a * c, full,
+                                         compute, kGemmDefault),
+                "cublasGemmStridedBatchedEx");
+  if (rest > 0)
+    d.checkBlas(d.a.GemmEx(d.blas(), OP_N, OP_T, c, a, rest, &one,
+                           static_cast<const char*>(B) + size_t(full * sub * c) * es, type, c,
+                           static_cast<const char*>(A) + size_t(full * sub * a) * es, type, a,
+                           &beta, parts + full * a * c, R_32F, c, compute, kGemmDefault),
+                "cublasGemmEx");
+  return int(full + (rest > 0));
+}
+
+constexpr size_t kPartsBytes = size_t(512) << 20;  // partial products of one block, per kind
+
+}  // namespace
+
+void DeviceStats::tensorCoreProducts(const float* X, const float* Y, int64_t b, Precision prec) {
+  const void *xa = X, *ya = Y;
+  const float *xl = nullptr, *yl = nullptr;
+  int type = R_32F, compute = COMPUTE_32F_FAST_TF32;
+  if (prec == Precision::TF32x3) {  // hi*hi + hi*lo + lo*hi
+    d_.run("split_tf32", b * p, X, xh_.get(), xl_.get(), b * p);
+    if (q > 0) d_.run("split_tf32", b * q, Y, yh_.get(), yl_.get(), b * q);
+    xa = xh_.get(), ya = yh_.get(), xl = xl_.get(), yl = yl_.get();
+  } else if (prec == Precision::BF16) {
+    d_.run("f32_to_bf16", b * p, X, x16_.get(), b * p);
+    if (q > 0) d_.run("f32_to_bf16", b * q, Y, y16_.get(), b * q);
+    xa = x16_.get(), ya = y16_.get(), type = R_16BF, compute = COMPUTE_32F;
+  }
+  // Only 3xTF32's hi*hi products are cut into sub-blocks: TF32 and BF16 errors come from their
+  // rounded inputs, and hi*lo terms are 2^-11 smaller, so their accumulation error is too.
+  const int64_t sub = xl ? (b + slots_ - 1) / slots_ : b;
+  const int parts = blockProducts(d_, xa, xa, type, compute, b, p, p, sub, 0, g1_.get());
+  if (xl) blockProducts(d_, xa, xl, type, compute, b, p, p, b, 0, g2_.get());
+  d_.run("fold_gram", p * p, static_cast<const float*>(g1_.get()), parts, 0,
+         static_cast<const float*>(g2_.get()), xl ? 1 : 0, xtx.get(), p);
+  if (q == 0) return;
+  blockProducts(d_, xa, ya, type, compute, b, p, q, sub, 0, c_.get());
+  d_.run("add_parts", p * q, static_cast<const float*>(c_.get()), parts, p * q, xty.get());
+  if (xl) {
+    blockProducts(d_, xa, yl, type, compute, b, p, q, b, 0, c_.get());
+    blockProducts(d_, xl, ya, type, compute, b, p, q, b, 1, c_.get());
+    d_.run("add_parts", p * q, static_cast<const float*>(c_.get()), 1, p * q, xty.get());
+  }
+  if (!yty.size()) return;
+  blockProducts(d_, ya, ya, type, compute, b, q, q, sub, 0, g1_.get());
+  if (yl) blockProducts(d_, ya, yl, type, compute, b, q, q, b, 0, g2_.get());
+  d_.run("fold_gram", q * q, static_cast<const float*>(g1_.get()), parts, 0,
+         static_cast<const float*>(g2_.get()), yl ? 1 : 0, yty.get(), q);
+}
+
 void DeviceStats::add(const float* dX, const float* dY, int64_t rows, Precision prec,
                       bool exactF64) {
   const int64_t blk = std::min(kStatsBlock, rows);
-  const bool split = prec == Precision::TF32x3;
+  const int64_t gram = std::max(p * p, yty.size());
+  const bool tensor = !exactF64 && prec != Precision::F32;
   if (exactF64) {
     ensure(d_, xd_, blk * p);
     ensure(d_, yd_, blk * q);
-  } else {
-    ensure(d_, g1_, std::max(p * p, yty.size()));
+  } else if (!tensor) {
+    ensure(d_, g1_, gram);
     ensure(d_, c_, p * q);
-    if (split) {
-      ensure(d_, g2_, std::max(p * p, yty.size()));
+  } else {
+    slots_ = prec != Precision::TF32x3
+                 ? 1
+                 : std::clamp<int64_t>(int64_t(kPartsBytes / 4) / std::max(gram, p * q), 1,
+                                       tensorCoreSlots);
+    ensure(d_, g1_, (slots_ + 1) * gram);  // + 1: a remainder sub-block
+    ensure(d_, c_, (slots_ + 1) * p * q);
+    if (prec == Precision::TF32x3) {
+      ensure(d_, g2_, gram);
       for (auto* b : {&xh_, &xl_}) ensure(d_, *b, blk * p);
       for (auto* b : {&yh_, &yl_}) ensure(d_, *b, blk * q);
     }
+    if (prec == Precision::BF16) {
+      ensure(d_, x16_, blk * p);
+      ensure(d_, y16_, blk * q);
+    }
   }
   const float* noG2 = nullptr;
+  const float one = 1, zero = 0;
   for (int64_t r0 = 0; r0 < rows; r0 += kStatsBlock) {
     const int64_t b = std::min(kStatsBlock, rows - r0);
     const float* X = dX + r0 * p;
@@ -117,40 +194,21 @@ void DeviceStats::add(const float* dX, const float* dY, int64_t rows, Precision 
       if (q > 0) gemm<double>(d_, prec, true, false, p, q, b, 1, Xd, p, Yd, q, 1, xty.get(), q);
       if (q > 0 && yty.size())
         gemm<double>(d_, prec, true, false, q, q, b, 1, Yd, q, Yd, q, 1, yty.get(), q);
-      continue;
-    }
-    if (split) {  // 3xTF32: hi*hi + hi*lo + lo*hi on tensor cores
-      d_.run("split_tf32", b * p, X, xh_.get(), xl_.get(), b * p);
-      if (q > 0) d_.run("split_tf32", b * q, Y, yh_.get(), yl_.get(), b * q);
-      const Precision t = Precision::TF32;
-      const float *xh = xh_.get(), *xl = xl_.get(), *yh = yh_.get(), *yl = yl_.get();
-      gemm<float>(d_, t, true, false, p, p, b, 1, xh, p, xh, p, 0, g1_.get(), p);
-      gemm<float>(d_, t, true, false, p, p, b, 1, xh, p, xl, p, 0, g2_.get(), p);
-      d_.run("fold_gram", p * p, static_cast<const float*>(g1_.get()),
-             static_cast<const float*>(g2_.get()), xtx.get(), p);
+    } else if (tensor) {
+      tensorCoreProducts(X, Y, b, prec);
+    } else {  // float32: SYRK for the Gram matrices (half a GEMM's work), their lower triangle
+      d_.checkBlas(d_.a.Ssyrk(d_.blas(), FILL_LOWER, OP_N, p, b, &one, X, p, &zero, g1_.get(), p),
+                   "cublasSsyrk");
+      d_.run("fold_gram", p * p, static_cast<const float*>(g1_.get()), 1, 1, noG2, 0, xtx.get(), p);
       if (q > 0) {
-        gemm<float>(d_, t, true, false, p, q, b, 1, xh, p, yl, q, 0, c_.get(), q);
-        gemm<float>(d_, t, true, false, p, q, b, 1, xl, p, yh, q, 1, c_.get(), q);
-        gemm<float>(d_, t, true, false, p, q, b, 1, xh, p, yh, q, 1, c_.get(), q);
-        d_.run("add_f32_to_f64", p * q, static_cast<const float*>(c_.get()), xty.get(), p * q);
+        gemm<float>(d_, prec, true, false, p, q, b, 1, X, p, Y, q, 0, c_.get(), q);
+        d_.run("add_parts", p * q, static_cast<const float*>(c_.get()), 1, p * q, xty.get());
       }
       if (q > 0 && yty.size()) {
-        gemm<float>(d_, t, true, false, q, q, b, 1, yh, q, yh, q, 0, g1_.get(), q);
-        gemm<float>(d_, t, true, false, q, q, b, 1, yh, q, yl, q, 0, g2_.get(), q);
-        d_.run("fold_gram", q * q, static_cast<const float*>(g1_.get()),
-               static_cast<const float*>(g2_.get()), yty.get(), q);
+        d_.checkBlas(d_.a.Ssyrk(d_.blas(), FILL_LOWER, OP_N, q, b, &one, Y, q, &zero, g1_.get(), q),
+                     "cublasSsyrk");
+        d_.run("fold_gram", q * q, static_cast<const float*>(g1_.get()), 1, 1, noG2, 0, yty.get(), q);
       }
-      continue;
-    }
-    gemm<float>(d_, prec, true, false, p, p, b, 1, X, p, X, p, 0, g1_.get(), p);
-    d_.run("fold_gram", p * p, static_cast<const float*>(g1_.get()), noG2, xtx.get(), p);
-    if (q > 0) {
-      gemm<float>(d_, prec, true, false, p, q, b, 1, X, p, Y, q, 0, c_.get(), q);
-      d_.run("add_f32_to_f64", p * q, static_cast<const float*>(c_.get()), xty.get(), p * q);
-    }
-    if (q > 0 && yty.size()) {
-      gemm<float>(d_, prec, true, false, q, q, b, 1, Y, q, Y, q, 0, g1_.get(), q);
-      d_.run("fold_gram", q * q, static_cast<const float*>(g1_.get()), noG2, yty.get(), q);
     }
   }
   n += double(rows);
@@ -200,9 +258,45 @@ void DeviceStats::solveRidge(double lambda, bool centre, double* dW, double* dB)
 
 // ---- GEMM + bias
 
+namespace {
+
+// Y = X M + bias with the bias added in cuBLASLt's epilogue (no extra pass over Y). False when
+// cuBLASLt declines the problem; the caller then broadcasts the bias itself.
+template <typename T>
+bool gemmBiasLt(Device& d, int compute, int64_t rows, int64_t k, int64_t n, const T* dX,
+                const T* dM, const T* dBias, T* dY) {
+  // Column-major: Y^T (n x rows) = M^T (n x k) X^T (k x rows) + bias, one value per row of Y^T.
+  const int dt = dataType<T>();
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
+  const uint32_t epilogue = kLtEpilogueBias;
+  const void* bias = dBias;
+  const T one = 1, zero = 0;
+  bool ok = d.a.LtMatmulDescCreate(&desc, compute, dt) == 0 &&
+            d.a.LtMatmulDescSetAttribute(desc, kLtEpilogue, &epilogue, sizeof epilogue) == 0 &&
+            d.a.LtMatmulDescSetAttribute(desc, kLtBiasPointer, &bias, sizeof bias) == 0 &&
+            d.a.LtMatrixLayoutCreate(&la, dt, uint64_t(n), uint64_t(k), n) == 0 &&
+            d.a.LtMatrixLayoutCreate(&lb, dt, uint64_t(k), uint64_t(rows), k) == 0 &&
+            d.a.LtMatrixLayoutCreate(&lc, dt, uint64_t(n), uint64_t(rows), n) == 0 &&
+            d.a.LtMatmul(d.lt(), desc, &one, dM, la, dX, lb, &zero, dY, lc, dY, lc, nullptr,
+                         d.ltWorkspace(), Device::kLtWorkspaceBytes, d.stream()) == 0;
+  for (auto* l : {la, lb, lc})
+    if (l) d.a.LtMatrixLayoutDestroy(l);
+  if (desc) d.a.LtMatmulDescDestroy(desc);
+  return ok;
+}
+
+}  // namespace
+
 template <typename T>
 void gemmBiasDevice(Device& d, Precision prec, int64_t rows, int64_t k, int64_t n, const T* dX,
                     const T* dM, const T* dBias, T* dY) {
+  const bool plain = std::is_same_v<T, double> || prec == Precision::F32 || prec == Precision::TF32;
+  if (dBias && plain && rows > 0 && n > 0 && k > 0 &&
+      gemmBiasLt<T>(d, std::is_same_v<T, double> ? COMPUTE_64F
+                       : prec == Precision::TF32 ? COMPUTE_32F_FAST_TF32 : COMPUTE_32F,
+                    rows, k, n, dX, dM, dBias, dY))
+    return;
   if (dBias) d.run(kernelName<T>("broadcast_rows").c_str(), rows * n, dY, dBias, rows, n);
   gemm<T>(d, prec, false, false, rows, n, k, 1, dX, k, dM, n, dBias ? 1 : 0, dY, n);
 }
@@ -222,13 +316,39 @@ void cosineTopKDevice(Device& d, Precision prec, const T* dQ, int64_t nq, const 
   if (!opt.self)
     d.launch(norms.c_str(), unsigned((ng * 32 + 255) / 256), 1, 256, 0, dG, ng, dim, gInv.get());
   const T* gI = opt.self ? qInv.get() : gInv.get();
-  const int64_t bq = std::min<int64_t>(nq, 8192);
-  const int64_t bg = std::min<int64_t>(ng, std::max<int64_t>(1, int64_t(tileBytes / sizeof(T)) / bq));
-  Buffer<T> S(d, bq * bg);
   const int bins = dCounts ? int(opt.bins) : 0;
   const double binScale = bins > 0 ? double(bins) / (opt.hi - opt.lo) : 0;
   const unsigned smem = bins > 0 && bins <= 4096 ? unsigned(bins) * 4 : 0;  // TOPK_SHARED_BINS
-  const std::string topk = kernelName<T>("topk_rows");
+  if (opt.self && k > 0 && k <= 16) {
+    // A set against itself: only tiles on and above the diagonal are multiplied (half the
+    // GEMM); an off-diagonal tile's columns update the lists of the rows they stand for.
+    const int64_t side = std::min<int64_t>(
+        nq, std::clamp<int64_t>(int64_t(std::sqrt(double(tileBytes / sizeof(T)))), 1024, 16384));
+    Buffer<T> S(d, side * side);
+    d.check(d.a.MemsetAsync(dIdx, 0xff, size_t(nq * k) * sizeof(int32_t), d.stream()),
+            "cudaMemsetAsync");  // every list starts empty (index -1)
+    const std::string rows = kernelName<T>("topk16_rows"), cols = kernelName<T>("topk16_cols");
+    for (int64_t q0 = 0; q0 < nq; q0 += side) {
+      const int64_t b = std::min(side, nq - q0);
+      for (int64_t g0 = q0; g0 < nq; g0 += side) {
+        const int64_t c = std::min(side, nq - g0);
+        gemm<T>(d, prec, false, true, b, c, dim, 1, dQ + q0 * dim, dim, dQ + g0 * dim, dim, 0,
+                S.get(), c);
+        const T* St = S.get();
+        const T* inv = qInv.get();
+        d.launch(rows.c_str(), unsigned(b), 1, 256, smem, St, c, b, c, q0, g0, inv, inv, k, 1, 1,
+                 dScore, static_cast<int*>(dIdx), opt.lo, binScale, bins, dCounts);
+        if (g0 > q0)
+          d.launch(cols.c_str(), unsigned((c + 31) / 32), 1, 256, 0, St, c, b, c, q0, g0, inv, k,
+                   dScore, static_cast<int*>(dIdx));
+      }
+    }
+    return;
+  }
+  const int64_t bq = std::min<int64_t>(nq, 8192);
+  const int64_t bg = std::min<int64_t>(ng, std::max<int64_t>(1, int64_t(tileBytes / sizeof(T)) / bq));
+  Buffer<T> S(d, bq * bg);
+  const std::string topk = kernelName<T>(k <= 16 ? "topk16_rows" : "topk64_rows");
   for (int64_t q0 = 0; q0 < nq; q0 += bq) {
     const int64_t b = std::min(bq, nq - q0);
     for (int64_t g0 = 0; g0 < ng; g0 += bg) {
@@ -315,9 +435,13 @@ void CudaOps::apply(bool transX, bool transM, int64_t m, int64_t n, int64_t k, c
   for (int64_t r0 = 0; r0 < m; r0 += chunk) {
     const int64_t b = std::min(chunk, m - r0);
     d_.upload(dX.get(), transX ? X : X + r0 * k, size_t(b * k) * sizeof(T));
-    if (bias) d_.run(kernelName<T>("broadcast_rows").c_str(), b * n, dY.get(), dBias.get(), b, n);
-    gemm<T>(d_, prec, transX, transM, b, n, k, 1, dX.get(), transX ? m : k, dM.get(), ldm,
-            bias ? 1 : 0, dY.get(), n);
+    if (!transX && !transM) {
+      gemmBiasDevice<T>(d_, prec, b, k, n, dX.get(), dM.get(), dBias.get(), dY.get());
+    } else {
+      if (bias) d_.run(kernelName<T>("broadcast_rows").c_str(), b * n, dY.get(), dBias.get(), b, n);
+      gemm<T>(d_, prec, transX, transM, b, n, k, 1, dX.get(), transX ? m : k, dM.get(), ldm,
+              bias ? 1 : 0, dY.get(), n);
+    }
     d_.download(Y + r0 * n, dY.get(), size_t(b * n) * sizeof(T));
   }
 }

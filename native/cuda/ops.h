@@ -12,6 +12,11 @@ namespace embmap::cuda {
 // Sufficient statistics accumulated on the device in float64. Float32 rows are multiplied in
 // blocks of kStatsBlock rows in the chosen precision and each block's products are folded
 // into float64, as on the CPU; float64 rows (or exactF64) multiply in float64.
+//
+// Tensor cores accumulate less precisely than float32 FMAs: over a whole block, 3xTF32's fitted
+// map was off by ~1e-4 on an H100 (TF32's own input rounding gives about the same). Its hi*hi
+// products are therefore formed over sub-blocks of a block in one strided-batched GEMM, the
+// partial products summed in float64.
 class DeviceStats {
  public:
   DeviceStats(Device& d, int64_t p, int64_t q, bool withYty);
@@ -27,13 +32,19 @@ class DeviceStats {
 
   const int64_t p, q;
   double n = 0;
+  // 3xTF32: sub-blocks per block for the hi*hi products (tensor cores accumulate less
+  // precisely than float32 FMAs; bench/gpu measures the error and time of 4, 8 and 16).
+  int64_t tensorCoreSlots = 8;
   Buffer<double> sumX, sumY, sqY, xtx, xty, yty;
 
  private:
   template <typename T>
   void sums(const T* dX, const T* dY, int64_t rows);
+  void tensorCoreProducts(const float* X, const float* Y, int64_t b, Precision prec);
   Device& d_;
+  int64_t slots_ = 1;                               // sub-block partial products per block
   Buffer<float> g1_, g2_, c_, xh_, xl_, yh_, yl_;  // float32 block products and 3xTF32 splits
+  Buffer<unsigned short> x16_, y16_;               // bfloat16 copies of a block
   Buffer<double> xd_, yd_;                         // float64 copies of a block (exactF64)
 };
 
@@ -81,8 +92,8 @@ class CudaOps final : public DeviceOps {
   const std::atomic<Precision>& prec_;
 };
 
-// Copies rows x cols values into pinned memory with several threads (one thread moves about
-// 10 GB/s; the PCIe link takes several times that).
+// Copies into pinned memory with up to 16 threads (one thread moves about 10 GB/s; the PCIe
+// link takes several times that).
 void parallelCopy(void* dst, const void* src, size_t bytes);
 
 }  // namespace embmap::cuda
