@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -82,10 +83,11 @@ struct Pair {
 
 // Device-resident normal-equation fit: statistics, then the float64 solve, timed together.
 std::vector<double> fit(const Pair& d, Precision prec, bool exact, bool centre, double lambda,
-                        const std::string& key, int reps) {
+                        const std::string& key, int reps, int64_t slots = 8) {
   Buffer<double> W(*dev, d.p * d.q), b(*dev, d.q);
   const double t = best(reps, [&] {
     DeviceStats st(*dev, d.p, d.q, false);
+    st.tensorCoreSlots = slots;
     st.add(d.X.get(), d.Y.get(), d.n, prec, exact);
     st.solveRidge(lambda, centre, W.get(), b.get());
   });
@@ -108,6 +110,24 @@ int main(int argc, char** argv) {
   json += "\"device\": \"" + dev->info().name + "\"";
   const int reps = quick ? 1 : 3;
 
+  // ---- 0. The host link: what a fit from host memory can at best reach.
+  {
+    const size_t bytes = size_t(1) << 30;
+    Pinned pin(*dev, bytes);
+    std::unique_ptr<char[]> pageable(new char[bytes]);
+    std::memset(pin.get(), 1, bytes);
+    std::memset(pageable.get(), 1, bytes);
+    Buffer<char> dst(*dev, int64_t(bytes));
+    for (const auto& [key, src] : {std::pair<const char*, const void*>{"h2d_pinned_gbps", pin.get()},
+                                   {"h2d_pageable_gbps", pageable.get()}}) {
+      const double t = best(reps, [&] {
+        dev->check(dev->a.MemcpyAsync(dst.get(), src, bytes, kMemcpyHostToDevice, dev->stream()),
+                   "cudaMemcpyAsync");
+      });
+      record(key, double(bytes) / t / 1e9);
+    }
+  }
+
   // ---- 1. Ridge fit, N = 1,281,167 (ImageNet train), 2048 -> 2048; N*p > 2^31 elements.
   {
     const int64_t N = quick ? 200000 : 1281167, P = 2048;
@@ -119,6 +139,10 @@ int main(int argc, char** argv) {
       const std::string k = std::string("fit_big_") + precisionName(p);
       const std::vector<double> W = fit(d, p, false, true, lambda, k, reps);
       record(k + "_relerr", relErr(W, ref));
+    }
+    for (int64_t slots : {1, 4, 16}) {  // 3xTF32's hi*hi sub-blocks: time against accuracy
+      const std::string k = "fit_big_3xtf32_slots" + std::to_string(slots);
+      record(k + "_relerr", relErr(fit(d, Precision::TF32x3, false, true, lambda, k, 2, slots), ref));
     }
     // From host memory: the engine's path for JS arrays (pageable memory, staged through pinned
     // buffers with the copies overlapped), then the float64 solve through the Linalg primitives.
@@ -166,6 +190,12 @@ int main(int argc, char** argv) {
       record(std::string("apply_") + precisionName(p) + "_s", t);
       record(std::string("apply_") + precisionName(p) + "_tflops", 2.0 * N * K * Q / t / 1e12);
     }
+    const float* noBias = nullptr;
+    const double t = best(reps + 1, [&] {
+      gemmBiasDevice<float>(*dev, Precision::F32, N, K, Q, X.get(), M.get(), noBias, Y.get());
+    });
+    record("apply_nobias_float32_s", t);
+    record("apply_nobias_float32_tflops", 2.0 * N * K * Q / t / 1e12);
   }
 
   // ---- 3. All-pairs cosine, 100,000 x 512, top-10 per row, the score matrix never stored.
