@@ -41,8 +41,9 @@ export function checkPolicy(name: string, p: AlignPolicy): Required<AlignPolicy>
   return policy;
 }
 
-/** Failure kinds, counted in summaries. */
-export type FailureKind = 'unreadable' | 'no face' | 'face too small' | 'extreme pose';
+/** Failure kinds, counted in summaries (in this order). */
+export const FAILURE_KINDS = ['unreadable', 'no face', 'face too small', 'extreme pose'] as const;
+export type FailureKind = (typeof FAILURE_KINDS)[number];
 
 export type Alignment =
   | { ok: true; transform: Similarity; face: Face; faces: number; residual: number }

@@ -1,4 +1,4 @@
-export { CANVAS, PICKS, TEMPLATE, alignFace, type AlignPolicy, type Alignment, type FailureKind, type Pick } from './align';
+export { CANVAS, FAILURE_KINDS, PICKS, TEMPLATE, alignFace, type AlignPolicy, type Alignment, type FailureKind, type Pick } from './align';
 export { AlignCache, type AlignRecord } from './cache';
 export { FaceDetector, type Box, type DetectorOptions, type Face } from './detector';
 export { applySimilarity, fitSimilarity, invertSimilarity, residualRms, type Point, type Similarity } from './similarity';

@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { assertInteger, assertOneOf } from '../core/validate';
 import { type DecodedImage, decodeImageBytes } from '../images/preprocess';
 import { Progress, type ProgressStream } from '../extract/progress';
-import { type AlignPolicy, CANVAS, type FailureKind, TEMPLATE, alignFace, checkPolicy } from './align';
+import { type AlignPolicy, CANVAS, FAILURE_KINDS, type FailureKind, TEMPLATE, alignFace, checkPolicy } from './align';
 import { AlignCache, type AlignRecord } from './cache';
 import { type DetectorOptions, FaceDetector } from './detector';
 import type { Similarity } from './similarity';
@@ -137,6 +137,7 @@ export async function alignImages(files: string[], options: AlignOptions): Promi
     await detector?.close();
   }
   summary.reports.sort((a, b) => a.index - b.index);
+  summary.failures = Object.fromEntries(FAILURE_KINDS.flatMap((k) => (summary.failures[k] ? [[k, summary.failures[k]]] : [])));
   summary.seconds = (Date.now() - t0) / 1000;
   return { images, summary };
 }
