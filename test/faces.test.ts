@@ -222,6 +222,7 @@ describe('alignment stage', () => {
 
   test('bad options name the argument', async () => {
     await assert.rejects(alignImages(files, { cache: path.join(dir, 'c'), fallback: 'guess' as 'skip' }), /align\.fallback: expected one of 'skip', 'centre', received string "guess"/);
+    await assert.rejects(alignImages(files, {} as { cache: string }), /align\.cache: expected a folder path for the aligned crops, received undefined/);
     await assert.rejects(alignImages(files, { cache: path.join(dir, 'c'), minScore: 2 }), /minScore: expected a number in \[0, 1\], received number 2/);
   });
 });

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import sharp from 'sharp';
-import { assertInteger, assertOneOf } from '../core/validate';
+import { assertInteger, assertOneOf, fail } from '../core/validate';
 import { type DecodedImage, decodeImageBytes } from '../images/preprocess';
 import { Progress, type ProgressStream } from '../extract/progress';
 import { type AlignPolicy, CANVAS, FAILURE_KINDS, type FailureKind, TEMPLATE, alignFace, checkPolicy } from './align';
@@ -64,6 +64,7 @@ const FALLBACK_FRACTION = 1.1;
 /** The aligned crop (or its reason) for each file, in order; see the file comment. */
 export async function alignImages(files: string[], options: AlignOptions): Promise<{ images: AlignedImage[]; summary: AlignSummary }> {
   const t0 = Date.now();
+  if (typeof options?.cache !== 'string' || options.cache === '') fail(TypeError, 'align.cache', 'a folder path for the aligned crops', options?.cache);
   const policy = checkPolicy('align', options);
   const fallback = options.fallback ?? 'skip';
   const batch = options.batch ?? 16;
