@@ -17,7 +17,7 @@ import { FaceDetector, type Face } from '../src/faces/detector';
 import { type Point, type Similarity, applySimilarity, fitSimilarity, invertSimilarity, residualRms } from '../src/faces/similarity';
 import { alignImages } from '../src/faces/stage';
 import { warpSimilarity } from '../src/faces/warp';
-import { decodeImage, imageToTensor } from '../src/images/preprocess';
+import { decodeImage, decodeImageBytes, imageToTensor } from '../src/images/preprocess';
 import { loadEmbeddings } from '../src/io/embeddings';
 import type { ModelCard } from '../src/models/card';
 import { loadCard } from '../src/models/load';
@@ -169,6 +169,10 @@ describe('BlazeFace on a real face', () => {
         const d = Math.hypot(again[0].keypoints[k][0] - TEMPLATE[k][0], again[0].keypoints[k][1] - TEMPLATE[k][1]);
         assert.ok(d < 4, `eye ${k}: ${d.toFixed(1)} px from the template`);
       }
+      // Letterboxed input: the same photo 30 px from the left of a 500x250 image gives the same keypoints moved by 30 px.
+      const wide = await sharp({ create: { width: 500, height: 250, channels: 3, background: '#000' } }).composite([{ input: FACE, left: 30, top: 0 }]).png().toBuffer();
+      const [[moved]] = await detector.detect([await decodeImageBytes(wide, 'wide.png')]);
+      moved.keypoints.slice(0, 4).forEach((p, k) => assert.ok(Math.hypot(p[0] - 30 - f.keypoints[k][0], p[1] - f.keypoints[k][1]) < 3, `keypoint ${k} in the wide image`));
       const [none] = await detector.detect([await decodeImage(path.join(FIXTURES, 'photos', 'imagenet-n01443537.jpg'))]);
       assert.deepEqual(none, [], 'a goldfish is no face');
     } finally {
