@@ -35,6 +35,7 @@ export * from './io';
 export { importModel, CATALOGUE, type ImportOptions, type ImportResult } from './importers';
 export * from './models';
 export { extract, type ExtractOptions, type ExtractSummary } from './extract';
+export { alignImages, FaceDetector, fitSimilarity, warpSimilarity, type AlignOptions, type AlignSummary, type Face } from './faces';
 export { openDataset, lfwDataset, folderDataset, manifestDataset, imagenetDataset, readLfwPairs, type Dataset } from './datasets';
 export { runFaces, type FacesConfig, type FacesResult } from './experiments/faces';
 export { runClassification, type ClassificationConfig, type ClassificationResult } from './experiments/classification';

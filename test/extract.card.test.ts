@@ -55,6 +55,7 @@ describe('validateCard', () => {
     ['scale NaN', (c) => { c.input.scale = NaN; }, /input\.scale: expected a finite number > 0, found number NaN/],
     ['resize', (c) => { c.input.resize = 'fit'; }, /input\.resize: expected one of 'crop', 'stretch', 'pad'/],
     ['crop above 1', (c) => { (c.input as { crop?: number }).crop = 1.5; }, /input\.crop: expected a fraction in \(0, 1\], found number 1\.5/],
+    ['crop centre outside', (c) => { (c.input as { cropCentre?: number[] }).cropCentre = [0.5, 1.2]; }, /input\.cropCentre: expected an array of 2 fractions in \[0, 1\] \(x, y\), found Array\(2\)/],
     ['dim 0', (c) => { c.embedding.dim = 0; }, /embedding\.dim: expected an integer >= 1, found number 0/],
     ['classes string', (c) => { c.logits.classes = '5'; }, /logits\.classes: expected an integer >= 1, found string "5"/],
     ['head transposed', (c) => { c.logits.head.transposed = 'yes'; }, /logits\.head\.transposed: expected a boolean, found string "yes"/],

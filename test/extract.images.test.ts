@@ -139,6 +139,21 @@ describe('resize policies', () => {
     assert.notEqual(specKey({ ...s, crop: 0.5 }), specKey(s));
   });
 
+  test("'cropCentre' moves the crop window, kept inside the image", async () => {
+    // 40 x 40, white rows 20..39: a half-size window centred at 3/4 of the height is all white,
+    // one centred at the very bottom is clamped to the same window.
+    const img = await decodeImageBytes(await png(40, 40, (_x, y) => (y >= 20 ? [255, 255, 255] : [0, 0, 0])), 'half.png');
+    const s = spec({ size: [10, 10], scale: 1 / 255, crop: 0.5 });
+    const low = new Float32Array(300), bottom = new Float32Array(300), centred = new Float32Array(300);
+    await preprocessInto(img, { ...s, cropCentre: [0.5, 0.75] }, low, 0);
+    await preprocessInto(img, { ...s, cropCentre: [0.5, 1] }, bottom, 0);
+    await preprocessInto(img, s, centred, 0);
+    assert.ok(low.every((v) => v > 0.9), 'the lower half only');
+    assert.deepEqual(bottom, low);
+    assert.ok(centred[0] < 0.05 && centred[99] > 0.9, 'centred: black top, white bottom');
+    assert.notEqual(specKey({ ...s, cropCentre: [0.5, 0.75] }), specKey(s));
+  });
+
   test('an image already at the input size is not resampled', async () => {
     const pixels = Array.from({ length: 64 }, () => [0, 1, 2].map(() => Math.floor(rng() * 256)));
     const img = await decodeImageBytes(await png(8, 8, (x, y) => pixels[y * 8 + x]), 'same.png');

@@ -2,7 +2,9 @@
 // on identities disjoint from the evaluated pairs, and LFW's verification protocol for the
 // native, cross-model (A mapped into B against B) and both-mapped conditions; identification of
 // mapped probes against a gallery embedded by B; accuracy against the number of fitting pairs
-// and against the rank of the map.
+// and against the rank of the map. Faces are aligned first (src/faces) unless `align` is false.
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
 import type { Matrix } from '../core/matrix';
 import { lfwDataset, type Dataset, type LfwPair } from '../datasets';
 import { LowRankEstimator } from '../estimators/lowrank';
@@ -10,6 +12,7 @@ import { RidgeEstimator } from '../estimators/ridge';
 import { identify, type IdentificationResult } from '../evaluate/identification';
 import { makeRng, permutation } from '../evaluate/split';
 import { cosine, evaluateVerification, type VerificationResult } from '../evaluate/verification';
+import { alignImages, type AlignSummary } from '../faces/stage';
 import type { LinearMap } from '../maps/linear-map';
 import { embedAll, prepareModels, type WorkModel } from './workspace';
 import type { ProgressStream } from '../extract/progress';
@@ -22,13 +25,19 @@ export interface FacesConfig {
   work: string;
   /** Images of identities outside every pair used to fit the maps. */
   fitImages: number;
+  /** Detect and align the faces (default true); false: the centred crop below. */
+  align?: boolean;
+  /** Alignment cache (default <work>/align). */
+  alignCache?: string;
   /**
-   * Centred crop (fraction of each side) applied before each network's own resize. LFW's
+   * Without alignment: centred crop (fraction of each side) applied before each network's own resize. LFW's
    * 250x250 photos are not aligned and the face fills about the middle half: 0.55 (default)
    * puts it where the networks saw faces in training (measured on the demo pairs: faceres
    * 90.0 -> 98.1%, mobileface 70.6 -> 81.9%, faceapi-resnet 56.3 -> 91.9% against the whole photo).
    */
   crop?: number;
+  /** With alignment: each network's crop of the aligned canvas (default ALIGNED_CROP, else 0.5 centred: ArcFace's). */
+  alignedCrop?: Record<string, AlignedCrop>;
   /** Folds of pairs.txt to evaluate (1-based), default all. */
   folds?: number[];
   seed?: number;
@@ -59,10 +68,30 @@ export interface FacesResult {
   pairs: number;
   fitPairs: number;
   models: { id: string; dim: number; verification: VerificationResult }[];
+  /** With alignment: its counts; images without a usable face were embedded from a centred crop. */
+  alignment?: Omit<AlignSummary, 'cache' | 'reports'> & { reports: { file: string; reason: string }[] };
   crosses: CrossResult[];
   /** For the best pair: cross accuracy against fitting pairs and against rank. */
   curves: { source: string; target: string; pairs: [number, number][]; rank: [number, number][] };
 }
+
+/** A network's window on the aligned 224x224 canvas: fraction of the side, and centre (fractions of the side). */
+export interface AlignedCrop {
+  crop: number;
+  centre?: [number, number];
+}
+
+/**
+ * Windows of the aligned canvas by network, chosen on the demo's 160 LFW pairs (docs/RESULTS.md):
+ * ArcFace's 112x112 crop (the middle half) for the two HSE/insightface-style networks; for the
+ * dlib-style face-api ResNet the same size 8% lower, as dlib's face chips sit lower on the face
+ * (eyes at about a third of the height against ArcFace's 46%): 99.4% against 90.6% centred.
+ */
+export const ALIGNED_CROP: Record<string, AlignedCrop> = {
+  faceres: { crop: 0.5 },
+  mobileface: { crop: 0.5 },
+  'faceapi-resnet': { crop: 0.5, centre: [0.5, 0.58] },
+};
 
 export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   const seed = cfg.seed ?? 0;
@@ -77,10 +106,25 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   const evalIds = new Set(pairs.flatMap((p) => [p.a, p.b]));
   const fitIds = new Set(fitItems.map((i) => i.id));
   const dataset: Dataset = { ...all, items: all.items.filter((i) => evalIds.has(i.id) || fitIds.has(i.id)), pairs };
-  const crop = cfg.crop ?? 0.55;
   const models = prepareModels(cfg.models, `${cfg.work}/models`, cfg.from);
-  for (const m of models) m.card.card.input.crop = crop;
-  const embedded = await embedAll(dataset, models, `${cfg.work}/embeddings/lfw-${dataset.items.length}-crop${crop}`, { progress: cfg.progress });
+  let embedDir: string, embedSet = dataset, alignment: FacesResult['alignment'];
+  if (cfg.align ?? true) {
+    // Every image is embedded, so one without a usable face gets the centred crop (counted, listed).
+    const { images, summary } = await alignImages(dataset.items.map((i) => i.path), { cache: cfg.alignCache ?? `${cfg.work}/align`, fallback: 'centre', progress: cfg.progress });
+    const unreadable = summary.reports.find((r) => !images[r.index].crop);
+    if (unreadable) throw new Error(`images: ${unreadable.file}: ${unreadable.reason}; the experiment needs every image`);
+    const { cache, reports, ...counts } = summary;
+    alignment = { ...counts, reports: reports.map((r) => ({ file: r.file, reason: r.reason })) };
+    embedSet = { ...dataset, items: dataset.items.map((it, i) => ({ ...it, path: images[i].crop! })) };
+    const crops = models.map((m) => cfg.alignedCrop?.[m.id] ?? ALIGNED_CROP[m.id] ?? { crop: 0.5 });
+    models.forEach((m, i) => Object.assign(m.card.card.input, { crop: crops[i].crop, cropCentre: crops[i].centre ?? [0.5, 0.5] }));
+    embedDir = `lfw-${dataset.items.length}-aligned-${path.basename(cache)}-${createHash('sha256').update(JSON.stringify(crops)).digest('hex').slice(0, 8)}`;
+  } else {
+    const crop = cfg.crop ?? 0.55;
+    for (const m of models) m.card.card.input.crop = crop;
+    embedDir = `lfw-${dataset.items.length}-crop${crop}`;
+  }
+  const embedded = await embedAll(embedSet, models, `${cfg.work}/embeddings/${embedDir}`, { progress: cfg.progress });
   const row = new Map(dataset.items.map((it, i) => [it.id, i]));
   // In the seeded random order, so that the first n rows of the pairs curve are a random sample.
   const fitRows = fitItems.map((it) => row.get(it.id)!);
@@ -95,6 +139,7 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
     pairs: pairs.length,
     fitPairs: fitRows.length,
     models: models.map((m) => ({ id: m.id, dim: E(m).cols, verification: verify(E(m), E(m)) })),
+    ...(alignment ? { alignment } : {}),
     crosses: [],
     curves: { source: '', target: '', pairs: [], rank: [] },
   };

@@ -1,12 +1,14 @@
 // The extraction pass: images decoded by worker threads a few batches ahead of inference, each
 // image decoded once for all models (and preprocessed once per distinct input spec), every model's
 // embeddings and logits captured from the same run, batches checkpointed as they finish, and the
-// final .npy + .ids.tsv outputs written atomically only when every image is done.
+// final .npy + .ids.tsv outputs written atomically only when every image is done. With `align`,
+// faces are detected and aligned first (src/faces, cached) and the networks see the aligned crops.
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Matrix } from '../core/matrix';
 import { assertBoolean, assertInteger, fail } from '../core/validate';
 import type { Dataset } from '../datasets';
+import { type AlignOptions, type AlignSummary, type AlignedImage, alignImages } from '../faces/stage';
 import { type InputSpec, inputSize, specKey } from '../images/preprocess';
 import { saveEmbeddings } from '../io/embeddings';
 import { type LoadedCard, resolveModel } from '../models/load';
@@ -42,6 +44,8 @@ export interface ExtractOptions extends RuntimeOptions {
   progress?: ProgressStream | null;
   /** Progress line interval (default 100 ms on a TTY, 5 s otherwise). */
   progressIntervalMs?: number;
+  /** Detect and align faces first: the models embed the aligned crops (docs/EXTRACT.md). */
+  align?: Omit<AlignOptions, 'progress'>;
 }
 
 export interface ExtractSummary {
@@ -63,6 +67,8 @@ export interface ExtractSummary {
   imagesPerSecond: number;
   models: { id: string; source: string; provider: Provider; fallback?: string; assumed: string[]; out: string; logits?: string; dim: number; classes?: number }[];
   checkpoint: string;
+  /** With align: the alignment stage's counts and every image without a usable face. */
+  align?: AlignSummary;
 }
 
 /** Runs the pass described by `options`; see the file comment. Resumes a matching checkpoint. */
@@ -101,9 +107,13 @@ export async function extract(options: ExtractOptions): Promise<ExtractSummary> 
       if (k < 0) k = specs.push(p.spec) - 1;
       return k;
     });
+    // Alignment first: what is decoded is then each image's crop, and an image without one is skipped.
+    let aligned: AlignedImage[] | undefined, alignSummary: AlignSummary | undefined;
+    if (options.align) ({ images: aligned, summary: alignSummary } = await alignImages(dataset.items.map((i) => i.path), { ...options.align, progress: options.progress ?? null }));
+    const decodeItems = aligned ? dataset.items.map((it, i) => ({ id: it.id, path: aligned![i].crop ?? '' })) : dataset.items;
     const dims = prepared.flatMap((p) => [p.embeddingDim, ...(p.classes !== undefined ? [p.classes] : [])]);
     const fingerprint = {
-      dataset: datasetHash(dataset.items),
+      dataset: datasetHash(decodeItems),
       outputs: prepared.flatMap((p) => {
         const base = `${p.sha256} ${JSON.stringify(p.loaded.card.input)}`;
         return [`${base} ${p.loaded.card.embedding.tensor}`, ...(p.classes !== undefined ? [`${base} ${p.loaded.card.logits!.tensor}`] : [])];
@@ -121,9 +131,15 @@ export async function extract(options: ExtractOptions): Promise<ExtractSummary> 
     const decoding = new Map<number, ReturnType<DecodePool['decode']>>();
     if (starts.length) pool = new DecodePool(workers);
     const submit = (k: number) => {
-      const items = dataset.items.slice(starts[k], Math.min(starts[k] + batch, total));
+      const items = decodeItems.slice(starts[k], Math.min(starts[k] + batch, total));
       const buffers = spare.pop() ?? sizes.map((n) => new ArrayBuffer(batch * n * 4));
-      decoding.set(k, pool!.decode(items.map((i) => i.path), specs, buffers));
+      // Images without an aligned crop are not decoded; they come back as failures with alignment's reason.
+      const wanted = items.flatMap((it, j) => (it.path ? [j] : []));
+      const unaligned = items.flatMap((it, j) => (it.path ? [] : [{ index: j, reason: `alignment: ${aligned![starts[k] + j].failure!.reason}` }]));
+      decoding.set(k, pool!.decode(wanted.map((j) => items[j].path), specs, buffers).then((d) => ({
+        ...d,
+        failures: [...d.failures.map((f) => ({ index: wanted[f.index], reason: f.reason })), ...unaligned].sort((a, b) => a.index - b.index),
+      })));
     };
     let submitted = 0;
     while (submitted < starts.length && submitted <= prefetch) submit(submitted++);
@@ -206,6 +222,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractSummary> 
         ...(r.classes !== undefined ? { classes: r.classes } : {}),
       })),
       checkpoint: checkpoint.dir,
+      ...(alignSummary ? { align: alignSummary } : {}),
     };
     await checkpoint.remove();
     checkpoint = undefined;

@@ -26,7 +26,7 @@ export function inputSize(spec: InputSpec): number {
 
 /** A stable key: models whose inputs share it share one preprocessed tensor. */
 export function specKey(spec: InputSpec): string {
-  return JSON.stringify([spec.size, spec.layout, spec.channels, spec.scale, spec.mean, spec.std, spec.resize, spec.crop ?? 1]);
+  return JSON.stringify([spec.size, spec.layout, spec.channels, spec.scale, spec.mean, spec.std, spec.resize, spec.crop ?? 1, spec.cropCentre ?? [0.5, 0.5]]);
 }
 
 /** Reads and decodes an image file. A missing, unreadable or corrupt file rejects with an error naming it. */
@@ -63,7 +63,7 @@ export async function decodeImageBytes(bytes: Uint8Array, file: string): Promise
 }
 
 /**
- * Keeps the centred `spec.crop` fraction of each side (if below 1), resizes by `spec.resize`
+ * Keeps the `spec.crop` fraction of each side (if below 1) around `spec.cropCentre` (default the centre), resizes by `spec.resize`
  * ('crop': shorter side to the input size then centre crop; 'stretch': to the input size
  * ignoring aspect; 'pad': longer side to the input size, centred on black) and writes the
  * normalised values into `out` from `offset` (inputSize(spec) values).
@@ -74,17 +74,23 @@ export async function preprocessInto(image: DecodedImage, spec: InputSpec, out: 
   const [h, w] = spec.size;
   let pixels = image.data;
   const crop = spec.crop ?? 1;
+  const [fx, fy] = spec.cropCentre ?? [0.5, 0.5];
   if (image.width !== w || image.height !== h || crop < 1) {
     const fit = spec.resize === 'crop' ? 'cover' : spec.resize === 'stretch' ? 'fill' : 'contain';
     const cw = Math.max(1, Math.round(image.width * crop)), ch = Math.max(1, Math.round(image.height * crop));
     const { data } = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
-      .extract({ left: (image.width - cw) >> 1, top: (image.height - ch) >> 1, width: cw, height: ch })
+      .extract({ left: place(image.width, cw, fx), top: place(image.height, ch, fy), width: cw, height: ch })
       .resize(w, h, { fit, position: 'centre', background: '#000000' })
       .raw()
       .toBuffer({ resolveWithObject: true });
     pixels = data;
   }
   normaliseInto(pixels, spec, out, offset);
+}
+
+/** The start of a window of `size` centred at fraction `at` of `side`, kept inside it (exactly centred at 0.5, as before). */
+function place(side: number, size: number, at: number): number {
+  return at === 0.5 ? (side - size) >> 1 : Math.max(0, Math.min(side - size, Math.round(at * side - size / 2)));
 }
 
 /** One image file as a model's input tensor (1 x ...): the building block for single-image use. */

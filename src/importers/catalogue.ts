@@ -75,6 +75,16 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   coral('mobilenet-v1-1.0-224-embedding', 'mobilenet_v1_1.0_224_quant_embedding_extractor.tflite', 'MobileNet v1 1.0/224 without its classifier, uint8 TFLite, 1024-d embedding'),
 ];
 
+/**
+ * The face detector used by alignment (src/faces): MediaPipe BlazeFace, back-camera model
+ * (256x256 input, faces down to ~1/10 of the image), as distributed in human-models. Not an
+ * embedding network, so not in CATALOGUE; located like its entries.
+ */
+export const FACE_DETECTOR: CatalogueEntry = {
+  id: 'blazeface', kind: 'tfjs', description: 'MediaPipe BlazeFace (back model), 256x256, face boxes and 6 keypoints',
+  location: { package: HUMAN, file: 'models/blazeface.json' }, licence: 'Apache-2.0 (MediaPipe), via human-models (MIT)',
+};
+
 export function catalogueEntry(id: string): CatalogueEntry | undefined {
   return CATALOGUE.find((e) => e.id === id);
 }

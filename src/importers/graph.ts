@@ -95,11 +95,13 @@ export class GraphBuilder {
   private readonly inputs: onnx.IValueInfoProto[] = [];
   private readonly outputs: onnx.IValueInfoProto[] = [];
   private readonly scalars = new Map<number, string>();
+  private readonly outputNames: readonly string[];
 
-  /** `where` (the source file) starts every error message. */
-  constructor(readonly where: string) {
+  /** `where` (the source file) starts every error message; `outputNames` replace "embedding" and "logits" (multi-output models). */
+  constructor(readonly where: string, outputNames: readonly string[] = OUTPUT_NAMES) {
+    this.outputNames = outputNames;
     // Kept free so that a source tensor of the same name cannot take them.
-    for (const n of OUTPUT_NAMES) this.names.add(n);
+    for (const n of outputNames) this.names.add(n);
   }
 
   private fresh(base: string): string {
@@ -373,7 +375,7 @@ export class GraphBuilder {
   output(name: string, x: Value): number {
     const dim = product(x.shape.slice(1));
     if (!(dim > 0) || x.shape.slice(1).some((d) => d < 0)) this.fail(x.tf, `an output needs a static shape, received [${x.shape}]`);
-    if (!OUTPUT_NAMES.includes(name) || this.outputs.some((o) => o.name === name)) this.fail(x.tf, `"${name}" is not a free output name`);
+    if (!this.outputNames.includes(name) || this.outputs.some((o) => o.name === name)) this.fail(x.tf, `"${name}" is not a free output name`);
     this.add('Identity', [this.flatten(x)], name);
     this.outputs.push(valueInfo(name, [null, dim]));
     return dim;

@@ -15,9 +15,9 @@ import type { Converted } from './graph';
 import { convertTflite } from './tflite';
 import { convertTfjs } from './tfjs';
 
-export { CATALOGUE, IMPORT_KINDS, type CatalogueEntry, type ImportKind, catalogueEntry, locate, sharedRoots } from './catalogue';
+export { CATALOGUE, FACE_DETECTOR, IMPORT_KINDS, type CatalogueEntry, type ImportKind, catalogueEntry, locate, sharedRoots } from './catalogue';
 export { ImportError, UnsupportedOpError } from './graph';
-export { TFJS_OPS, convertTfjs } from './tfjs';
+export { TFJS_OPS, convertTfjs, convertTfjsOutputs } from './tfjs';
 export { TFLITE_OPS, convertTflite } from './tflite';
 export { convertFaceapi } from './faceapi';
 

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FileFormatError } from '../io/binary';
 import { type Activation, type Converted, GraphBuilder, ImportError, type Padding, UnsupportedOpError, type Value, finish, transposeData } from './graph';
+import type { onnx } from '../onnx/proto';
 import { readWeights } from './tfjs-weights';
 
 export interface TfjsOptions {
@@ -293,8 +294,8 @@ interface ModelJson {
   signature?: { outputs?: Record<string, unknown> };
 }
 
-/** Reads model.json and its weight shards, and converts the graph up to the embedding (and logits). */
-export function convertTfjs(modelJson: string, options: TfjsOptions = {}): Converted {
+/** Reads model.json and its weight shards into a converter writing to a builder with the given output names. */
+function open(modelJson: string, outputNames?: readonly string[]): { json: ModelJson; c: Converter; b: GraphBuilder } {
   let json: ModelJson;
   try {
     json = JSON.parse(fs.readFileSync(modelJson, 'utf8')) as ModelJson;
@@ -307,8 +308,13 @@ export function convertTfjs(modelJson: string, options: TfjsOptions = {}): Conve
   const nodes = json?.modelTopology?.node;
   if (!Array.isArray(nodes)) throw new FileFormatError(modelJson, 'expected a TensorFlow.js graph model (modelTopology.node)');
   const weights = readWeights(modelJson, json.weightsManifest, path.dirname(modelJson));
-  const b = new GraphBuilder(modelJson);
-  const c = new Converter(modelJson, nodes, weights, b);
+  const b = new GraphBuilder(modelJson, outputNames);
+  return { json, c: new Converter(modelJson, nodes, weights, b), b };
+}
+
+/** Reads model.json and its weight shards, and converts the graph up to the embedding (and logits). */
+export function convertTfjs(modelJson: string, options: TfjsOptions = {}): Converted {
+  const { json, c, b } = open(modelJson);
   const outputs = Object.keys(json.signature?.outputs ?? {});
   const embeddingName = options.embedding ?? outputs[0];
   if (!embeddingName) throw new ImportError(`${modelJson}: the model's signature names no outputs: give the embedding node`);
@@ -316,4 +322,22 @@ export function convertTfjs(modelJson: string, options: TfjsOptions = {}): Conve
   const logits = options.logits ? c.value(ref(options.logits).name) : undefined;
   if (!c.input) throw new ImportError(`${modelJson}: the embedding "${embeddingName}" does not depend on any Placeholder input`);
   return finish(b, path.basename(modelJson, '.json'), c.input, embedding, logits);
+}
+
+/** A model with several outputs (a detector's scores and boxes per scale), each flattened to [batch, size]. */
+export interface ConvertedOutputs {
+  model: onnx.IModelProto;
+  input: { name: string; size: [number, number] };
+  /** Values per image of each output, by output name. */
+  sizes: Record<string, number>;
+}
+
+/** Converts the graph up to each source node of `outputs` (output name -> node), exposed under the output name. */
+export function convertTfjsOutputs(modelJson: string, outputs: Record<string, string>): ConvertedOutputs {
+  const names = Object.keys(outputs);
+  const { c, b } = open(modelJson, names);
+  const values = names.map((n) => c.value(ref(outputs[n]).name));
+  if (!c.input) throw new ImportError(`${modelJson}: the outputs [${names}] do not depend on any Placeholder input`);
+  const sizes = Object.fromEntries(names.map((n, i) => [n, b.output(n, values[i])]));
+  return { model: b.build(path.basename(modelJson, '.json')), input: { name: c.input.name, size: [c.input.shape[1], c.input.shape[2]] }, sizes };
 }

@@ -30,6 +30,12 @@ export interface ModelCard {
      * fills the input as it did in training.
      */
     crop?: number;
+    /**
+     * Where that crop is centred, as fractions of the image's width and height (default [0.5, 0.5]);
+     * the window is kept inside the image. E.g. the dlib-style face-api ResNet on an aligned face
+     * (src/faces): its training crops sit lower on the face than ArcFace's.
+     */
+    cropCentre?: [number, number];
   };
   /** The embedding: any tensor of the graph, by name (exposed as an extra output when intermediate). */
   embedding: { tensor: string; dim: number };

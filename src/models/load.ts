@@ -37,7 +37,7 @@ export interface LoadedCard {
 }
 
 const CARD_KEYS = ['id', 'onnx', 'input', 'embedding', 'logits', 'source'];
-const INPUT_KEYS = ['name', 'size', 'layout', 'channels', 'scale', 'mean', 'std', 'resize', 'crop'];
+const INPUT_KEYS = ['name', 'size', 'layout', 'channels', 'scale', 'mean', 'std', 'resize', 'crop', 'cropCentre'];
 
 /**
  * Checks that `obj` is a complete ModelCard and returns it typed. `source` (a path, or e.g. "importer
@@ -65,6 +65,10 @@ export function validateCard(obj: unknown, source: string): ModelCard {
     if (!Array.isArray(value) || value.length !== 3) bad(field, 'an array of 3 numbers (one per channel, R G B)', value);
     return (value as unknown[]).map((v, i) => check(`${field}[${i}]`, v)) as [number, number, number];
   };
+  const cropCentre = (value: unknown): [number, number] => {
+    const ok = Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'number' && v >= 0 && v <= 1);
+    return ok ? (value as [number, number]) : bad('input.cropCentre', 'an array of 2 fractions in [0, 1] (x, y)', value);
+  };
   const oneOf = <T extends string>(field: string, value: unknown, allowed: readonly T[]) =>
     (allowed as readonly unknown[]).includes(value) ? (value as T) : bad(field, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
 
@@ -86,6 +90,7 @@ export function validateCard(obj: unknown, source: string): ModelCard {
       std: triple('input.std', i.std, positive),
       resize: oneOf('input.resize', i.resize, RESIZE_POLICIES),
       ...(i.crop !== undefined ? { crop: fraction('input.crop', i.crop) } : {}),
+      ...(i.cropCentre !== undefined ? { cropCentre: cropCentre(i.cropCentre) } : {}),
     },
     embedding: { tensor: text('embedding.tensor', e.tensor), dim: integer('embedding.dim', e.dim, 1) },
   };

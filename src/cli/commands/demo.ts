@@ -34,7 +34,7 @@ export const demoCommand: Command = {
       method: 'ridge', // 300 fitting images for up to 768 dimensions: regularised
       progress: process.stderr,
     });
-    process.stderr.write(`embmap demo: faces (${FACE_NETWORKS.join(', ')}, ${DEMO}/lfw)...\n`);
+    process.stderr.write(`embmap demo: faces (${FACE_NETWORKS.join(', ')}, ${DEMO}/lfw, detected and aligned with BlazeFace)...\n`);
     const faces = await runFaces({
       lfw: path.join(DEMO, 'lfw'),
       models: FACE_NETWORKS,

@@ -15,8 +15,9 @@ export const experimentCommand: Command = {
   summary: "run the paper's all-pairs experiments and write a report (JSON, Markdown, HTML)",
   usage:
     'embmap experiment classification --images DIR|MANIFEST --models ID,ID,... [--method lstsq|ridge] [--limit N] [--work DIR] [--out DIR]\n' +
-    '       embmap experiment faces --lfw DIR --models ID,ID,... [--fit-images N] [--folds 1,2,...] [--work DIR] [--out DIR]',
-  flags: { images: 'string', lfw: 'string', models: 'string', method: 'string', limit: 'number', 'fit-images': 'number', folds: 'string', work: 'string', out: 'string', seed: 'number' },
+    '       embmap experiment faces --lfw DIR --models ID,ID,... [--fit-images N] [--folds 1,2,...] [--no-align] [--work DIR] [--out DIR]\n' +
+    '  faces: detected and aligned first (cache in <work>/align); --no-align: a centred crop of 0.55 instead',
+  flags: { images: 'string', lfw: 'string', models: 'string', method: 'string', limit: 'number', 'fit-images': 'number', folds: 'string', 'no-align': 'boolean', work: 'string', out: 'string', seed: 'number' },
   async run(args) {
     const kind = args.positional[0];
     const work = (args.work as string | undefined) ?? 'embmap-work';
@@ -34,7 +35,7 @@ export const experimentCommand: Command = {
       if (typeof args.lfw !== 'string') throw new UsageError(`--lfw: expected LFW's folder (pairs.txt + images)\nusage: ${experimentCommand.usage}`);
       results.faces = await runFaces({
         lfw: args.lfw, models: list(args.models, 'models'), work, fitImages: (args['fit-images'] as number | undefined) ?? 2000,
-        ...(args.folds ? { folds: list(args.folds, 'folds').map(Number) } : {}), seed: (args.seed as number | undefined) ?? 0, progress: process.stderr,
+        ...(args.folds ? { folds: list(args.folds, 'folds').map(Number) } : {}), align: !args['no-align'], seed: (args.seed as number | undefined) ?? 0, progress: process.stderr,
       });
     } else {
       throw new UsageError(`expected 'classification' or 'faces', received ${kind === undefined ? 'nothing' : `'${kind}'`}\nusage: ${experimentCommand.usage}`);

@@ -1,13 +1,20 @@
+import * as path from 'node:path';
 import { openDataset } from '../../datasets';
 import { extract } from '../../extract/pipeline';
+import { PICKS } from '../../faces/align';
+import { FALLBACKS } from '../../faces/stage';
 import { DEVICES, type Device } from '../../onnx/runtime';
 import { UsageError, type Command } from '../command';
 
 const USAGE =
   'embmap extract --model CARD.json|MODEL.onnx --images DIR|MANIFEST --out emb.npy [--logits logits.npy] [--batch N]\n' +
   '    [--device cpu|cuda|auto] [--workers N] [--threads N] [--strict] [--restart] [--root DIR] [--subset all|pairs] [--quiet]\n' +
+  '    [--align [--align-cache DIR] [--align-fallback skip|centre] [--align-pick central|largest|confident]]\n' +
   '  Several models in one pass (images decoded once): repeat --model and --out in the same order, and\n' +
-  '  --logits once per model ("-" for none). A killed run resumes from <out>.partial when run again.';
+  '  --logits once per model ("-" for none). A killed run resumes from <out>.partial when run again.\n' +
+  '  --align: detect and align faces first (BlazeFace, ArcFace template), cached in --align-cache (default:\n' +
+  '  .embmap-align beside the first --out) so other networks reuse the detection pass; an image without a\n' +
+  '  usable face is reported and skipped, or embedded from a centred crop with --align-fallback centre.';
 
 export const extractCommand: Command = {
   name: 'extract',
@@ -16,6 +23,7 @@ export const extractCommand: Command = {
   flags: {
     model: 'strings', images: 'string', out: 'strings', logits: 'strings', batch: 'number', workers: 'number',
     threads: 'number', device: 'string', strict: 'boolean', restart: 'boolean', root: 'string', subset: 'string', quiet: 'boolean',
+    align: 'boolean', 'align-cache': 'string', 'align-fallback': 'string', 'align-pick': 'string',
   },
   async run(args) {
     const models = (args.model as string[] | undefined) ?? [];
@@ -31,6 +39,12 @@ export const extractCommand: Command = {
     if (!(DEVICES as readonly string[]).includes(device)) throw new UsageError(`--device: expected one of ${DEVICES.join(', ')}, received '${device}'`);
     const subset = args.subset as string | undefined;
     if (subset !== undefined && subset !== 'all' && subset !== 'pairs') throw new UsageError(`--subset: expected 'all' or 'pairs', received '${subset}'`);
+    const fallback = (args['align-fallback'] as string | undefined) ?? 'skip';
+    if (!(FALLBACKS as readonly string[]).includes(fallback)) throw new UsageError(`--align-fallback: expected one of ${FALLBACKS.join(', ')}, received '${fallback}'`);
+    const pick = (args['align-pick'] as string | undefined) ?? 'central';
+    if (!(PICKS as readonly string[]).includes(pick)) throw new UsageError(`--align-pick: expected one of ${PICKS.join(', ')}, received '${pick}'`);
+    const alignOnly = ['align-cache', 'align-fallback', 'align-pick'].find((f) => args[f] !== undefined);
+    if (alignOnly && !args.align) throw new UsageError(`--${alignOnly}: only applies with --align`);
     const integer = (flag: string) => {
       const v = args[flag];
       if (v !== undefined && (!Number.isInteger(v) || (v as number) < 1)) throw new UsageError(`--${flag}: expected an integer >= 1, received ${v}`);
@@ -48,9 +62,26 @@ export const extractCommand: Command = {
       strict: !!args.strict,
       restart: !!args.restart,
       progress: args.quiet ? null : process.stderr,
+      ...(args.align ? {
+        align: {
+          cache: (args['align-cache'] as string | undefined) ?? path.join(path.dirname(outs[0]), '.embmap-align'),
+          fallback: fallback as (typeof FALLBACKS)[number],
+          pick: pick as (typeof PICKS)[number],
+          device: device as Device,
+        },
+      } : {}),
     });
 
     const say = (line: string) => process.stdout.write(line + '\n');
+    const a = summary.align;
+    if (a) {
+      const kinds = Object.entries(a.failures).map(([kind, n]) => `${n} ${kind}`).join(', ');
+      say(`aligned ${a.aligned} of ${a.images} images (${a.fromCache} from the cache ${a.cache}, ${a.detected} detected now, ${a.severalFaces} with several faces: the most central large one used)`);
+      if (a.reports.length) {
+        say(`${a.reports.length} without a usable face (${kinds}): ${a.fallback} embedded from a centred crop, ${a.skipped} skipped:`);
+        for (const r of a.reports) say(`  ${r.file}: ${r.reason}${r.fallback ? ' (centred crop used)' : ''}`);
+      }
+    }
     for (const m of summary.models) {
       if (m.fallback) say(`${m.id}: CUDA unavailable (${m.fallback}), ran on the CPU`);
       if (m.assumed.length) say(`${m.id}: not in the card or graph, assumed defaults for ${m.assumed.join(', ')} (write a card to set them)`);
@@ -62,9 +93,10 @@ export const extractCommand: Command = {
     if (summary.resumedFrom > 0) say(`resumed: ${summary.resumedFrom} images were already done; this run computed ${summary.computed} in ${summary.batches} batches`);
     else say(`computed ${summary.computed} images in ${summary.batches} batches`);
     say(`${summary.imagesPerSecond.toFixed(1)} images/s; ${summary.seconds.toFixed(1)} s in all, ${summary.setupSeconds.toFixed(1)} s of it loading the model(s)`);
-    if (summary.skipped.length) {
-      say(`skipped ${summary.skipped.length} unreadable image(s) (--strict aborts instead):`);
-      for (const s of summary.skipped) say(`  ${s.path}: ${s.reason}`);
+    const unreadable = summary.skipped.filter((s) => !s.reason.startsWith('alignment: '));
+    if (unreadable.length) {
+      say(`skipped ${unreadable.length} unreadable image(s) (--strict aborts instead):`);
+      for (const s of unreadable) say(`  ${s.path}: ${s.reason}`);
     }
   },
 };

@@ -1,0 +1,61 @@
+// The alignment cache: one detection pass serves every network and every later run. Entries are
+// keyed by the image's content (SHA-256 of its bytes) inside a folder keyed by everything that
+// decides the result (detector graph and thresholds, template, canvas, policy, fallback), so an
+// edited image or a changed setting is computed afresh, never read from a stale entry. An entry
+// is a JSON record, plus the aligned crop as PNG when there is one; both are written atomically,
+// the crop first, so a record never points at a missing or partial crop.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../io/atomic';
+import type { Box } from './detector';
+import type { FailureKind } from './align';
+import type { Point } from './similarity';
+
+export interface AlignRecord {
+  /** Faces the detector found. */
+  faces: number;
+  /** The face used (absent when none was). */
+  face?: { score: number; box: Box; keypoints: Point[]; residual: number };
+  /** Why no face was aligned; with `crop` set, the crop is the centred fallback. */
+  failure?: { kind: FailureKind; reason: string };
+  /** A crop exists (aligned, or the fallback). */
+  crop: boolean;
+}
+
+export class AlignCache {
+  /** The folder for these settings. */
+  readonly dir: string;
+
+  constructor(root: string, settings: unknown) {
+    const json = JSON.stringify(settings);
+    this.dir = path.join(path.resolve(root), createHash('sha256').update(json).digest('hex').slice(0, 16));
+    fs.mkdirSync(this.dir, { recursive: true });
+    const about = path.join(this.dir, 'settings.json');
+    if (!fs.existsSync(about)) writeFileAtomic(about, [Buffer.from(json + '\n')]);
+  }
+
+  private file(hash: string, ext: string): string {
+    return path.join(this.dir, hash.slice(0, 2), `${hash}${ext}`);
+  }
+
+  cropPath(hash: string): string {
+    return this.file(hash, '.png');
+  }
+
+  /** The record for an image's content hash; an unreadable record counts as absent (recomputed). */
+  get(hash: string): AlignRecord | undefined {
+    try {
+      const record = JSON.parse(fs.readFileSync(this.file(hash, '.json'), 'utf8')) as AlignRecord;
+      return record.crop && !fs.existsSync(this.cropPath(hash)) ? undefined : record;
+    } catch {
+      return undefined;
+    }
+  }
+
+  put(hash: string, record: AlignRecord, png?: Uint8Array): void {
+    fs.mkdirSync(path.join(this.dir, hash.slice(0, 2)), { recursive: true });
+    if (png) writeFileAtomic(this.cropPath(hash), [png]);
+    writeFileAtomic(this.file(hash, '.json'), [Buffer.from(JSON.stringify(record))]);
+  }
+}
