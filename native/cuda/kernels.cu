@@ -169,6 +169,17 @@ extern "C" __global__ void fill_normal_f32(float* x, i64 n, unsigned long long s
       if (q == k - 1) thr = ls[q];                                                  \
     }                                                                               \
   }
+// Inserts the loaded scores v[u] flagged in `hits` (index BASE + u * STRIDE), lowest u first,
+// each only if still strictly better than the k-th (among equal scores the lower index stays).
+// Rare after the first few hundred candidates: one copy of the insertion, out of the unrolled
+// loads.
+#define TOPK_INSERT_HITS(T, KC, BASE, STRIDE)                                       \
+  while (hits) {                                                                    \
+    const int u = __ffs(hits) - 1;                                                  \
+    hits &= hits - 1;                                                               \
+    const T s = u == 0 ? v[0] : u == 1 ? v[1] : u == 2 ? v[2] : v[3];               \
+    if (s > thr) TOPK_INSERT(T, KC, s, (int)((BASE) + u * (STRIDE)));               \
+  }
 // Arg-max of (bs, bi, bt) over a warp's lanes by xor shuffles (offsets FIRST, FIRST/2, .., 1),
 // descending score, ties to the lower index: every lane ends with the same winner.
 #define TOPK_WARP_MAX(FIRST)                                                                   \
@@ -230,14 +241,7 @@ extern "C" __global__ void fill_normal_f32(float* x, i64 n, unsigned long long s
         }                                                                                      \
         if (s > thr) hits |= 1u << u;                                                          \
       }                                                                                        \
-      /* Rare after the first few hundred columns: one copy of the insertion, in order of index, \
-         strictly better than the k-th (among equal scores the lower index stays). */           \
-      while (hits) {                                                                           \
-        const int u = __ffs(hits) - 1;                                                         \
-        hits &= hits - 1;                                                                      \
-        const T s = u == 0 ? v[0] : u == 1 ? v[1] : u == 2 ? v[2] : v[3];                      \
-        if (s > thr) TOPK_INSERT(T, KC, s, (int)(g0 + j0 + u * TOPK_THREADS));                 \
-      }                                                                                        \
+      TOPK_INSERT_HITS(T, KC, g0 + j0, TOPK_THREADS)                                           \
     }                                                                                          \
     /* k rounds of a block arg-max over the threads' heads: within each warp by shuffles, then \
        across the 8 warps by warp 0; the winner pops its head. Two barriers a round. */         \
@@ -359,12 +363,7 @@ SCALE_ROWS_CM(scale_rows_cm_f64, double)
           v[u] = i < b ? S[i * ldS + j] * gs * inv[q0 + i] : NEG;                              \
           if (i < b && v[u] > thr) hits |= 1u << u;                                            \
         }                                                                                      \
-        while (hits) {                                                                         \
-          const int u = __ffs(hits) - 1;                                                       \
-          hits &= hits - 1;                                                                    \
-          const T s = u == 0 ? v[0] : u == 1 ? v[1] : u == 2 ? v[2] : v[3];                    \
-          if (s > thr) TOPK_INSERT(T, KC, s, (int)(q0 + i0 + u * TOPKC_SPLIT));                \
-        }                                                                                      \
+        TOPK_INSERT_HITS(T, KC, q0 + i0, TOPKC_SPLIT)                                          \
       }                                                                                        \
     }                                                                                          \
     _Pragma("unroll") for (int q = 0; q < KC; q++) {                                           \

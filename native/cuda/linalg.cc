@@ -40,15 +40,19 @@ void trsm(Device& d, int side, int uplo, int op, int64_t m, int64_t n, const T* 
                 "cublasDtrsm");
 }
 
-// Row-major copy B (rows x cols, ldb) = A (lda), changing the row stride.
+// Row-major B (rows x cols, ldb) = A, or A^T when `trans` (A then cols x rows), with any row
+// strides: one cuBLAS geam (column-major views: B^T = op(A^T)).
 template <typename T>
-void copy2d(Device& d, int64_t rows, int64_t cols, const T* A, int64_t lda, T* B, int64_t ldb) {
+void geam(Device& d, bool trans, int64_t rows, int64_t cols, const T* A, int64_t lda, T* B,
+          int64_t ldb) {
+  if (rows == 0 || cols == 0) return;
   const T one = 1, zero = 0;
+  const int op = trans ? OP_T : OP_N;
   if constexpr (std::is_same_v<T, float>)
-    d.checkBlas(d.a.Sgeam(d.blas(), OP_N, OP_N, cols, rows, &one, A, lda, &zero, B, ldb, B, ldb),
+    d.checkBlas(d.a.Sgeam(d.blas(), op, OP_N, cols, rows, &one, A, lda, &zero, B, ldb, B, ldb),
                 "cublasSgeam");
   else
-    d.checkBlas(d.a.Dgeam(d.blas(), OP_N, OP_N, cols, rows, &one, A, lda, &zero, B, ldb, B, ldb),
+    d.checkBlas(d.a.Dgeam(d.blas(), op, OP_N, cols, rows, &one, A, lda, &zero, B, ldb, B, ldb),
                 "cublasDgeam");
 }
 
@@ -125,15 +129,7 @@ void gemm(Device& d, Precision prec, bool transA, bool transB, int64_t m, int64_
 
 template <typename T>
 void transpose(Device& d, int64_t rows, int64_t cols, const T* A, int64_t lda, T* B, int64_t ldb) {
-  if (rows == 0 || cols == 0) return;
-  const T one = 1, zero = 0;
-  // Column-major views: B^T (cols x rows) = op_T(A^T stored rows x cols).
-  if constexpr (std::is_same_v<T, float>)
-    d.checkBlas(d.a.Sgeam(d.blas(), OP_T, OP_N, cols, rows, &one, A, lda, &zero, B, ldb, B, ldb),
-                "cublasSgeam");
-  else
-    d.checkBlas(d.a.Dgeam(d.blas(), OP_T, OP_N, cols, rows, &one, A, lda, &zero, B, ldb, B, ldb),
-                "cublasDgeam");
+  geam<T>(d, true, rows, cols, A, lda, B, ldb);
 }
 
 template <typename T>
@@ -412,8 +408,8 @@ int64_t CudaLinalg<T>::svd(int64_t m, int64_t n, T* A, int64_t lda, T* U, int64_
     Buffer<T> Up(d_, n * m), VTp(d_, m * m);
     info = svdCM<T>(d_, n, m, dA.get(), lda, dS.get(), Up.get(), VTp.get());
     if (info != 0) return info;
-    copy2d<T>(d_, m, m, VTp.get(), m, dU.get(), ldu);
-    copy2d<T>(d_, m, n, Up.get(), n, dVt.get(), ldvt);
+    geam<T>(d_, false, m, m, VTp.get(), m, dU.get(), ldu);
+    geam<T>(d_, false, m, n, Up.get(), n, dVt.get(), ldvt);
   }
   toHost(d_, S, dS, r);
   toHost(d_, U, dU, su);
