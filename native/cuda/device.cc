@@ -79,26 +79,32 @@ void Device::check(cudaError_t e, const char* what) {
               std::to_string(e) + ")");
 }
 
+namespace {
+
+// "cuda: <call> failed: CUBLAS_STATUS_INVALID_VALUE" (the number when the name is unknown).
+[[noreturn]] void statusError(const char* what, const char* prefix, int status,
+                              const std::unordered_map<int, const char*>& names) {
+  auto it = names.find(status);
+  throw Error(std::string("cuda: ") + what + " failed: " + prefix +
+              (it == names.end() ? std::to_string(status) : it->second));
+}
+
+}  // namespace
+
 void Device::checkBlas(cublasStatus_t s, const char* what) {
-  if (s == 0) return;
   static const std::unordered_map<int, const char*> names = {
       {1, "NOT_INITIALIZED"}, {3, "ALLOC_FAILED"},     {7, "INVALID_VALUE"},
       {8, "ARCH_MISMATCH"},   {11, "MAPPING_ERROR"},   {13, "EXECUTION_FAILED"},
       {14, "INTERNAL_ERROR"}, {15, "NOT_SUPPORTED"},   {16, "LICENSE_ERROR"}};
-  auto it = names.find(s);
-  throw Error(std::string("cuda: ") + what + " failed: CUBLAS_STATUS_" +
-              (it == names.end() ? std::to_string(s) : it->second));
+  if (s != 0) statusError(what, "CUBLAS_STATUS_", s, names);
 }
 
 void Device::checkSolver(cusolverStatus_t s, const char* what) {
-  if (s == 0) return;
   static const std::unordered_map<int, const char*> names = {
       {1, "NOT_INITIALIZED"}, {2, "ALLOC_FAILED"},   {3, "INVALID_VALUE"},
       {4, "ARCH_MISMATCH"},   {5, "MAPPING_ERROR"},  {6, "EXECUTION_FAILED"},
       {7, "INTERNAL_ERROR"},  {8, "MATRIX_TYPE_NOT_SUPPORTED"}, {9, "NOT_SUPPORTED"}};
-  auto it = names.find(s);
-  throw Error(std::string("cuda: ") + what + " failed: CUSOLVER_STATUS_" +
-              (it == names.end() ? std::to_string(s) : it->second));
+  if (s != 0) statusError(what, "CUSOLVER_STATUS_", s, names);
 }
 
 void Device::checkDriver(CUresult r, const char* what) {

@@ -169,6 +169,14 @@ extern "C" __global__ void fill_normal_f32(float* x, i64 n, unsigned long long s
       if (q == k - 1) thr = ls[q];                                                  \
     }                                                                               \
   }
+// A thread's list: KC (score, index) slots, descending, empty slots (-inf, TOPK_NONE) last.
+#define TOPK_EMPTY_LIST(T, KC)                                                      \
+  T ls[KC];                                                                         \
+  int li[KC];                                                                       \
+  _Pragma("unroll") for (int q = 0; q < KC; q++) {                                  \
+    ls[q] = NEG;                                                                    \
+    li[q] = TOPK_NONE;                                                              \
+  }
 // Inserts the loaded scores v[u] flagged in `hits` (index BASE + u * STRIDE), lowest u first,
 // each only if still strictly better than the k-th (among equal scores the lower index stays).
 // Rare after the first few hundred candidates: one copy of the insertion, out of the unrolled
@@ -209,12 +217,7 @@ extern "C" __global__ void fill_normal_f32(float* x, i64 n, unsigned long long s
     if (sharedHist)                                                                            \
       for (int b = t; b < bins; b += TOPK_THREADS) hist[b] = 0;                                \
     __syncthreads();                                                                           \
-    T ls[KC];                                                                                  \
-    int li[KC];                                                                                \
-    _Pragma("unroll") for (int q = 0; q < KC; q++) {                                           \
-      ls[q] = NEG;                                                                             \
-      li[q] = TOPK_NONE;                                                                       \
-    }                                                                                          \
+    TOPK_EMPTY_LIST(T, KC)                                                                     \
     T thr = k > 0 ? NEG : (T)(1.0 / 0.0); /* the k-th best so far (nothing enters when k = 0) */ \
     if (t == 0 && hasPrev)                                                                     \
       for (int r = 0; r < k; r++)                                                              \
@@ -346,12 +349,7 @@ SCALE_ROWS_CM(scale_rows_cm_f64, double)
     const int tx = threadIdx.x % 32, ty = threadIdx.x / 32;                                    \
     const i64 j = blockIdx.x * (i64)32 + tx;                                                   \
     const i64 gj = g0 + j;                                                                     \
-    T ls[KC];                                                                                  \
-    int li[KC];                                                                                \
-    _Pragma("unroll") for (int q = 0; q < KC; q++) {                                           \
-      ls[q] = NEG;                                                                             \
-      li[q] = TOPK_NONE;                                                                       \
-    }                                                                                          \
+    TOPK_EMPTY_LIST(T, KC)                                                                     \
     T thr = NEG;                                                                               \
     if (j < c) {                                                                               \
       const T gs = inv[gj];                                                                    \
