@@ -37,7 +37,7 @@ enum Op : int { OP_N = 0, OP_T = 1 };
 enum Fill : int { FILL_LOWER = 0, FILL_UPPER = 1 };
 enum Side : int { SIDE_LEFT = 0, SIDE_RIGHT = 1 };
 enum Diag : int { DIAG_NON_UNIT = 0 };
-enum EigMode : int { EIG_NOVECTOR = 0, EIG_VECTOR = 1 };
+enum EigMode : int { EIG_VECTOR = 1 };  // eigenvectors too
 constexpr int kGemmDefault = -1;          // CUBLAS_GEMM_DEFAULT
 // cublasLtMatmulDescAttributes_t / cublasLtEpilogue_t
 constexpr int kLtEpilogue = 7, kLtBiasPointer = 8;
@@ -45,7 +45,6 @@ constexpr uint32_t kLtEpilogueBias = 4;
 constexpr int kMemcpyHostToDevice = 1, kMemcpyDeviceToHost = 2, kMemcpyDeviceToDevice = 3;
 constexpr unsigned kStreamNonBlocking = 1, kEventDisableTiming = 2;
 constexpr int kAttrMultiProcessorCount = 16, kAttrCCMajor = 75, kAttrCCMinor = 76;
-constexpr cudaError_t kErrorMemoryAllocation = 2;
 
 struct Api {
   // cudart

@@ -11,10 +11,6 @@ extern "C" __global__ void f32_to_f64(const float* x, double* y, i64 n) {
   GRID_STRIDE(i, n) y[i] = x[i];
 }
 
-extern "C" __global__ void f64_to_f32(const double* x, float* y, i64 n) {
-  GRID_STRIDE(i, n) y[i] = (float)x[i];
-}
-
 // x = hi + lo with hi rounded to TF32 (10 mantissa bits): tensor cores multiply hi and lo
 // exactly, and hi*hi + hi*lo + lo*hi recovers float32 accuracy ("3xTF32").
 extern "C" __global__ void split_tf32(const float* x, float* hi, float* lo, i64 n) {

@@ -92,8 +92,4 @@ class CudaOps final : public DeviceOps {
   const std::atomic<Precision>& prec_;
 };
 
-// Copies into pinned memory with up to 16 threads (one thread moves about 10 GB/s; the PCIe
-// link takes several times that).
-void parallelCopy(void* dst, const void* src, size_t bytes);
-
 }  // namespace embmap::cuda
