@@ -17,7 +17,7 @@ import { extract } from '../src/extract/pipeline';
 import { writeFileAtomic } from '../src/io/atomic';
 import { readNpy, writeNpy } from '../src/io/npy';
 import { LinearMap } from '../src/maps/linear-map';
-import { convNet } from '../src/onnx/cnn';
+import { convNet } from '../test/helpers/cnn';
 import { writeModel } from '../src/onnx/proto';
 import { best, cleanEnv, percentiles, relErr, runNumpy, uniform } from './common';
 import { benchImages, resnet18Like } from './extract-inputs';
@@ -86,7 +86,7 @@ async function measureExtraction(count: number, rounds: number, log: (line: stri
       bestRate = Math.max(bestRate, summary.rows / (Number(process.hrtime.bigint() - t) / 1e9));
       provider = summary.models[0].provider;
     }
-    return { imagesPerSecond: bestRate, images: dataset.items.length, source, model: 'ResNet-18-shaped CNN at 224×224, random weights (src/onnx/cnn.ts), 512-d embedding', provider, batch };
+    return { imagesPerSecond: bestRate, images: dataset.items.length, source, model: 'ResNet-18-shaped CNN at 224×224, random weights (test/helpers/cnn.ts), 512-d embedding', provider, batch };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -17,7 +17,7 @@ import { imageToTensor } from '../src/images/preprocess';
 import { loadEmbeddings } from '../src/io/embeddings';
 import type { ModelCard } from '../src/models/card';
 import { loadCard } from '../src/models/load';
-import { convNet } from '../src/onnx/cnn';
+import { convNet } from './helpers/cnn';
 import { writeModel } from '../src/onnx/proto';
 import { tempDir, tempFiles } from './helpers/io';
 import { makeRng } from './helpers/random';

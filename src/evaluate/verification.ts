@@ -76,13 +76,21 @@ export function evaluateVerification(pairs: readonly ScoredPair[]): Verification
   if (pairs.length === 0) throw new RangeError('pairs: expected at least one scored pair, received 0');
   const folds = [...new Set(pairs.map((p) => p.fold))].sort((a, b) => a - b);
   folds.forEach((f) => assertInteger('fold', f, 0));
-  const foldAccuracies = folds.length < 2 ? [] : folds.map((f) => {
+  // Each fold's threshold is learnt on the other folds, which need matched and mismatched pairs.
+  if (folds.length < 2) throw new RangeError(`pairs: expected pairs from at least 2 folds (each fold's threshold is learnt on the others), received ${pairs.length} pairs in 1 fold (${folds[0]})`);
+  for (const f of folds) {
+    const rest = pairs.filter((p) => p.fold !== f);
+    if (!rest.some((p) => p.same) || rest.every((p) => p.same)) {
+      throw new RangeError(`pairs: expected the folds other than ${f} to hold matched and mismatched pairs to learn fold ${f}'s threshold on, they hold ${rest.filter((p) => p.same).length} matched and ${rest.filter((p) => !p.same).length} mismatched`);
+    }
+  }
+  const foldAccuracies = folds.map((f) => {
     const t = bestThreshold(pairs.filter((p) => p.fold !== f));
     const test = pairs.filter((p) => p.fold === f);
     return test.filter((p) => (p.score > t) === p.same).length / test.length;
   });
-  const mean = foldAccuracies.reduce((a, b) => a + b, 0) / Math.max(foldAccuracies.length, 1);
-  const std = Math.sqrt(foldAccuracies.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(foldAccuracies.length, 1));
+  const mean = foldAccuracies.reduce((a, b) => a + b, 0) / foldAccuracies.length;
+  const std = Math.sqrt(foldAccuracies.reduce((a, b) => a + (b - mean) ** 2, 0) / foldAccuracies.length);
   const curve = roc(pairs);
   let auc = 0;
   for (let i = 1; i < curve.length; i++) auc += ((curve[i].far - curve[i - 1].far) * (curve[i].tar + curve[i - 1].tar)) / 2;

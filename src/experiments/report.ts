@@ -65,7 +65,7 @@ export function facesSection(r: FacesResult): Section {
   return {
     heading: `Faces: LFW verification, ${r.models.length} networks, ${r.crosses.length} ordered pairs`,
     text: [
-      `${r.pairs} pairs of pairs.txt, ${r.config.folds ? `folds ${r.config.folds.join(', ')}` : 'all folds'}; maps (ridge, λ by GCV) fitted on ${r.fitPairs} images of people who appear in no pair; ${facesPreprocessing(r)}.`,
+      `${r.pairs} pairs of pairs.txt, ${r.config.folds ? `folds ${r.config.folds.join(', ')}` : 'all folds'}; maps (${r.config.method} ${JSON.stringify(r.config.params)}) fitted on ${r.fitPairs} images of people who appear in no pair; ${facesPreprocessing(r)}.`,
       best ? `Best pair: ${best.source}→${best.target}, ${best.penaltyPoints.toFixed(2)} points below ${best.target}'s own accuracy (paper: at most 1.0 point between 4 face CNNs).` : '',
     ].filter(Boolean),
     tables: [
@@ -88,7 +88,7 @@ export function facesSection(r: FacesResult): Section {
 
 function facesPreprocessing(r: FacesResult): string {
   const a = r.alignment;
-  if (!a) return `faces by a centred crop of ${r.config.crop ?? 0.55} of each side (no alignment)`;
+  if (!a) return `faces by a centred crop of ${r.config.crop ?? "each card's own or 0.55"} of each side (no alignment)`;
   const failures = Object.entries(a.failures).map(([kind, n]) => `${n} ${kind}`).join(', ') || 'none';
   return `faces detected (BlazeFace) and aligned to ArcFace's 5-point template: ${a.aligned} of ${a.images} images aligned, ${a.fallback} without a usable face (${failures}) embedded from a centred crop, ${a.severalFaces} with several faces (the most central large one used)`;
 }

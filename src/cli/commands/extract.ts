@@ -1,17 +1,22 @@
 import * as path from 'node:path';
 import { openDataset } from '../../datasets';
 import { extract } from '../../extract/pipeline';
+import { openModel } from '../../models/resolve';
 import { PICKS } from '../../faces/align';
 import { FALLBACKS } from '../../faces/stage';
 import { DEVICES, type Device } from '../../onnx/runtime';
 import { UsageError, type Command } from '../command';
 
 const USAGE =
-  'embmap extract --model CARD.json|MODEL.onnx --images DIR|MANIFEST --out emb.npy [--logits logits.npy] [--batch N]\n' +
+  'embmap extract --model ID|CARD.json|MODEL.onnx --images DIR|MANIFEST --out emb.npy [--logits logits.npy] [--batch N]\n' +
+  '    [--preset NAME] [--embedding TENSOR]\n' +
   '    [--device cpu|cuda|auto] [--workers N] [--threads N] [--strict] [--restart] [--root DIR] [--subset all|pairs] [--quiet]\n' +
   '    [--align [--align-cache DIR] [--align-fallback skip|centre] [--align-pick central|largest|confident]]\n' +
   '  Several models in one pass (images decoded once): repeat --model and --out in the same order, and\n' +
-  '  --logits once per model ("-" for none). A killed run resumes from <out>.partial when run again.\n' +
+  '  --logits, --preset and --embedding once per model ("-" for none) or once for all. A killed run resumes\n' +
+  '  from <out>.partial when run again. A bare .onnx runs only when its graph or metadata, a --preset or\n' +
+  '  --embedding settle the card (embmap inspect MODEL.onnx says what is missing). Catalogue ids are\n' +
+  '  imported once into .embmap-models beside the first --out.\n' +
   '  --align: detect and align faces first (BlazeFace, ArcFace template), cached in --align-cache (default:\n' +
   '  .embmap-align beside the first --out) so other networks reuse the detection pass; an image without a\n' +
   '  usable face is reported and skipped, or embedded from a centred crop with --align-fallback centre.';
@@ -22,7 +27,7 @@ export const extractCommand: Command = {
   usage: USAGE,
   flags: {
     model: 'strings', images: 'string', out: 'strings', logits: 'strings', batch: 'number', workers: 'number',
-    threads: 'number', device: 'string', strict: 'boolean', restart: 'boolean', root: 'string', subset: 'string', quiet: 'boolean',
+    threads: 'number', device: 'string', preset: 'strings', embedding: 'strings', strict: 'boolean', restart: 'boolean', root: 'string', subset: 'string', quiet: 'boolean',
     align: 'boolean', 'align-cache': 'string', 'align-fallback': 'string', 'align-pick': 'string',
   },
   async run(args) {
@@ -35,6 +40,13 @@ export const extractCommand: Command = {
     if (logits.length !== 0 && logits.length !== models.length) {
       throw new UsageError(`--logits: expected one per --model (${models.length}; "-" for none), received ${logits.length}`);
     }
+    // Once for all models or once per model, "-" for none.
+    const perModel = (flag: string) => {
+      const v = (args[flag] as string[] | undefined) ?? [];
+      if (v.length > 1 && v.length !== models.length) throw new UsageError(`--${flag}: expected one per --model (${models.length}; "-" for none) or one for all, received ${v.length}`);
+      return models.map((_, i) => (v.length > 1 ? v[i] : v[0]) ?? '-');
+    };
+    const presets = perModel('preset'), embeddings = perModel('embedding');
     const device = (args.device as string | undefined) ?? 'cpu';
     if (!(DEVICES as readonly string[]).includes(device)) throw new UsageError(`--device: expected one of ${DEVICES.join(', ')}, received '${device}'`);
     const subset = args.subset as string | undefined;
@@ -52,9 +64,15 @@ export const extractCommand: Command = {
     };
 
     const dataset = openDataset(args.images, { root: args.root as string | undefined, subset: subset as 'all' | 'pairs' | undefined });
+    const loaded = [];
+    for (const [i, model] of models.entries()) {
+      loaded.push(await openModel(model, path.join(path.dirname(outs[0]), '.embmap-models'), {
+        ...(presets[i] !== '-' ? { preset: presets[i] } : {}), ...(embeddings[i] !== '-' ? { embedding: embeddings[i] } : {}),
+      }));
+    }
     const summary = await extract({
       dataset,
-      targets: models.map((model, i) => ({ model, out: outs[i], ...(logits[i] && logits[i] !== '-' ? { logits: logits[i] } : {}) })),
+      targets: loaded.map((model, i) => ({ model, out: outs[i], ...(logits[i] && logits[i] !== '-' ? { logits: logits[i] } : {}) })),
       batch: integer('batch'),
       workers: integer('workers'),
       threads: integer('threads'),
@@ -84,7 +102,8 @@ export const extractCommand: Command = {
     }
     for (const m of summary.models) {
       if (m.fallback) say(`${m.id}: CUDA unavailable (${m.fallback}), ran on the CPU`);
-      if (m.assumed.length) say(`${m.id}: not in the card or graph, assumed defaults for ${m.assumed.join(', ')} (write a card to set them)`);
+      const from = Object.entries(m.origins).filter(([, o]) => o !== 'card' && o !== 'graph');
+      if (from.length) say(`${m.id}: ${from.map(([field, o]) => `${field} from ${o}`).join(', ')}`);
       say(`wrote ${m.out}: ${summary.rows} x ${m.dim} float32 embeddings of ${m.id} (${m.provider})`);
       if (m.logits) say(`wrote ${m.logits}: ${summary.rows} x ${m.classes} float32 logits of ${m.id}`);
     }
