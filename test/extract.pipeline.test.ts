@@ -170,7 +170,7 @@ describe('resumable CLI', () => {
     fs.copyFileSync(path.join(FIXTURES, 'photos', f), path.join(root, 'imgs', `${String(i).padStart(3, '0')}${path.extname(f)}`));
   }
   const args = (out: string, model = path.join(root, 'm.onnx'), extra: string[] = []) =>
-    ['extract', '--model', model, '--images', path.join(root, 'imgs'), '--out', path.join(root, out), '--logits', path.join(root, out.replace('.npy', '.logits.npy')), '--batch', String(BATCH), '--workers', '1', '--threads', '1', ...extra];
+    ['extract', '--model', model, '--images', path.join(root, 'imgs'), '--out', path.join(root, out), '--logits', path.join(root, out.replace('.npy', '.logits.npy')), '--batch', String(BATCH), '--workers', '1', '--threads', '1', '--preset', 'imagenet', ...extra];
   const progressOf = (out: string): ProgressRecord | undefined => {
     try {
       return JSON.parse(fs.readFileSync(path.join(root, `${out}.partial`, 'progress.json'), 'utf8'));

@@ -3,6 +3,7 @@
 import { parseArgs, UsageError, type Command } from './command';
 import { applyCommand } from './commands/apply';
 import { benchCommand } from './commands/bench';
+import { cardCommand } from './commands/card';
 import { demoCommand } from './commands/demo';
 import { doctorCommand } from './commands/doctor';
 import { experimentCommand } from './commands/experiment';
@@ -13,7 +14,7 @@ import { inspectCommand } from './commands/inspect';
 import { serveCommand } from './commands/serve';
 
 const commands: Command[] = [
-  demoCommand, doctorCommand, importCommand, extractCommand, fitCommand, applyCommand, inspectCommand,
+  demoCommand, doctorCommand, importCommand, extractCommand, fitCommand, applyCommand, inspectCommand, cardCommand,
   experimentCommand, serveCommand, benchCommand,
 ];
 

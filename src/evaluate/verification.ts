@@ -72,6 +72,13 @@ export function roc(pairs: readonly ScoredPair[]): RocPoint[] {
   return out;
 }
 
+/** The area under a ROC (trapezoids): the chance that a matched pair scores above a mismatched one. */
+export function areaUnder(curve: readonly RocPoint[]): number {
+  let auc = 0;
+  for (let i = 1; i < curve.length; i++) auc += ((curve[i].far - curve[i - 1].far) * (curve[i].tar + curve[i - 1].tar)) / 2;
+  return auc;
+}
+
 export function evaluateVerification(pairs: readonly ScoredPair[]): VerificationResult {
   if (pairs.length === 0) throw new RangeError('pairs: expected at least one scored pair, received 0');
   const folds = [...new Set(pairs.map((p) => p.fold))].sort((a, b) => a - b);
@@ -92,8 +99,7 @@ export function evaluateVerification(pairs: readonly ScoredPair[]): Verification
   const mean = foldAccuracies.reduce((a, b) => a + b, 0) / foldAccuracies.length;
   const std = Math.sqrt(foldAccuracies.reduce((a, b) => a + (b - mean) ** 2, 0) / foldAccuracies.length);
   const curve = roc(pairs);
-  let auc = 0;
-  for (let i = 1; i < curve.length; i++) auc += ((curve[i].far - curve[i - 1].far) * (curve[i].tar + curve[i - 1].tar)) / 2;
+  const auc = areaUnder(curve);
   // EER: where FAR meets the false-reject rate; on a step ROC, the smallest max(FAR, FRR).
   const eer = curve.reduce((e, p) => Math.min(e, Math.max(p.far, 1 - p.tar)), 1);
   const tarAtFar: Record<string, number> = {};

@@ -63,6 +63,7 @@ export const extractCommand: Command = {
       return v as number | undefined;
     };
 
+    const sizes = { batch: integer('batch'), workers: integer('workers'), threads: integer('threads') };
     const dataset = openDataset(args.images, { root: args.root as string | undefined, subset: subset as 'all' | 'pairs' | undefined });
     const loaded = [];
     for (const [i, model] of models.entries()) {
@@ -73,9 +74,7 @@ export const extractCommand: Command = {
     const summary = await extract({
       dataset,
       targets: loaded.map((model, i) => ({ model, out: outs[i], ...(logits[i] && logits[i] !== '-' ? { logits: logits[i] } : {}) })),
-      batch: integer('batch'),
-      workers: integer('workers'),
-      threads: integer('threads'),
+      ...sizes,
       device: device as Device,
       strict: !!args.strict,
       restart: !!args.restart,
