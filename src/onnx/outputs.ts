@@ -3,7 +3,8 @@
 // layer), or undecidable (a bare linear layer to fewer dimensions: an embedding projection such as
 // MobileFaceNet's 1x1 convolution 512 -> 128 and a classifier without Softmax look the same). The
 // embedding is settled only when exactly one candidate remains; a role ('classifier' or
-// 'embedding', e.g. from a preset) settles the undecidable case. Never "the last layer".
+// 'embedding', e.g. from a preset), a named tensor, or a Softmax reading the output settles the
+// undecidable case. Never "the last layer".
 import { GraphIndex } from './graph';
 import { type HeadLocation, findHead, logitsBeforeSoftmax } from './head';
 
@@ -19,7 +20,7 @@ export interface EmbeddingCandidate {
 
 export interface OutputReading {
   output: string;
-  /** 'class scores': a classifier; 'embedding': a candidate as is; 'linear': undecidable without a role. */
+  /** 'class scores': a classifier; 'embedding': a candidate as is; 'linear': undecidable without a role or a named tensor. */
   kind: 'class scores' | 'embedding' | 'linear' | 'not an image vector';
   why: string;
   /** The head computing the scores or the linear output. */
@@ -38,6 +39,7 @@ export interface OutputAnalysis {
 }
 
 const RESHAPES = new Set(['Identity', 'Flatten', 'Reshape', 'Squeeze']);
+const SOFTMAX = new Set(['Softmax', 'LogSoftmax']);
 
 /** The tensor `name` is a reshape of (itself when computed otherwise): candidates are compared by it. */
 function base(index: GraphIndex, name: string): string {
@@ -59,7 +61,6 @@ function perImage(index: GraphIndex, tensor: string): number | undefined {
 export function analyseOutputs(index: GraphIndex, options: { role?: Role; embedding?: string } = {}): OutputAnalysis {
   const { role, embedding: named } = options;
   const outputs = index.outputNames().filter(Boolean);
-  const outputBases = new Set(outputs.map((o) => base(index, o)));
   const readings: OutputReading[] = [];
   const found: (EmbeddingCandidate & { from?: HeadLocation })[] = [];
   const add = (c: EmbeddingCandidate & { from?: HeadLocation }) => {
@@ -85,8 +86,10 @@ export function analyseOutputs(index: GraphIndex, options: { role?: Role; embedd
       asClassifier(`${size}: more outputs than inputs, so not an embedding projection: class scores`);
     } else if (linear && named !== undefined && base(index, named) === base(index, linear.embedding)) {
       asClassifier(`${size}, read as a classifier: its input is the embedding named`);
-    } else if (linear && (role === 'classifier' || outputBases.has(base(index, linear.embedding)))) {
-      asClassifier(`${size}, read as a classifier: ${role === 'classifier' ? 'the preset describes a classifier' : `its input '${linear.embedding}' is also an output`}`);
+    } else if (linear && index.consumers(output).some((n) => SOFTMAX.has(n.opType ?? ''))) {
+      asClassifier(`${size}, followed by a ${index.consumers(output).find((n) => SOFTMAX.has(n.opType ?? ''))!.opType}: class scores`);
+    } else if (linear && role === 'classifier') {
+      asClassifier(`${size}, read as a classifier: the preset describes a classifier`);
     } else if (linear && role !== 'embedding') {
       readings.push({ output, kind: 'linear', why: `${size} with nothing after it: an embedding projection or a classifier without Softmax`, head: linear });
       add({ tensor: output, dim: perImage(index, output) ?? linear.classes, why: `the output of ${size}, if it is an embedding projection` });
