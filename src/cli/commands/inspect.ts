@@ -8,11 +8,11 @@ import { UsageError, type Command } from '../command';
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'describe a .npy embedding set or a .safetensors map/tensor file',
-  usage: 'embmap inspect FILE [--json]',
-  flags: { json: 'boolean' },
+  positional: 'FILE',
+  flags: { json: { type: 'boolean', description: 'print JSON' } },
   run(args) {
     const file = args.positional[0];
-    if (!file) throw new UsageError(`expected a FILE\nusage: ${inspectCommand.usage}`);
+    if (args.positional.length !== 1) throw new UsageError(`FILE: expected one .npy or .safetensors file, received ${file === undefined ? 'none' : args.positional.join(' ')}`);
     const info = describeFile(file);
     process.stdout.write(args.json ? JSON.stringify(info, null, 2) + '\n' : Object.entries(info).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join('\n') + '\n');
   },
