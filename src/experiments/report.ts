@@ -115,8 +115,8 @@ const TERMS: Record<'common' | 'classification' | 'faces', [string, string][]> =
     ['both mapped %', 'both images of each pair embedded by A and mapped into B'],
     ['TAR, FAR', 'true accept rate (same-person pairs accepted) and false accept rate (impostor pairs accepted) at one threshold'],
     ['AUC, EER', 'area under the ROC (1: perfect); equal error rate, where FAR equals the false reject rate'],
-    ['rank-1 B / A→B %', "identification: probes embedded by B / by A and mapped, against a gallery embedded by B, whose nearest gallery face is the right person"],
-    ['fitting pairs', 'images (of people in no evaluated pair) embedded by both networks, on which the map is fitted'],
+    ['rank-1 B / A→B %', 'identification against a gallery embedded by B: the share of probes, embedded by B / by A and mapped, whose nearest gallery face is the right person'],
+    ['fitting pairs', "images of people in no evaluated pair, each embedded by both networks: the (A, B) pairs of embeddings the map is fitted on"],
     ['rank k', "the map's rank: a rank-k map goes through a k-dimensional subspace"],
   ],
 };
