@@ -5,7 +5,7 @@ export const serveCommand: Command = {
   name: 'serve',
   summary: 'serve maps over HTTP: POST /map/NAME (JSON or float32 bodies), /healthz, /metrics',
   flags: {
-    map: { type: 'string', value: 'NAME=FILE', repeatable: true, required: true, description: 'NAME=FILE (a map file served at POST /map/NAME)' },
+    map: { type: 'string', value: 'NAME=FILE', repeatable: true, required: true, description: 'a NAME=FILE pair (the map in FILE is served at POST /map/NAME)' },
     port: { type: 'number', value: 'PORT', default: 8080, description: 'the TCP port (0: any free one)' },
     host: { type: 'string', value: 'HOST', default: '127.0.0.1', description: 'the address to listen on' },
     'max-body-mb': { type: 'number', value: 'MB', description: 'the largest request body (default 16)' },
