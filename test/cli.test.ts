@@ -190,7 +190,8 @@ test('parseArgs: defaults, required, repeatable, short aliases, choices, numbers
   assert.deepEqual(parseArgs(['-ox', '--n', '7', '--mode', 'b', '--flag'], flags), { positional: [], out: 'x', n: 7, mode: 'b', flag: true });
   assert.deepEqual(parseArgs(['--help'], flags), { positional: [], help: true });
   assert.throws(() => parseArgs([], flags), (e: Error) => e instanceof UsageError && /^--out: expected an output file, received nothing/.test(e.message));
-  assert.throws(() => parseArgs(['-o', 'x', '--n', ''], flags), /--n: expected a number, received ''/);
+  assert.throws(() => parseArgs(['-o', 'x', '--n', ' '], flags), /--n: expected a number, received ' '/);
+  assert.throws(() => parseArgs(['--out='], flags), /--out: expected a value, received ''/);
   assert.throws(() => parseArgs(['-o', 'x', '--out', 'y'], flags), /--out: expected once, received it twice \(-o and --out\)/);
   assert.throws(() => parseArgs(['-o', 'x', '--mode', 'c'], flags), /--mode: expected one of a, b, received 'c'/);
   const text = helpText({ name: 'x', summary: 'does x', positional: 'FILE', flags, run() {} });

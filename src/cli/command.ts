@@ -90,8 +90,8 @@ export function parseArgs(argv: string[], flags: Record<string, Flag>, usage?: s
       out[t.name] = t.value !== 'false';
       continue;
     }
-    if (t.value === undefined || (!t.inlineValue && looksLikeOption(t.value))) {
-      const received = t.value === undefined ? 'nothing' : `option ${t.value} (write ${flag}=${t.value} if that is the value)`;
+    if (t.value === undefined || t.value === '' || (!t.inlineValue && looksLikeOption(t.value))) {
+      const received = t.value === undefined ? 'nothing' : t.value === '' ? "''" : `option ${t.value} (write ${flag}=${t.value} if that is the value)`;
       throw new UsageError(`${flag}: expected a value${spec.value ? ` (${spec.value})` : ''}, received ${received}${hint}`);
     }
     const value = convert(flag, spec, t.value);
