@@ -102,8 +102,11 @@ test('charts: percent axes, ROC from 1/impostors, reference line, colour scale, 
     assert.ok(JSON.stringify(spec).includes(`"values":[{"y":${own}}]`), 'reference line at the target accuracy');
     assert.match(svgs[i], /stroke-dasharray="6,4"/);
   }
-  // Nice ticks on the pairs axis (25..250): no 44.5, 79.1 or 141.
-  assert.ok(texts[2].every((s) => !/^\d+\.\d$/.test(s) || Number(s) % 1 === 0), `ticks ${texts[2].join(' ')}`);
+  // Nice ticks on the pairs axis (25..250): 50, 100, 200, not 44.5, 79.1 or 141 (y ticks are at most 100).
+  const numbers = texts[2].filter((s) => /^[\d.]+$/.test(s)).map(Number);
+  assert.ok(numbers.every(Number.isInteger), `integer ticks: ${numbers}`);
+  assert.deepEqual(numbers.filter((v) => v > 100), [200]);
+  assert.ok(numbers.includes(50) && numbers.includes(100));
 });
 
 test('the html page loads in headless Chromium without console errors; no text outside its chart', async (t) => {
