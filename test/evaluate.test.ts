@@ -35,6 +35,7 @@ test('verification: AUC equals the Mann-Whitney statistic, accuracy the brute-fo
   });
   assert.deepEqual(r.foldAccuracies, accs);
   assert.equal(r.folds, 10);
+  assert.equal(r.impostors, neg.length);
   // TAR at FAR: brute force over thresholds.
   for (const far of [0.1, 0.01]) {
     let best = 0;

@@ -238,6 +238,14 @@ describe('resumable CLI', () => {
     assert.equal(restarted.stderr, '', '--quiet: no progress lines');
   });
 
+  test('--json: the summary as JSON, nothing else on stdout', () => {
+    const r = spawnSync(process.execPath, [CLI, ...args('json.npy', undefined, ['--json', '--quiet'])], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const summary = JSON.parse(r.stdout);
+    assert.deepEqual([summary.total, summary.rows, summary.computed, summary.models[0].dim, summary.dataset.kind], [N, N, N, 32, 'folder']);
+    assert.equal(summary.models[0].out, path.join(root, 'json.npy'));
+  });
+
   test('usage errors exit 2 and say what was expected', () => {
     const run = (...a: string[]) => spawnSync(process.execPath, [CLI, 'extract', ...a], { encoding: 'utf8' });
     const r1 = run('--model', 'm.onnx', '--images', root, '--out', 'a.npy', '--out', 'b.npy');

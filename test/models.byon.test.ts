@@ -202,7 +202,7 @@ describe('the command line', () => {
   test('experiment faces: one fold and the weights method are refused before any work', () => {
     const one = cli('experiment', 'faces', '--lfw', path.join(DEMO, 'lfw'), '--models', 'mobileface', '--folds', '1', '--work', path.join(dir, 'w'));
     assert.equal(one.status, 2);
-    assert.match(one.stderr, /--folds: expected at least 2 fold numbers \(1-based; each fold's threshold is learnt on the others\), received '1'/);
+    assert.match(one.stderr, /--folds: expected at least 2 fold numbers \(each fold's threshold is learnt on the others\), received '1'/);
     const method = cli('experiment', 'faces', '--lfw', path.join(DEMO, 'lfw'), '--models', 'mobileface', '--method', 'weights', '--work', path.join(dir, 'w'));
     assert.match(method.stderr, /--method: expected one of lstsq, ridge, procrustes, lowrank, received 'weights'/);
   });

@@ -17,6 +17,8 @@ export interface RocPoint {
 
 export interface VerificationResult {
   pairs: number;
+  /** Pairs of different people: the smallest FAR the ROC resolves is 1 / impostors. */
+  impostors: number;
   folds: number;
   /** Mean and standard deviation of the per-fold accuracy (threshold chosen on the other folds). */
   accuracy: number;
@@ -109,6 +111,7 @@ export function evaluateVerification(pairs: readonly ScoredPair[]): Verification
   const step = Math.max(1, Math.floor(curve.length / 200));
   return {
     pairs: pairs.length,
+    impostors: pairs.filter((p) => !p.same).length,
     folds: folds.length,
     accuracy: mean,
     accuracyStd: std,

@@ -4,20 +4,24 @@ import { readSidecar, sidecarPath } from '../../io/embeddings';
 import { readSafetensors } from '../../io/safetensors';
 import { MAP_FORMAT } from '../../maps/linear-map';
 import { type ModelDescription, describeOnnx } from '../../models/describe';
+import { PRESET_NAMES } from '../../models/presets';
 import { UsageError, type Command } from '../command';
 
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'describe a .npy embedding set, a .safetensors map/tensor file or an .onnx model (and the card embmap would use)',
-  usage:
-    'embmap inspect FILE [--json]\n' +
-    '       embmap inspect MODEL.onnx [--preset NAME] [--embedding TENSOR] [--json]\n' +
-    '  .onnx: inputs, outputs and what each is read as, candidate embedding tensors, metadata, and the card\n' +
-    '  embmap would use, each field with its origin (graph, metadata, preset, flag) and missing ones marked',
-  flags: { json: 'boolean', preset: 'string', embedding: 'string' },
+  positional: 'FILE',
+  notes:
+    '.onnx: inputs, outputs and what each is read as, candidate embedding tensors, metadata, and the card embmap would\n' +
+    'use, each field with its origin (graph, metadata, preset, flag) and missing ones marked (docs/YOUR-MODEL.md)',
+  flags: {
+    json: { type: 'boolean', description: 'print JSON' },
+    preset: { type: 'string', value: 'NAME', choices: PRESET_NAMES, description: 'an .onnx FILE: complete its card with a preset (src/models/presets.ts)' },
+    embedding: { type: 'string', value: 'TENSOR', description: 'an .onnx FILE: the embedding tensor, by name' },
+  },
   run(args) {
     const file = args.positional[0];
-    if (!file) throw new UsageError(`expected a FILE\nusage: ${inspectCommand.usage}`);
+    if (args.positional.length !== 1) throw new UsageError(`FILE: expected one .npy, .safetensors or .onnx file, received ${file === undefined ? 'none' : args.positional.join(' ')}`);
     if (path.extname(file).toLowerCase() === '.onnx') {
       const d = describeOnnx(file, { ...(args.preset !== undefined ? { preset: args.preset as string } : {}), ...(args.embedding !== undefined ? { embedding: args.embedding as string } : {}) });
       process.stdout.write(args.json ? JSON.stringify(d, null, 2) + '\n' : formatModel(d));
