@@ -6,29 +6,40 @@ import { probeCard, type ProbeTask } from '../../probe/probe';
 import { UsageError, type Command } from '../command';
 
 const DEMO = path.join(packageRoot, 'demo');
-const USAGE =
-  'embmap card probe MODEL.onnx|CARD.json --faces|--classes [--data DIR] [--out CARD.json] [--work DIR] [--embedding TENSOR] [--threads N]\n' +
-  '  Embeds a small labelled set under each plausible preprocessing, crop and embedding tensor, ranks them by\n' +
-  '  verification AUC (--faces: LFW pairs, aligned as the experiments align them; default the demo\'s 160) or top-1\n' +
-  '  (--classes: ImageNet-labelled photos; default the demo\'s 600), and writes the best as a card (default\n' +
-  '  <model>.card.json beside the model) with the evidence beside it (<card>.probe.json). The faces card\'s crop is\n' +
-  '  a window of embmap\'s aligned faces: use it with extract --align and the faces experiment. Alignment cache:\n' +
-  '  <work>/align (default embmap-work, shared with the experiments).';
-
 export const cardCommand: Command = {
   name: 'card',
   summary: "find a bare ONNX network's preprocessing by trying it on labelled data, and write its card",
-  usage: USAGE,
-  flags: { faces: 'boolean', classes: 'boolean', data: 'string', out: 'string', work: 'string', embedding: 'string', threads: 'number' },
+  positional: 'probe MODEL.onnx|CARD.json',
+  notes:
+    'Embeds a small labelled set under each plausible preprocessing, crop and embedding tensor, ranks them by\n' +
+    'verification AUC (--faces: LFW pairs, aligned as the experiments align them) or top-1 (--classes: ImageNet-labelled\n' +
+    'photos), and writes the best as a card with the evidence beside it (<card>.probe.json). The faces card\'s crop is a\n' +
+    'window of embmap\'s aligned faces: use it with extract --align and the faces experiment (docs/YOUR-MODEL.md).',
+  flags: {
+    faces: { type: 'boolean', description: 'a face embedding network: probe on LFW pairs' },
+    classes: { type: 'boolean', description: 'an ImageNet classifier: probe on labelled photos' },
+    data: { type: 'string', value: 'DIR', description: "the labelled set (default: the demo's 160 LFW pairs, or its 600 ImageNet photos)" },
+    out: { type: 'string', short: 'o', value: 'CARD.json', description: 'the card to write (default <model>.card.json beside the model)' },
+    work: { type: 'string', value: 'DIR', default: 'embmap-work', description: 'holds the alignment cache <work>/align, shared with the experiments' },
+    embedding: { type: 'string', value: 'TENSOR', description: 'the embedding tensor, by name (default: every candidate of the graph is scored)' },
+    threads: { type: 'number', value: 'N', description: "ONNX Runtime's threads" },
+  },
   async run(args) {
     const [sub, model] = args.positional;
-    if (sub !== 'probe') throw new UsageError(`expected 'probe', received ${sub === undefined ? 'nothing' : `'${sub}'`}\nusage: ${USAGE}`);
-    if (!model) throw new UsageError(`expected a MODEL (.onnx, or a partial card .json)\nusage: ${USAGE}`);
+    if (sub !== 'probe') throw new UsageError(`expected 'probe', received ${sub === undefined ? 'nothing' : `'${sub}'`}`);
+    if (!model || args.positional.length > 2) throw new UsageError(`MODEL: expected one model (.onnx, or a partial card .json), received ${args.positional.slice(1).join(' ') || 'none'}`);
     if (!fs.existsSync(model)) throw new UsageError(`MODEL: expected an existing file, ${model} does not exist`);
-    if (!!args.faces === !!args.classes) throw new UsageError(`expected one of --faces or --classes (what the network was trained on)\nusage: ${USAGE}`);
+    if (!!args.faces === !!args.classes) throw new UsageError('--faces, --classes: expected one of them (what the network was trained on)');
     const task: ProbeTask = args.faces ? 'faces' : 'classes';
     const isCard = path.extname(model).toLowerCase() === '.json';
-    const partial = isCard ? (JSON.parse(fs.readFileSync(model, 'utf8')) as Record<string, unknown>) : {};
+    let partial: Record<string, unknown> = {};
+    if (isCard) {
+      try {
+        partial = JSON.parse(fs.readFileSync(model, 'utf8'));
+      } catch (err) {
+        throw new UsageError(`${model}: expected a JSON card, ${(err as Error).message}`);
+      }
+    }
     if (isCard && typeof partial.onnx !== 'string') throw new UsageError(`${model}: onnx: expected the model's file name (relative to the card)`);
     const onnxPath = path.resolve(isCard ? path.join(path.dirname(model), partial.onnx as string) : model);
     const out = path.resolve((args.out as string | undefined) ?? onnxPath.replace(/(\.onnx)?$/i, '.card.json'));
@@ -36,7 +47,7 @@ export const cardCommand: Command = {
     // The card names its model relative to its own folder, and only below it.
     const relative = path.relative(path.dirname(out), onnxPath);
     if (relative.startsWith('..') || path.isAbsolute(relative)) throw new UsageError(`--out: expected a card in the model's folder or above it (a card names its model below its own folder), received ${out}`);
-    const work = (args.work as string | undefined) ?? 'embmap-work';
+    const work = args.work as string;
     const data = (args.data as string | undefined) ?? path.join(DEMO, task === 'faces' ? 'lfw' : 'imagenet');
     const result = await probeCard(onnxPath, {
       task, data, alignCache: path.join(work, 'align'), ...(args.embedding !== undefined ? { embedding: args.embedding as string } : {}),
