@@ -179,7 +179,7 @@ describe('the command line', () => {
     const json = JSON.parse(cli('inspect', file, '--preset', 'arcface-bgr', '--json').stdout);
     assert.deepEqual([json.missing, json.card.embedding, json.origins['input.mean'], json.origins['embedding.tensor']], [[], { tensor: 'embedding', dim: 128 }, 'preset arcface-bgr', 'graph, read as embedding (preset arcface-bgr)']);
     const bad = cli('inspect', file, '--preset', 'arcface');
-    assert.match(bad.stderr, /preset: expected one of imagenet, .*arcface-bgr.*, received string "arcface"/);
+    assert.match(bad.stderr, /--preset: expected one of imagenet, .*arcface-bgr.*, received 'arcface'/);
   });
 
   test('extract: a bare ONNX refused with what is missing; --preset runs it; a catalogue id is imported once', () => {

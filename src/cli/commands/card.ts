@@ -23,6 +23,7 @@ export const cardCommand: Command = {
     work: { type: 'string', value: 'DIR', default: 'embmap-work', description: 'holds the alignment cache <work>/align, shared with the experiments' },
     embedding: { type: 'string', value: 'TENSOR', description: 'the embedding tensor, by name (default: every candidate of the graph is scored)' },
     threads: { type: 'number', value: 'N', description: "ONNX Runtime's threads" },
+    json: { type: 'boolean', description: 'print the card, the files written and the ranked trials as JSON' },
   },
   async run(args) {
     const [sub, model] = args.positional;
@@ -58,6 +59,10 @@ export const cardCommand: Command = {
     writeFileAtomic(evidence, [Buffer.from(JSON.stringify({ model: onnxPath, task, data, metric: result.metric, final: result.final, origins: result.origins, seconds: result.seconds, trials: result.trials }, null, 2) + '\n')]);
     card.source = `${card.source} (evidence: ${path.basename(evidence)})`;
     writeFileAtomic(out, [Buffer.from(JSON.stringify(card, null, 2) + '\n')]);
+    if (args.json) {
+      process.stdout.write(JSON.stringify({ out, evidence, ...result, card }, null, 2) + '\n');
+      return;
+    }
     const say = (line: string) => process.stdout.write(line + '\n');
     const top = result.trials.filter((t) => t.stage === 3).slice(0, 5);
     say(`best of ${result.trials.length} trials (${result.metric}):`);
