@@ -105,13 +105,13 @@ describe('loadCard and resolveModel', () => {
     assert.deepEqual(card, {
       id: 'gemm',
       onnx: 'gemm.onnx',
-      input: { ...preset('imagenet').input, name: 'input', size: [20, 24], layout: 'NCHW' },
+      input: { ...preset('imagenet').input, whiten: false, name: 'input', size: [20, 24], layout: 'NCHW' },
       embedding: { tensor: 'embedding', dim: 8 },
       logits: { tensor: 'logits', classes: 5, head: { weight: 'fc.weight', bias: 'fc.bias', transposed: false } },
     });
     assert.deepEqual(origins, {
       'input.name': 'graph', 'input.layout': 'graph', 'input.size': 'graph', 'input.channels': 'preset imagenet', 'input.scale': 'preset imagenet',
-      'input.mean': 'preset imagenet', 'input.std': 'preset imagenet', 'input.resize': 'preset imagenet', 'embedding.tensor': 'graph', logits: 'graph',
+      'input.mean': 'preset imagenet', 'input.std': 'preset imagenet', 'input.resize': 'preset imagenet', 'input.whiten': 'preset imagenet', 'embedding.tensor': 'graph', logits: 'graph',
     });
     await assert.rejects(cardFromOnnx(file, { preset: 'imagenet1k' }), /preset: expected one of imagenet, imagenet-tf, .*, received string "imagenet1k"/);
   });

@@ -51,7 +51,8 @@ export function draftCard(partial: Record<string, unknown>, model: onnx.IModelPr
     }
   };
   const p = options.preset === undefined ? undefined : presetByName(options.preset);
-  const presetInput: Record<string, unknown> = p ? { ...p.input } : {};
+  // A preset is the whole normalisation: a card's whitening does not survive it.
+  const presetInput: Record<string, unknown> = p ? { ...p.input, whiten: p.input.whiten ?? false } : {};
   const presetOrigin = `preset ${p?.name}`;
   const fromGraph = graphInput(index, (given.name ?? metaInput.name) as string | undefined);
   const graph: Record<string, unknown> = { name: fromGraph.name, layout: fromGraph.layout, ...(fromGraph.size ? { size: fromGraph.size } : {}) };
