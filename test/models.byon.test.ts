@@ -219,6 +219,14 @@ describe('a real network as a bare file (mobileface from @vladmandic/human-model
   writeModel(bare, m);
   const work = path.join(dir, 'probe-work');
 
+  test("embmap's own imports carry their card in the file's metadata: the .onnx alone runs", async () => {
+    const alone = await cardFromOnnx(imported.onnxPath);
+    const { source: _source, ...card } = imported.card;
+    assert.deepEqual(alone.card, card);
+    assert.equal(alone.origins['input.mean'], 'metadata');
+    await assert.rejects(cardFromOnnx(bare), /net\.onnx: cannot run this model without input\.channels/);
+  });
+
   test('card probe --faces on the demo pairs finds the hand-written card: 0..255 RGB, the ArcFace window', async () => {
     const r = await probeCard(bare, { task: 'faces', data: path.join(DEMO, 'lfw'), alignCache: path.join(work, 'align') });
     const hand = imported.card.input;
