@@ -4,7 +4,7 @@
 import { GraphIndex, type Dim } from '../onnx/graph';
 import { readModel } from '../onnx/proto';
 import { DATA_TYPE_NAMES } from '../onnx/tensor';
-import { type Draft, type DraftOptions, draftCard, missingMessage } from './draft';
+import { type Draft, type DraftOptions, draftCard, layoutOf, missingMessage } from './draft';
 
 export interface TensorInfo {
   name: string;
@@ -36,7 +36,6 @@ export function describeOnnx(file: string, options: DraftOptions = {}): ModelDes
     return { name, dims: index.shapeOf(name), dtype: type === undefined ? 'undeclared' : (DATA_TYPE_NAMES[type] ?? String(type)) };
   };
   const draft = draftCard({}, model, file, options);
-  const layoutOf = (dims: Dim[] | undefined) => (dims?.length === 4 ? (dims[1] === 3 ? 'NCHW' : dims[3] === 3 ? 'NHWC' : undefined) : undefined);
   return {
     file,
     producer: [model.producerName, model.producerVersion].filter(Boolean).join(' ') || 'not recorded',

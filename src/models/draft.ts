@@ -3,7 +3,8 @@
 // entry holding a partial card), over the graph (input name, layout, size; the embedding and
 // logits by structure, src/onnx/outputs.ts). What nothing settles is listed as missing, never
 // filled with a default: a wrong normalisation or embedding tensor changes every result.
-import { GraphIndex } from '../onnx/graph';
+import * as path from 'node:path';
+import { type Dim, GraphIndex } from '../onnx/graph';
 import { type OutputAnalysis, analyseOutputs } from '../onnx/outputs';
 import type { onnx } from '../onnx/proto';
 import type { Layout } from './card';
@@ -62,8 +63,8 @@ export function draftCard(partial: Record<string, unknown>, model: onnx.IModelPr
   for (const key of Object.keys(given)) if (input[key] === undefined) input[key] = given[key];
 
   const card: Draft['card'] = {
-    id: partial.id ?? meta.id ?? baseName(onnxPath),
-    onnx: partial.onnx ?? baseName(onnxPath, true),
+    id: partial.id ?? meta.id ?? path.basename(onnxPath).replace(/\.onnx$/i, ''),
+    onnx: partial.onnx ?? path.basename(onnxPath),
     ...Object.fromEntries(Object.entries(partial).filter(([k]) => !['input', 'embedding', 'logits'].includes(k))),
     input,
   };
@@ -118,9 +119,10 @@ function metadataCard(metadata: Record<string, string>, where: string): Record<s
   return obj as Record<string, unknown>;
 }
 
-function baseName(file: string, withExtension = false): string {
-  const name = file.split(/[\\/]/).pop()!;
-  return withExtension ? name : name.replace(/\.onnx$/i, '');
+/** Where a 4-d image input keeps its 3 channels; undefined when neither or both places fit. */
+export function layoutOf(dims: Dim[] | undefined): Layout | undefined {
+  const nchw = dims?.length === 4 && dims[1] === 3, nhwc = dims?.length === 4 && dims[3] === 3;
+  return nchw === nhwc ? undefined : nchw ? 'NCHW' : 'NHWC';
 }
 
 function graphInput(index: GraphIndex, name: string | undefined): { name: string; layout: Layout; size: [number, number] | undefined } {
@@ -131,11 +133,11 @@ function graphInput(index: GraphIndex, name: string | undefined): { name: string
     throw new RangeError(`${index.where}: expected one image input, the graph has ${inputs.length} (${inputs.map((v) => `'${v.name}'`).join(', ')}); name it in a card (input.name)`);
   }
   const dims = index.shapeOf(chosen.name!) ?? [];
-  const nchw = dims.length === 4 && dims[1] === 3, nhwc = dims.length === 4 && dims[3] === 3;
-  if (nchw === nhwc) {
-    const why = nchw ? 'both N x 3 x H x W and N x H x W x 3 fit: name the layout in a card (input.layout)' : 'expected N x 3 x H x W or N x H x W x 3 images';
+  const layout = layoutOf(dims);
+  if (!layout) {
+    const why = dims.length === 4 && dims[1] === 3 ? 'both N x 3 x H x W and N x H x W x 3 fit: name the layout in a card (input.layout)' : 'expected N x 3 x H x W or N x H x W x 3 images';
     throw new RangeError(`${index.where}: input '${chosen.name}': ${why}, the graph declares [${dims.map((d) => d ?? '?')}]`);
   }
-  const [h, w] = nchw ? [dims[2], dims[3]] : [dims[1], dims[2]];
-  return { name: chosen.name!, layout: nchw ? 'NCHW' : 'NHWC', size: typeof h === 'number' && typeof w === 'number' ? [h, w] : undefined };
+  const [h, w] = layout === 'NCHW' ? [dims[2], dims[3]] : [dims[1], dims[2]];
+  return { name: chosen.name!, layout, size: typeof h === 'number' && typeof w === 'number' ? [h, w] : undefined };
 }

@@ -116,7 +116,7 @@ export async function probeCard(file: string, options: ProbeOptions, partial: Re
   const draft = draftCard(partial, model, file, options.embedding ? { embedding: options.embedding } : {});
   const origins: Record<string, string> = Object.fromEntries(Object.entries(draft.origins).filter(([k]) => ['input.name', 'input.layout', 'input.size'].includes(k)));
   const size = (draft.card.input.size as [number, number] | undefined) ?? USUAL_SIZE[task];
-  if (!draft.card.input.size) origins['input.size'] = `probe (the graph's size is symbolic; ${task}' usual ${size.join('x')})`;
+  if (!draft.card.input.size) origins['input.size'] = `probe (the graph's size is symbolic: the usual ${size.join('x')} for ${task})`;
   const base = { size, layout: draft.card.input.layout as 'NCHW' | 'NHWC', resize: (task === 'faces' ? 'stretch' : 'crop') as InputSpec['resize'] };
   const inputName = draft.card.input.name as string;
 
