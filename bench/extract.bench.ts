@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     const net = convNet({ input: { size: [224, 224] }, layers: resnet18Like(), head: { classes: 1000 }, rng: makeRng(2020) });
     const modelFile = path.join(dir, 'resnet18like.onnx');
     writeModel(modelFile, net.model);
-    const card = await cardFromOnnx(modelFile);
+    const card = await cardFromOnnx(modelFile, { preset: 'imagenet' });
     const { dataset, source } = benchImages(IMAGES);
     const n = dataset.items.length;
     console.error(`${n} images from ${source}; batch ${BATCH}; ${ROUNDS} rounds`);

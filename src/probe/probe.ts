@@ -183,16 +183,15 @@ export async function probeCard(file: string, options: ProbeOptions, partial: Re
     }
     rank(stage1);
     log(`stage 1: ${stage1.length} trials on ${Math.min(n1, units.length)} ${data.unit}; best ${stage1[0].preprocessing} '${stage1[0].tensor}' ${data.metric} ${stage1[0].score.toFixed(4)}`);
+    const normOf = (t: Trial) => norms.find((n) => t.preprocessing.startsWith(n.label + ' '))!;
     const stage2: Trial[] = [];
     const leaders = [...new Map(stage1.map((t) => [t.preprocessing, t])).values()].slice(0, 2);
     for (const lead of leaders) {
-      const norm = norms.find((n) => lead.preprocessing.startsWith(n.label + ' '))!;
-      for (const w of WINDOWS[task]) stage2.push(...(await score(units.slice(0, n2), specOf(norm, lead.channels, base, w), lead.preprocessing, 2)));
+      for (const w of WINDOWS[task]) stage2.push(...(await score(units.slice(0, n2), specOf(normOf(lead), lead.channels, base, w), lead.preprocessing, 2)));
     }
     rank(stage2);
     log(`stage 2: ${stage2.length} trials on ${Math.min(n2, units.length)} ${data.unit}; best ${stage2[0].preprocessing}, crop ${stage2[0].crop} at [${stage2[0].cropCentre}], '${stage2[0].tensor}' ${data.metric} ${stage2[0].score.toFixed(4)}`);
     // Stage 3: the three best settings (all tensors of each come from the same run) on every unit.
-    const normOf = (t: Trial) => norms.find((n) => t.preprocessing.startsWith(n.label + ' '))!;
     const settings = [...new Map(stage2.map((t) => [`${t.preprocessing} ${t.crop} ${t.cropCentre}`, t])).values()].slice(0, 3);
     const stage3: Trial[] = [];
     const runs = new Map<Trial, (j: number) => (r: number) => Float32Array>();
