@@ -10,7 +10,8 @@ import { assertBoolean, assertInteger, fail } from '../core/validate';
 import type { Dataset } from '../datasets';
 import { type AlignOptions, type AlignSummary, type AlignedImage, alignImages } from '../faces/stage';
 import { type InputSpec, inputSize, specKey } from '../images/preprocess';
-import { saveEmbeddings } from '../io/embeddings';
+import { saveEmbeddings, sidecarPath } from '../io/embeddings';
+import { checkOutputs } from '../io/outputs';
 import { type LoadedCard, resolveModel } from '../models/load';
 import { type Provider, type RuntimeOptions, checkRuntimeOptions } from '../onnx/runtime';
 import { Checkpoint, type SkippedImage, datasetHash } from './checkpoint';
@@ -88,6 +89,10 @@ export async function extract(options: ExtractOptions): Promise<ExtractSummary> 
   const files = targets.flatMap((t) => [t.out, ...(t.logits ? [t.logits] : [])]).map((f) => path.resolve(f));
   const dup = files.find((f, i) => files.indexOf(f) !== i);
   if (dup) throw new RangeError(`targets: expected distinct output files, received ${dup} twice`);
+  checkOutputs(
+    targets.flatMap((t, i) => [t.out, ...(t.logits ? [t.logits] : [])].map((file) => ({ name: `targets[${i}]`, file, extensions: ['.npy', '.safetensors'], companions: [sidecarPath(file)] }))),
+    [...targets.map((t, i) => (typeof t.model === 'string' ? { name: `targets[${i}].model`, file: t.model } : undefined)), ...(dataset.kind === 'manifest' ? [{ name: 'images', file: dataset.source }] : [])],
+  );
 
   const t0 = Date.now();
   const runners: ModelRunner[] = [];

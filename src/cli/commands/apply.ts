@@ -1,5 +1,6 @@
 import { Engine } from '../../engine/engine';
-import { loadEmbeddings, saveEmbeddings } from '../../io/embeddings';
+import { loadEmbeddings, saveEmbeddings, sidecarPath } from '../../io/embeddings';
+import { checkOutputs } from '../../io/outputs';
 import { LinearMap } from '../../maps/linear-map';
 import { UsageError, type Command } from '../command';
 
@@ -12,6 +13,8 @@ export const applyCommand: Command = {
     for (const f of ['map', 'input', 'out']) {
       if (typeof args[f] !== 'string') throw new UsageError(`--${f}: expected a value\nusage: ${applyCommand.usage}`);
     }
+    const out = args.out as string;
+    checkOutputs([{ name: '--out', file: out, extensions: ['.npy', '.safetensors'], companions: [sidecarPath(out)] }], [{ name: '--map', file: args.map as string }, { name: '--input', file: args.input as string }]);
     const map = LinearMap.load(args.map as string);
     const set = loadEmbeddings(args.input as string);
     if (set.matrix.cols !== map.p) {
@@ -19,7 +22,7 @@ export const applyCommand: Command = {
     }
     let mapped = await map.applyBatch(set.matrix);
     if (args.normalize) mapped = await Engine.get().normalizeRows(mapped, { inPlace: true });
-    saveEmbeddings(args.out as string, { matrix: mapped, ids: set.ids, labels: set.labels });
-    process.stdout.write(`wrote ${args.out}: ${mapped.rows} x ${mapped.cols} ${mapped.dtype}${args.normalize ? ', L2-normalised' : ''}\n`);
+    saveEmbeddings(out, { matrix: mapped, ids: set.ids, labels: set.labels });
+    process.stdout.write(`wrote ${out}: ${mapped.rows} x ${mapped.cols} ${mapped.dtype}${args.normalize ? ', L2-normalised' : ''}\n`);
   },
 };

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { openNpy } from '../../io/npy';
-import { readSidecar, sidecarPath } from '../../io/embeddings';
+import { readSidecar, readableSidecarPath } from '../../io/embeddings';
 import { readSafetensors } from '../../io/safetensors';
 import { MAP_FORMAT } from '../../maps/linear-map';
 import { UsageError, type Command } from '../command';
@@ -21,7 +21,7 @@ export const inspectCommand: Command = {
 function describeFile(file: string): Record<string, unknown> {
   const ext = path.extname(file).toLowerCase();
   const rows = readSidecar(file);
-  const ids = rows ? `${sidecarPath(file)} (${rows.ids.length} ids)` : 'none (rows are numbered)';
+  const ids = rows ? `${readableSidecarPath(file)} (${rows.ids.length} ids)` : 'none (rows are numbered)';
   if (ext === '.npy') {
     const r = openNpy(file);
     try {
