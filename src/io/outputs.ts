@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe } from '../core/validate';
+import { realPathOf } from './paths';
 
 export interface NamedPath {
   /** How the user named it, e.g. '--out'. */
@@ -17,20 +18,6 @@ export interface OutputPath extends NamedPath {
   extensions: readonly string[];
   /** Files written beside the output (e.g. its ids sidecar) that must not be inputs either. */
   companions?: readonly string[];
-}
-
-/** The file's real path; for a file not there yet, its folder's real path joined with its name. */
-export function realPathOf(file: string): string {
-  const abs = path.resolve(file);
-  try {
-    return fs.realpathSync(abs);
-  } catch {
-    try {
-      return path.join(fs.realpathSync(path.dirname(abs)), path.basename(abs));
-    } catch {
-      return abs;
-    }
-  }
 }
 
 /** Throws a RangeError naming the output when it breaks the rule above. Inputs that are undefined are skipped. */

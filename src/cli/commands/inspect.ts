@@ -1,13 +1,15 @@
 import * as path from 'node:path';
 import { openNpy } from '../../io/npy';
 import { readSidecar, readableSidecarPath } from '../../io/embeddings';
+import { resolveInside } from '../../io/paths';
+import { loadCard } from '../../models/load';
 import { readSafetensors } from '../../io/safetensors';
 import { MAP_FORMAT } from '../../maps/linear-map';
 import { UsageError, type Command } from '../command';
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'describe a .npy embedding set or a .safetensors map/tensor file',
+  summary: 'describe a .npy embedding set, a .safetensors map/tensor file or a model card',
   usage: 'embmap inspect FILE [--json]',
   flags: { json: 'boolean' },
   run(args) {
@@ -58,5 +60,11 @@ function describeFile(file: string): Record<string, unknown> {
     }
     return { file, kind: tensors.embeddings ? 'safetensors embedding set' : 'safetensors tensors', tensors, metadata: f.metadata, ids };
   }
-  throw new UsageError(`FILE: expected a .npy or .safetensors file, received ${file}`);
+  if (ext === '.json') {
+    // A card is the user's own configuration and may name a model anywhere: say where it leads.
+    const { card, onnxPath } = loadCard(file);
+    const inside = resolveInside(path.dirname(file), card.onnx) !== undefined;
+    return { file, kind: 'model card', id: card.id, onnx: `${onnxPath}${inside ? '' : " (outside the card's folder)"}`, input: card.input, embedding: card.embedding, ...(card.logits ? { logits: card.logits } : {}) };
+  }
+  throw new UsageError(`FILE: expected a .npy or .safetensors file or a model card (.json), received ${file}`);
 }
