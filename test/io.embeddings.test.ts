@@ -179,7 +179,7 @@ test('pairById reports ids present in one set only, or keeps the intersection wi
   const b = { matrix: Matrix.from([[100], [101], [102]]), ids: ['s1', 'b0', 's0'] };
   assert.throws(
     () => pairById(a, b),
-    /pairById: expected a and b to have the same ids, found 7 id\(s\) of a missing from b \("a0", "a1", "a2", "a3", "a4", \.\.\.\) and 1 id\(s\) of b missing from a \("b0"\); pass \{ allowPartial: true \} to keep the 2 shared id\(s\)/,
+    /pairById: expected a and b to have the same ids, found 7 id\(s\) of a missing from b \("a0", "a1", "a2", "a3", "a4", \.\.\.\) and 1 id\(s\) of b missing from a \("b0"\); only 2 id\(s\) are shared: give both sets the same rows \(library: pairById's allowPartial option keeps the shared ones\)/,
   );
   const p = pairById(a, b, { allowPartial: true });
   assert.deepEqual(p.ids, ['s0', 's1']);

@@ -148,7 +148,8 @@ export function pairById(a: EmbeddingSet, b: EmbeddingSet, options: { allowParti
       onlyA.length > 0 ? `${onlyA.length} id(s) of a missing from b (${first(onlyA)})` : '',
       onlyB.length > 0 ? `${onlyB.length} id(s) of b missing from a (${first(onlyB)})` : '',
     ].filter(Boolean);
-    const hint = rowsA.length === 0 ? 'a and b share no ids' : `pass { allowPartial: true } to keep the ${rowsA.length} shared id(s)`;
+    // Worded for command-line users too, who have no allowPartial.
+    const hint = rowsA.length === 0 ? 'a and b share no ids' : `only ${rowsA.length} id(s) are shared: give both sets the same rows (library: pairById's allowPartial option keeps the shared ones)`;
     throw new RangeError(`pairById: expected a and b to have the same ids, found ${found.join(' and ')}; ${hint}`);
   }
   const inOrder = rowsB.length === b.matrix.rows && rowsB.every((j, k) => j === k);

@@ -8,13 +8,14 @@ import { UsageError, type Command } from '../command';
 
 const USAGE =
   'embmap extract --model CARD.json|MODEL.onnx --images DIR|MANIFEST --out emb.npy [--logits logits.npy] [--batch N]\n' +
-  '    [--device cpu|cuda|auto] [--workers N] [--threads N] [--strict] [--restart] [--root DIR] [--subset all|pairs] [--quiet]\n' +
+  '    [--device cpu|cuda|auto] [--workers N] [--threads N] [--strict] [--restart] [--root DIR] [--subset all|pairs] [--max-pixels N] [--quiet]\n' +
   '    [--align [--align-cache DIR] [--align-fallback skip|centre] [--align-pick central|largest|confident]]\n' +
   '  Several models in one pass (images decoded once): repeat --model and --out in the same order, and\n' +
   '  --logits once per model ("-" for none). A killed run resumes from <out>.partial when run again.\n' +
   '  --align: detect and align faces first (BlazeFace, ArcFace template), cached in --align-cache (default:\n' +
   '  .embmap-align beside the first --out) so other networks reuse the detection pass; an image without a\n' +
-  '  usable face is reported and skipped, or embedded from a centred crop with --align-fallback centre.';
+  '  usable face is reported and skipped, or embedded from a centred crop with --align-fallback centre.\n' +
+  '  --max-pixels: larger images are skipped as unreadable before decoding (default 40000000).';
 
 export const extractCommand: Command = {
   name: 'extract',
@@ -22,7 +23,7 @@ export const extractCommand: Command = {
   usage: USAGE,
   flags: {
     model: 'strings', images: 'string', out: 'strings', logits: 'strings', batch: 'number', workers: 'number',
-    threads: 'number', device: 'string', strict: 'boolean', restart: 'boolean', root: 'string', subset: 'string', quiet: 'boolean',
+    threads: 'number', device: 'string', strict: 'boolean', restart: 'boolean', root: 'string', subset: 'string', quiet: 'boolean', 'max-pixels': 'number',
     align: 'boolean', 'align-cache': 'string', 'align-fallback': 'string', 'align-pick': 'string',
   },
   async run(args) {
@@ -58,6 +59,7 @@ export const extractCommand: Command = {
       batch: integer('batch'),
       workers: integer('workers'),
       threads: integer('threads'),
+      maxPixels: integer('max-pixels'),
       device: device as Device,
       strict: !!args.strict,
       restart: !!args.restart,
