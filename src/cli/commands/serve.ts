@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { Engine } from '../../engine/engine';
 import { UsageError, type Command } from '../command';
 
@@ -6,8 +7,12 @@ export const serveCommand: Command = {
   summary: 'serve maps over HTTP: POST /map/NAME (JSON or float32 bodies), /healthz, /metrics',
   usage:
     'embmap serve --map NAME=FILE.safetensors [--map NAME=FILE ...] [--port 8080] [--host 127.0.0.1] ' +
-    '[--max-body-mb 16] [--max-rows 16384] [--threads 1] [--grace 30] [--log]',
-  flags: { map: 'strings', port: 'number', host: 'string', 'max-body-mb': 'number', 'max-rows': 'number', threads: 'number', grace: 'number', log: 'boolean' },
+    '[--max-body-mb 16] [--max-rows 16384] [--threads 1] [--grace 30] [--log]\n' +
+    '    [--token-file FILE] [--max-connections 256] [--body-budget-mb 64] [--headers-timeout 10] [--request-timeout 30] [--idle-timeout 10]',
+  flags: {
+    map: 'strings', port: 'number', host: 'string', 'max-body-mb': 'number', 'max-rows': 'number', threads: 'number', grace: 'number', log: 'boolean',
+    'token-file': 'string', 'max-connections': 'number', 'body-budget-mb': 'number', 'headers-timeout': 'number', 'request-timeout': 'number', 'idle-timeout': 'number',
+  },
   async run(args) {
     const specs = (args.map as string[] | undefined) ?? [];
     if (specs.length === 0) throw new UsageError(`--map: expected NAME=FILE at least once\nusage: ${serveCommand.usage}`);
@@ -22,6 +27,13 @@ export const serveCommand: Command = {
     const grace = (args.grace as number | undefined) ?? 30;
     if (!(grace >= 0)) throw new UsageError(`--grace: expected seconds >= 0, received ${grace}`);
     const mb = args['max-body-mb'] as number | undefined;
+    const budgetMb = args['body-budget-mb'] as number | undefined;
+    const ms = (flag: string) => {
+      const v = args[flag] as number | undefined;
+      if (v !== undefined && !(v > 0)) throw new UsageError(`--${flag}: expected seconds > 0, received ${v}`);
+      return v === undefined ? undefined : Math.round(v * 1000);
+    };
+    const token = args['token-file'] === undefined ? undefined : readToken(args['token-file'] as string);
     // One thread per GEMM by default: a service's GEMMs are small, and a multi-threaded BLAS
     // call pays a fork/join that, on a loaded machine, waits for a second core to be scheduled
     // (measured: seconds of stalls for 1-row GEMMs with 2 OpenMP threads on 2 busy cores).
@@ -34,8 +46,17 @@ export const serveCommand: Command = {
       maps,
       host: (args.host as string | undefined) ?? '127.0.0.1',
       port: (args.port as number | undefined) ?? 8080,
-      limits: { bodyBytes: mb === undefined ? undefined : Math.round(mb * 2 ** 20), maxRows: args['max-rows'] as number | undefined },
+      limits: {
+        bodyBytes: mb === undefined ? undefined : Math.round(mb * 2 ** 20),
+        maxRows: args['max-rows'] as number | undefined,
+        bodyBudgetBytes: budgetMb === undefined ? undefined : Math.round(budgetMb * 2 ** 20),
+        maxConnections: args['max-connections'] as number | undefined,
+        headersTimeoutMs: ms('headers-timeout'),
+        requestTimeoutMs: ms('request-timeout'),
+        idleTimeoutMs: ms('idle-timeout'),
+      },
       logger: args.log === true,
+      ...(token !== undefined ? { token } : {}),
     });
     for (const [name, m] of server.maps) {
       process.stdout.write(`map ${name}: ${m.p} -> ${m.q} (${m.metadata.estimator}, ${m.metadata.source.model} -> ${m.metadata.target.model}) from ${maps[name]}\n`);
@@ -66,3 +87,16 @@ export const serveCommand: Command = {
     });
   },
 };
+
+/** The bearer token: the file's first line (kept out of the command line, where `ps` shows it). */
+function readToken(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--token-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const token = text.split(/\r?\n/)[0].trim();
+  if (token.length < 16 || /\s/.test(token)) throw new UsageError(`--token-file: expected a token of 16 or more characters without spaces on the first line of ${file}, found ${token.length} character(s)`);
+  return token;
+}
