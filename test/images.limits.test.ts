@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import sharp from 'sharp';
 import { MAX_PIXELS, decodeImage, decodeImageBytes } from '../src/images/preprocess';
 import { tempDir } from './helpers/io';
 import { writePngBomb } from './helpers/png-bomb';
@@ -35,8 +36,7 @@ test('a PGM header claiming 99999² is a clear error, not a typed-array failure'
   await assert.rejects(decodeImageBytes(ascii, 'a.pgm'), /a\.pgm: truncated PNM data: expected at least 17999999 bytes for 3000 x 3000 x 1 ASCII samples, found 7/);
 });
 
-test('a decode error is reported on one line', async () => {
-  const bytes = fs.readFileSync(path.join(dir, 'small.png'));
-  const broken = Buffer.concat([bytes.subarray(0, 60), Buffer.alloc(40, 7)]);
-  await assert.rejects(decodeImageBytes(broken, 'broken.png'), (err: Error) => err.message.startsWith('broken.png: cannot decode the image') && !err.message.includes('\n'));
+test('a decode error is reported on one line (libvips gives several for a cut TIFF)', async () => {
+  const tiff = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } }).tiff().toBuffer();
+  await assert.rejects(decodeImageBytes(tiff.subarray(0, tiff.length >> 1), 'cut.tiff'), (err: Error) => /^cut\.tiff: cannot decode the image: .+; .+/.test(err.message) && !err.message.includes('\n'));
 });
