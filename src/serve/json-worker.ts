@@ -1,6 +1,7 @@
 // JSON off the event loop (worker_threads): a large JSON body parsed and checked into float32 rows,
 // or mapped rows printed as JSON, on this thread, so a 14 MB batch does not stall other requests.
 // Errors come back as {statusCode, code, message} to be rethrown as the same HttpError.
+import * as os from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { type BodyForm, HttpError, type Shape, decodeJson, encodeRows, parseJson } from './codec';
 
@@ -12,6 +13,12 @@ export type JsonReply =
   | { id: number; form: BodyForm; x: Float32Array; rows: number }
   | { id: number; text: Uint8Array }
   | { id: number; error: { statusCode: number; code: string; message: string } };
+
+// The lowest CPU priority for this thread (Linux: pid 0 is the calling thread): on busy cores the
+// event loop answering small requests goes first, and a large batch takes longer instead.
+try {
+  os.setPriority(0, 19);
+} catch {}
 
 parentPort!.on('message', (job: JsonJob) => {
   try {

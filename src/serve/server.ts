@@ -19,7 +19,7 @@ export interface ServerLimits {
   bodyBytes?: number;
   /** Most vectors in one request (default 16384). */
   maxRows?: number;
-  /** Bytes of request bodies buffered at once, all requests together (default 64 MiB); beyond it: 503. */
+  /** Bytes of request bodies over 64 KiB buffered at once, all requests together (default 64 MiB); beyond it: 503. */
   bodyBudgetBytes?: number;
   /** JSON bodies above this many bytes are parsed, and their answers printed, on a worker thread (default 64 KiB). */
   jsonInlineBytes?: number;
@@ -62,6 +62,8 @@ export interface MapServer {
 }
 
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
+// Bodies up to this size are outside the body budget: at most maxConnections x 64 KiB in all.
+const SMALL_BODY_BYTES = 64 * 1024;
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 interface Entry {
@@ -213,7 +215,9 @@ export function createMapServer(opts: MapServerOptions): MapServer {
         const list = names.slice(0, 20).map((n) => JSON.stringify(n)).join(', ') + (names.length > 20 ? ', ...' : '');
         throw new HttpError(404, 'unknown_map', `map: expected one of ${list}, received ${JSON.stringify(req.params.name)}`);
       }
+      // Small bodies are bounded by the connection cap alone, so that stalled large ones cannot lock out single vectors.
       const reserved = declaredLength(req.raw, limits.bodyBytes) ?? limits.bodyBytes;
+      if (reserved <= SMALL_BODY_BYTES) return;
       budget.reserve(reserved);
       reply.raw.once('close', () => budget.release(reserved));
     },
