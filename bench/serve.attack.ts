@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../src/io/atomic';
 import { LinearMap } from '../src/maps/linear-map';
-import { REPO, uniform } from './common';
+import { REPO, startServe, uniform } from './common';
 import { describeMachine } from './machine';
 import { machineLines, updateResultsFile } from './report';
 
@@ -126,19 +126,8 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'embmap-serve-attack-'));
   const mapFile = path.join(dir, 'm.safetensors');
   LinearMap.create(uniform(P, P), uniform(1, P).data, { estimator: 'lstsq' }).save(mapFile);
-  const cli = path.join(REPO, 'dist', 'src', 'cli', 'main.js');
-  const child = spawn(process.execPath, [cli, 'serve', '--map', `m=${mapFile}`, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const { child, url, exited } = await startServe(mapFile);
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const m = /listening on (\S+)/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-    });
     const port = Number(new URL(url).port);
     const pid = child.pid!;
     await wellBehaved(port, 2); // warm-up
