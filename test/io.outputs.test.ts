@@ -109,3 +109,13 @@ test('a checkpoint folder embmap made is marked, resumed and removed; an unmarke
   await again.remove();
   assert.ok(!fs.existsSync(dirA));
 });
+
+test('import refuses to write its ONNX file over the model it reads', () => {
+  const tflite = path.join(__dirname, '..', '..', 'demo', 'models', 'mobilenet_v1_0.25_128_quant.tflite');
+  fs.copyFileSync(tflite, f('x.onnx'));
+  const before = bytes('x.onnx');
+  const r = run('import', 'tflite', 'x.onnx', '--out', '.', '--id', 'x');
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr, /out: expected a file that is not the input source x\.onnx, received ".*x\.onnx"; writing it would overwrite that input/);
+  assert.ok(bytes('x.onnx').equals(before));
+});
