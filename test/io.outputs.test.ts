@@ -103,6 +103,7 @@ test('a checkpoint folder embmap made is marked, resumed and removed; an unmarke
   cp.append(2, 2, [Float32Array.of(1, 2, 3, 4)], []);
   await cp.close();
   fs.rmSync(path.join(dirA, '.embmap-checkpoint'));
+  assert.equal(Checkpoint.recordedDone(dirA), 2, 'the pipeline starts decoding where the old record says');
   const again = Checkpoint.open(dirA, fp, [2], 4);
   assert.equal(again.progress.done, 2);
   assert.ok(fs.existsSync(path.join(dirA, '.embmap-checkpoint')));

@@ -3,7 +3,11 @@
 // timeouts for stalled clients, large JSON off the event loop with the same answers and errors,
 // /maps without server paths, and the bearer token.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { Engine } from '../src/engine/engine';
 import { LinearMap } from '../src/maps/linear-map';
@@ -142,4 +146,19 @@ test('with a token, every route but /healthz needs it; beyond loopback without o
   }
   assert.equal(written.length, 1);
   assert.match(written[0], /^warning: serving on 0\.0\.0\.0 beyond this machine without a token/);
+});
+
+test('embmap serve --token-file: a short token or a missing file is a usage error naming the file', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'embmap-token-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const mapFile = path.join(dir, 'a.safetensors');
+  map.save(mapFile);
+  fs.writeFileSync(path.join(dir, 'short'), 'abc\n');
+  const cli = path.join(__dirname, '..', 'src', 'cli', 'main.js');
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'serve', '--map', `a=${mapFile}`, '--port', '0', ...args], { encoding: 'utf8', timeout: 30_000 });
+  const short = run('--token-file', path.join(dir, 'short'));
+  assert.equal(short.status, 2);
+  assert.match(short.stderr, new RegExp(`--token-file: expected a token of 16 or more characters without spaces on the first line of ${path.join(dir, 'short')}, found 3 character\\(s\\)`));
+  const missing = run('--token-file', path.join(dir, 'none'));
+  assert.match(missing.stderr, /--token-file: cannot read .*none: ENOENT/);
 });

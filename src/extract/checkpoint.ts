@@ -116,7 +116,8 @@ export class Checkpoint {
 
   /** Items done by the checkpoint in `dir` as its record says (0 when there is none or it is unreadable), without opening it. */
   static recordedDone(dir: string): number {
-    if (!isOurs(dir)) return 0;
+    // Not through a symlink (open() refuses those); a foreign folder's record is refused by open() too.
+    if (!fs.lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) return 0;
     try {
       const done = JSON.parse(fs.readFileSync(path.join(dir, 'progress.json'), 'utf8')).done;
       return Number.isInteger(done) && done > 0 ? done : 0;
@@ -237,11 +238,6 @@ const MARKER = '.embmap-checkpoint';
 /** The files a checkpoint of `outputs` outputs writes, besides its marker. */
 function ownFiles(outputs: number): string[] {
   return ['progress.json', 'lock', ...Array.from({ length: outputs }, (_, k) => `${k}.f32`)];
-}
-
-/** A real folder (not a symlink) holding the marker. */
-function isOurs(dir: string): boolean {
-  return !!fs.lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() && fs.existsSync(path.join(dir, MARKER));
 }
 
 /**
