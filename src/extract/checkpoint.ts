@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { isAlive, writeFileAtomic } from '../io/atomic';
+import { isAlive, tempWriter, writeFileAtomic } from '../io/atomic';
 import { FileFormatError, readExact } from '../io/binary';
 import type { WriteReply, WriteRequest } from './checkpoint-writer';
 
@@ -260,7 +260,7 @@ function claimFolder(dir: string, outputs: number): void {
   if (!st.isDirectory()) refuse('a file');
   if (fs.existsSync(path.join(dir, MARKER))) return;
   const known = new Set(ownFiles(outputs));
-  const foreign = fs.readdirSync(dir).filter((f) => !known.has(f) && !/^\.progress\.json\.\d+\.[0-9a-f]{12}\.tmp$/.test(f));
+  const foreign = fs.readdirSync(dir).filter((f) => !known.has(f) && tempWriter(f, 'progress.json') === undefined);
   if (foreign.length > 0) refuse(`a folder holding other files (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''})`);
   try {
     readRecord(path.join(dir, 'progress.json'));

@@ -62,7 +62,6 @@ function removeStaleTemps(dir: string, name: string): void {
   const key = path.join(path.resolve(dir), name);
   if (cleaned.has(key)) return;
   cleaned.add(key);
-  const prefix = `.${name}.`;
   let entries: string[];
   try {
     entries = fs.readdirSync(dir);
@@ -70,13 +69,19 @@ function removeStaleTemps(dir: string, name: string): void {
     return;
   }
   for (const entry of entries) {
-    if (!entry.startsWith(prefix)) continue;
-    const m = /^(\d+)\.[0-9a-f]{12}\.tmp$/.exec(entry.slice(prefix.length));
-    if (!m || isAlive(Number(m[1]))) continue;
+    const pid = tempWriter(entry, name);
+    if (pid === undefined || isAlive(pid)) continue;
     try {
       if (fs.lstatSync(path.join(dir, entry)).isFile()) fs.unlinkSync(path.join(dir, entry));
     } catch {}
   }
+}
+
+/** The pid in `entry` when it is the name writeFileAtomic gives a temp file for `name`, else undefined. */
+export function tempWriter(entry: string, name: string): number | undefined {
+  const prefix = `.${name}.`;
+  const m = entry.startsWith(prefix) ? /^(\d+)\.[0-9a-f]{12}\.tmp$/.exec(entry.slice(prefix.length)) : null;
+  return m ? Number(m[1]) : undefined;
 }
 
 /** Whether a process with this pid exists (EPERM: it exists but belongs to another user). */
