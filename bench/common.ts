@@ -1,5 +1,5 @@
 // Shared by the benchmarks: data, timing, and the NumPy comparator.
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Matrix } from '../src/core/matrix';
@@ -61,4 +61,21 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     n += b[i] ** 2;
   }
   return Math.sqrt(d / n);
+}
+
+/** `embmap serve` on 127.0.0.1 with the map file as "m", on a free port, in a child process; resolves once it listens. */
+export async function startServe(mapFile: string): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
+  const cli = path.join(REPO, 'dist', 'src', 'cli', 'main.js');
+  const child = spawn(process.execPath, [cli, 'serve', '--map', `m=${mapFile}`, '--host', '127.0.0.1', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+  return { child, url, exited };
 }

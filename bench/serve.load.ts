@@ -9,14 +9,13 @@
 // Every phase is bounded in time and in request count. Latencies are recorded per response in
 // microseconds here (autocannon's own histogram has 1 ms resolution).
 // Writes bench/results/serve.json and the "serve" section of bench/RESULTS.md.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EventEmitter } from 'node:events';
 import { LinearMap } from '../src/maps/linear-map';
 import { writeFileAtomic } from '../src/io/atomic';
-import { REPO, uniform } from './common';
+import { REPO, startServe, uniform } from './common';
 import { describeMachine } from './machine';
 import { machineLines, updateResultsFile } from './report';
 
@@ -174,19 +173,8 @@ async function main(): Promise<void> {
     { name: '256 vectors, JSON, flat out', body: JSON.stringify({ vectors: batch.toArray() }), type: 'application/json', rows: BATCH, connections: 4, seconds: 10 },
   ];
 
-  const cli = path.join(REPO, 'dist', 'src', 'cli', 'main.js');
-  const child = spawn(process.execPath, [cli, 'serve', '--map', `m=${mapFile}`, '--host', '127.0.0.1', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const { child, url, exited } = await startServe(mapFile);
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const m = /listening on (\S+)/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-    });
     console.error(`server at ${url} (pid ${child.pid})`);
     for (const s of scenarios) await load(url, child.pid!, s, Math.max(1, 4 * SCALE));
     const warm = await serverMemory(url);

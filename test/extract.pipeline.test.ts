@@ -216,7 +216,7 @@ describe('resumable CLI', () => {
     const whole = spawnSync(process.execPath, [CLI, ...args('full.npy')], { encoding: 'utf8' });
     assert.equal(whole.status, 0, whole.stderr);
     assert.match(whole.stdout, new RegExp(`computed ${N} images in ${N / BATCH} batches`));
-    for (const [a, b] of [['k.npy', 'full.npy'], ['k.logits.npy', 'full.logits.npy'], ['k.ids.tsv', 'full.ids.tsv'], ['k.logits.ids.tsv', 'full.logits.ids.tsv']]) {
+    for (const [a, b] of [['k.npy', 'full.npy'], ['k.logits.npy', 'full.logits.npy'], ['k.npy.ids.tsv', 'full.npy.ids.tsv'], ['k.logits.npy.ids.tsv', 'full.logits.npy.ids.tsv']]) {
       assert.ok(fs.readFileSync(path.join(root, a)).equals(fs.readFileSync(path.join(root, b))), `${a} equals ${b}`);
     }
     const set = loadEmbeddings(path.join(root, 'k.npy'));

@@ -53,6 +53,8 @@ test('a failing rename (target is a directory) removes the temp file', () => {
 test('rejects bad arguments and missing directories without creating anything', () => {
   assert.throws(() => writeFileAtomic('', []), /path: expected a non-empty path string/);
   assert.throws(() => writeFileAtomic(path.join(dir, 'x'), 5 as never), /chunks: expected an iterable of Uint8Array\/ArrayBufferView, received number 5/);
-  assert.throws(() => writeFileAtomic(path.join(dir, 'no', 'such', 'dir.bin'), [Buffer.from('x')]), /ENOENT/);
+  // The missing folder is named, not the temp file that could not be created in it.
+  const missing = path.join(dir, 'no', 'such', 'dir.bin');
+  assert.throws(() => writeFileAtomic(missing, [Buffer.from('x')]), (err: Error) => err.message === `${missing}: cannot write the file: its folder ${path.dirname(missing)} does not exist or is not a folder`);
   assert.ok(!fs.existsSync(path.join(dir, 'x')));
 });

@@ -20,9 +20,38 @@ const rng = makeRng('io.embeddings');
 let counter = 0;
 const file = (ext: string) => path.join(dir, `set-${counter++}${ext}`);
 
-test('sidecarPath replaces the extension with .ids.tsv', () => {
-  assert.equal(sidecarPath('/data/resnet.npy'), '/data/resnet.ids.tsv');
-  assert.equal(sidecarPath('vgg.v2.safetensors'), 'vgg.v2.ids.tsv');
+test('sidecarPath appends .ids.tsv to the whole file name', () => {
+  assert.equal(sidecarPath('/data/resnet.npy'), '/data/resnet.npy.ids.tsv');
+  assert.equal(sidecarPath('vgg.v2.safetensors'), 'vgg.v2.safetensors.ids.tsv');
+});
+
+test('X.npy and X.safetensors keep their own sidecars: writing one never changes the ids of the other', () => {
+  const stem = path.join(dir, `pair-${counter++}`);
+  const a = { matrix: randn(rng, 4, 3, 'float32'), ids: ['a', 'b', 'c', 'd'] };
+  saveEmbeddings(`${stem}.npy`, a);
+  saveEmbeddings(`${stem}.safetensors`, { matrix: randn(rng, 4, 3, 'float32'), ids: ['w', 'x', 'y', 'z'] });
+  assert.deepEqual(loadEmbeddings(`${stem}.npy`).ids, a.ids);
+  assert.deepEqual(loadEmbeddings(`${stem}.safetensors`).ids, ['w', 'x', 'y', 'z']);
+});
+
+test('an old-style X.ids.tsv sidecar is still read, unless another X.* file could own it', () => {
+  const stem = path.join(dir, `legacy-${counter++}`);
+  const set = { matrix: randn(rng, 3, 2, 'float32'), ids: ['p', 'q', 'r'] };
+  saveEmbeddings(`${stem}.npy`, set);
+  fs.renameSync(`${stem}.npy.ids.tsv`, `${stem}.ids.tsv`);
+  assert.deepEqual(loadEmbeddings(`${stem}.npy`).ids, set.ids);
+  saveEmbeddings(`${stem}.safetensors`, set);
+  assert.throws(() => loadEmbeddings(`${stem}.npy`), (err: Error) => err.message.startsWith(`${stem}.ids.tsv: `) && /shared by .*legacy-\d+\.npy and .*\.safetensors/.test(err.message));
+  // The file written now has its own sidecar, which wins.
+  assert.deepEqual(loadEmbeddings(`${stem}.safetensors`).ids, set.ids);
+});
+
+test('a folder where a file is expected is an error naming the path', () => {
+  const f = path.join(dir, `folder-${counter++}.npy`);
+  fs.mkdirSync(f);
+  assert.throws(() => loadEmbeddings(f), (err: Error) => err.message === `${f}: expected a file, found a folder`);
+  fs.mkdirSync(`${f}.ids.tsv`);
+  assert.throws(() => loadEmbeddings(f), (err: Error) => err.message === `${f}.ids.tsv: cannot read the ids sidecar: EISDIR`);
 });
 
 test('round trips a set with labels through .npy and the id/label sidecar', () => {
@@ -150,7 +179,7 @@ test('pairById reports ids present in one set only, or keeps the intersection wi
   const b = { matrix: Matrix.from([[100], [101], [102]]), ids: ['s1', 'b0', 's0'] };
   assert.throws(
     () => pairById(a, b),
-    /pairById: expected a and b to have the same ids, found 7 id\(s\) of a missing from b \("a0", "a1", "a2", "a3", "a4", \.\.\.\) and 1 id\(s\) of b missing from a \("b0"\); pass \{ allowPartial: true \} to keep the 2 shared id\(s\)/,
+    /pairById: expected a and b to have the same ids, found 7 id\(s\) of a missing from b \("a0", "a1", "a2", "a3", "a4", \.\.\.\) and 1 id\(s\) of b missing from a \("b0"\); only 2 id\(s\) are shared: give both sets the same rows \(library: pairById's allowPartial option keeps the shared ones\)/,
   );
   const p = pairById(a, b, { allowPartial: true });
   assert.deepEqual(p.ids, ['s0', 's1']);

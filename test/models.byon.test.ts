@@ -184,6 +184,7 @@ describe('the command line', () => {
 
   test('extract: a bare ONNX refused with what is missing; --preset runs it; a catalogue id is imported once', () => {
     const out = path.join(dir, 'x', 'e.npy');
+    fs.mkdirSync(path.dirname(out)); // extract writes into an existing folder only
     const images = path.join(FIXTURES, 'orl');
     const refused = cli('extract', '--model', file, '--images', images, '--out', out, '--quiet');
     assert.equal(refused.status, 1);

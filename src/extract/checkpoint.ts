@@ -2,6 +2,8 @@
 //   progress.json  how many dataset items are done, the rows written, the images skipped, per-run counts
 //   <k>.f32        output k's rows so far, raw float32
 //   lock           the pid of the process writing it
+//   .embmap-checkpoint  the marker saying embmap made the folder: a folder without it (or a symlink)
+//                  is refused, never taken over or deleted
 // Each batch is written at its row offset and fsynced BEFORE progress.json is replaced atomically,
 // so after a SIGKILL at any moment the record never counts rows that are not on disk; rows past the
 // record (a batch written but not recorded) are cut off on resume and computed again. The writes run
@@ -10,7 +12,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { writeFileAtomic } from '../io/atomic';
+import { isAlive, tempWriter, writeFileAtomic } from '../io/atomic';
 import { FileFormatError, readExact } from '../io/binary';
 import type { WriteReply, WriteRequest } from './checkpoint-writer';
 
@@ -75,7 +77,7 @@ export class Checkpoint {
    * (or when `restart`). A checkpoint of another extraction is an error that says what differs.
    */
   static open(dir: string, fingerprint: Fingerprint, dims: number[], total: number, options: { restart?: boolean } = {}): Checkpoint {
-    fs.mkdirSync(dir, { recursive: true });
+    claimFolder(dir, dims.length);
     const lockFile = path.join(dir, 'lock');
     takeLock(lockFile, dir);
     try {
@@ -114,6 +116,8 @@ export class Checkpoint {
 
   /** Items done by the checkpoint in `dir` as its record says (0 when there is none or it is unreadable), without opening it. */
   static recordedDone(dir: string): number {
+    // Not through a symlink (open() refuses those); a foreign folder's record is refused by open() too.
+    if (!fs.lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) return 0;
     try {
       const done = JSON.parse(fs.readFileSync(path.join(dir, 'progress.json'), 'utf8')).done;
       return Number.isInteger(done) && done > 0 ? done : 0;
@@ -172,10 +176,13 @@ export class Checkpoint {
     fs.rmSync(this.lockFile, { force: true });
   }
 
-  /** Deletes the checkpoint (once the final outputs are written). */
+  /** Deletes the checkpoint (once the final outputs are written): its own files, then the folder if nothing else is in it. */
   async remove(): Promise<void> {
     await this.close();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    for (const name of [...ownFiles(this.record.dims.length), MARKER]) fs.rmSync(path.join(this.dir, name), { force: true });
+    try {
+      fs.rmdirSync(this.dir);
+    } catch {}
   }
 
   private startWriter(): Worker {
@@ -226,6 +233,43 @@ function mismatch(r: ProgressRecord, f: Fingerprint, dims: number[], total: numb
   return undefined;
 }
 
+const MARKER = '.embmap-checkpoint';
+
+/** The files a checkpoint of `outputs` outputs writes, besides its marker. */
+function ownFiles(outputs: number): string[] {
+  return ['progress.json', 'lock', ...Array.from({ length: outputs }, (_, k) => `${k}.f32`)];
+}
+
+/**
+ * Creates the checkpoint folder with its marker, or checks an existing one is embmap's. A folder
+ * from an earlier version (no marker) is adopted only when it holds nothing but a checkpoint's
+ * files and a readable progress record; anything else is refused, so no one's data is overwritten
+ * or deleted and no symlink leads the writes elsewhere.
+ */
+function claimFolder(dir: string, outputs: number): void {
+  const refuse = (found: string): never => {
+    throw new Error(`${dir}: expected an extraction checkpoint folder made by embmap (with its ${MARKER} marker), found ${found}; move it away or choose another --out`);
+  };
+  const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+  if (st === undefined) {
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, MARKER), 'embmap extract checkpoint\n');
+    return;
+  }
+  if (st.isSymbolicLink()) refuse('a symbolic link');
+  if (!st.isDirectory()) refuse('a file');
+  if (fs.existsSync(path.join(dir, MARKER))) return;
+  const known = new Set(ownFiles(outputs));
+  const foreign = fs.readdirSync(dir).filter((f) => !known.has(f) && tempWriter(f, 'progress.json') === undefined);
+  if (foreign.length > 0) refuse(`a folder holding other files (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''})`);
+  try {
+    readRecord(path.join(dir, 'progress.json'));
+  } catch {
+    refuse('a folder without a readable embmap progress record');
+  }
+  fs.writeFileSync(path.join(dir, MARKER), 'embmap extract checkpoint\n');
+}
+
 /** One writer per checkpoint: a lock holding the writer's pid, taken over when that process is gone. */
 function takeLock(file: string, dir: string): void {
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -236,7 +280,7 @@ function takeLock(file: string, dir: string): void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const pid = Number(fs.readFileSync(file, 'utf8'));
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
       throw new Error(`${dir}: expected no other extraction writing this checkpoint, process ${pid} holds its lock`);
     }
     fs.rmSync(file, { force: true }); // stale: its writer died (e.g. SIGKILL)
@@ -244,11 +288,3 @@ function takeLock(file: string, dir: string): void {
   throw new Error(`${dir}: could not take the checkpoint lock ${file}`);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

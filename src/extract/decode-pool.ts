@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import 'sharp';
 import { assertInteger } from '../core/validate';
 import type { InputSpec } from '../images/preprocess';
-import type { DecodeReply, DecodeRequest } from './decode-worker';
+import type { DecodeReply, DecodeRequest, DecodeWorkerData } from './decode-worker';
 
 export type DecodedBatch = Omit<DecodeReply, 'id'>;
 
@@ -23,10 +23,12 @@ export class DecodePool {
   private closed = false;
   private terminating = false;
 
-  constructor(size: number) {
+  /** `maxPixels`: images of more pixels are refused (see MAX_PIXELS). */
+  constructor(size: number, options: DecodeWorkerData = {}) {
     assertInteger('workers', size, 1, 64);
+    if (options.maxPixels !== undefined) assertInteger('maxPixels', options.maxPixels, 1);
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(path.join(__dirname, 'decode-worker.js'));
+      const worker = new Worker(path.join(__dirname, 'decode-worker.js'), { workerData: options });
       const pending = new Map<number, Pending>();
       const failAll = (err: Error) => {
         for (const p of pending.values()) p.reject(err);

@@ -1,7 +1,7 @@
 // Decode worker (worker_threads): decodes a batch of image files once each, preprocesses every
 // image for every requested input spec straight into that spec's batch buffer (transferred in and
 // back, never copied), and packs the decoded images to the front so a failed one leaves no hole.
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { type InputSpec, decodeImage, inputSize, preprocessInto } from '../images/preprocess';
 
 export interface DecodeRequest {
@@ -20,6 +20,13 @@ export interface DecodeReply {
   failures: { index: number; reason: string }[];
 }
 
+/** What the pool passes to each worker. */
+export interface DecodeWorkerData {
+  maxPixels?: number;
+}
+
+const { maxPixels } = (workerData ?? {}) as DecodeWorkerData;
+
 // Images in flight per batch: one decoding in libvips while the thread normalises another.
 const IN_FLIGHT = 2;
 
@@ -33,7 +40,7 @@ async function decodeBatch(req: DecodeRequest): Promise<DecodeReply> {
     for (let i = next++; i < req.files.length; i = next++) {
       const file = req.files[i];
       try {
-        const image = await decodeImage(file);
+        const image = await decodeImage(file, maxPixels);
         for (let s = 0; s < req.specs.length; s++) await preprocessInto(image, req.specs[s], outs[s], i * sizes[s]);
         ok[i] = true;
       } catch (err) {

@@ -10,7 +10,8 @@ import { assertBoolean, assertInteger, fail } from '../core/validate';
 import type { Dataset } from '../datasets';
 import { type AlignOptions, type AlignSummary, type AlignedImage, alignImages } from '../faces/stage';
 import { type InputSpec, inputSize, specKey } from '../images/preprocess';
-import { saveEmbeddings } from '../io/embeddings';
+import { saveEmbeddings, sidecarPath } from '../io/embeddings';
+import { checkOutputs } from '../io/outputs';
 import { type LoadedCard, resolveModel } from '../models/load';
 import { type Provider, type RuntimeOptions, checkRuntimeOptions } from '../onnx/runtime';
 import { Checkpoint, type SkippedImage, datasetHash } from './checkpoint';
@@ -44,6 +45,8 @@ export interface ExtractOptions extends RuntimeOptions {
   progress?: ProgressStream | null;
   /** Progress line interval (default 100 ms on a TTY, 5 s otherwise). */
   progressIntervalMs?: number;
+  /** Images of more pixels are skipped as unreadable, before decoding (default MAX_PIXELS, 40 MP). */
+  maxPixels?: number;
   /** Detect and align faces first: the models embed the aligned crops (docs/EXTRACT.md). */
   align?: Omit<AlignOptions, 'progress'>;
 }
@@ -88,6 +91,10 @@ export async function extract(options: ExtractOptions): Promise<ExtractSummary> 
   const files = targets.flatMap((t) => [t.out, ...(t.logits ? [t.logits] : [])]).map((f) => path.resolve(f));
   const dup = files.find((f, i) => files.indexOf(f) !== i);
   if (dup) throw new RangeError(`targets: expected distinct output files, received ${dup} twice`);
+  checkOutputs(
+    targets.flatMap((t, i) => [t.out, ...(t.logits ? [t.logits] : [])].map((file) => ({ name: `targets[${i}]`, file, extensions: ['.npy', '.safetensors'], companions: [sidecarPath(file)] }))),
+    [...targets.map((t, i) => (typeof t.model === 'string' ? { name: `targets[${i}].model`, file: t.model } : undefined)), ...(dataset.kind === 'manifest' ? [{ name: 'images', file: dataset.source }] : [])],
+  );
 
   const t0 = Date.now();
   const runners: ModelRunner[] = [];
@@ -109,7 +116,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractSummary> 
     });
     // Alignment first: what is decoded is then each image's crop, and an image without one is skipped.
     let aligned: AlignedImage[] | undefined, alignSummary: AlignSummary | undefined;
-    if (options.align) ({ images: aligned, summary: alignSummary } = await alignImages(dataset.items.map((i) => i.path), { ...options.align, progress: options.progress ?? null }));
+    if (options.align) ({ images: aligned, summary: alignSummary } = await alignImages(dataset.items.map((i) => i.path), { maxPixels: options.maxPixels, ...options.align, progress: options.progress ?? null }));
     const decodeItems = aligned ? dataset.items.map((it, i) => ({ id: it.id, path: aligned![i].crop ?? '' })) : dataset.items;
     const dims = prepared.flatMap((p) => [p.embeddingDim, ...(p.classes !== undefined ? [p.classes] : [])]);
     const fingerprint = {
@@ -129,7 +136,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractSummary> 
     const starts: number[] = [];
     for (let s = from; s < total; s += batch) starts.push(s);
     const decoding = new Map<number, ReturnType<DecodePool['decode']>>();
-    if (starts.length) pool = new DecodePool(workers);
+    if (starts.length) pool = new DecodePool(workers, { maxPixels: options.maxPixels });
     const submit = (k: number) => {
       const items = decodeItems.slice(starts[k], Math.min(starts[k] + batch, total));
       const buffers = spare.pop() ?? sizes.map((n) => new ArrayBuffer(batch * n * 4));

@@ -27,6 +27,8 @@ export interface AlignOptions extends DetectorOptions, AlignPolicy {
   /** Images per detector run (default 16). */
   batch?: number;
   progress?: ProgressStream | null;
+  /** Images of more pixels are not decoded (default MAX_PIXELS). */
+  maxPixels?: number;
 }
 
 export interface AlignedImage {
@@ -109,7 +111,7 @@ export async function alignImages(files: string[], options: AlignOptions): Promi
             summary.fromCache++;
             settle(i, cached, hash);
           } else {
-            todo.push({ i, hash, image: await decodeImageBytes(bytes, file) });
+            todo.push({ i, hash, image: await decodeImageBytes(bytes, file, options.maxPixels) });
           }
         } catch (err) {
           const message = (err as Error).message;

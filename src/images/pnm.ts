@@ -14,7 +14,8 @@ export function isPnm(bytes: Uint8Array): boolean {
   return bytes.length > 2 && bytes[0] === 0x50 && [0x32, 0x33, 0x35, 0x36].includes(bytes[1]) && isSpace(bytes[2]);
 }
 
-export function decodePnm(bytes: Uint8Array, file: string): RawImage {
+/** Decodes a PGM/PPM file; one claiming more than `maxPixels` pixels is refused before any allocation. */
+export function decodePnm(bytes: Uint8Array, file: string, maxPixels = Infinity): RawImage {
   if (!isPnm(bytes)) throw new FileFormatError(file, 'expected a PGM/PPM file starting with P2, P3, P5 or P6');
   const kind = bytes[1] - 0x30;
   const channels = kind === 2 || kind === 5 ? 1 : 3;
@@ -38,10 +39,18 @@ export function decodePnm(bytes: Uint8Array, file: string): RawImage {
   if (width < 1 || height < 1 || maxval < 1 || maxval > 65535) {
     throw new FileFormatError(file, `PNM header: expected width, height >= 1 and maxval in [1, 65535], found ${width} x ${height}, maxval ${maxval}`);
   }
+  if (width * height > maxPixels) {
+    throw new FileFormatError(file, `expected an image of at most ${maxPixels} pixels (the decode limit, --max-pixels), found ${width} x ${height} = ${width * height} pixels`);
+  }
   const count = width * height * channels;
-  const data = new Uint8Array(count);
   const to8 = (v: number) => (maxval === 255 ? v : Math.round((v * 255) / maxval));
+  // The sizes are checked against the file before the pixels are allocated.
   if (ascii) {
+    // Each sample takes a digit and a separator.
+    if (bytes.length - pos < 2 * count - 1) {
+      throw new FileFormatError(file, `truncated PNM data: expected at least ${2 * count - 1} bytes for ${width} x ${height} x ${channels} ASCII samples, found ${bytes.length - pos}`);
+    }
+    const data = new Uint8Array(count);
     for (let i = 0; i < count; i++) data[i] = Math.min(255, to8(token(`sample ${i + 1} of ${count}`)));
     return { data, width, height, channels };
   }
@@ -51,6 +60,7 @@ export function decodePnm(bytes: Uint8Array, file: string): RawImage {
   if (available < count * bytesPer) {
     throw new FileFormatError(file, `truncated PNM data: expected ${count * bytesPer} bytes for ${width} x ${height} x ${channels}, found ${available}`);
   }
+  const data = new Uint8Array(count);
   for (let i = 0; i < count; i++) {
     const v = bytesPer === 1 ? bytes[pos + i] : (bytes[pos + 2 * i] << 8) | bytes[pos + 2 * i + 1];
     data[i] = Math.min(255, to8(v));

@@ -29,33 +29,46 @@ export function specKey(spec: InputSpec): string {
   return JSON.stringify([spec.size, spec.layout, spec.channels, spec.scale, spec.mean, spec.std, spec.resize, spec.crop ?? 1, spec.cropCentre ?? [0.5, 0.5], spec.whiten ?? false]);
 }
 
-/** Reads and decodes an image file. A missing, unreadable or corrupt file rejects with an error naming it. */
-export async function decodeImage(file: string): Promise<DecodedImage> {
+/**
+ * Images of more pixels are refused before their pixels are decoded: a 640 KB PNG can claim 15000²,
+ * 675 MB as 8-bit RGB. 40 MP (120 MB decoded) keeps a decode worker within about 300 MB.
+ */
+export const MAX_PIXELS = 40_000_000;
+
+/** Reads and decodes an image file. A missing, unreadable, corrupt or too large (`maxPixels`) file rejects with an error naming it. */
+export async function decodeImage(file: string, maxPixels = MAX_PIXELS): Promise<DecodedImage> {
   let bytes: Buffer;
   try {
     bytes = await fs.promises.readFile(file);
   } catch (err) {
     throw new Error(`${file}: cannot read the image: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return decodeImageBytes(bytes, file);
+  return decodeImageBytes(bytes, file, maxPixels);
 }
 
-export async function decodeImageBytes(bytes: Uint8Array, file: string): Promise<DecodedImage> {
+export async function decodeImageBytes(bytes: Uint8Array, file: string, maxPixels = MAX_PIXELS): Promise<DecodedImage> {
+  assertInteger('maxPixels', maxPixels, 1);
   if (bytes.length === 0) throw new FileFormatError(file, 'expected an image, found an empty file');
   let pipeline: Sharp;
   if (isPnm(bytes)) {
-    const pnm = decodePnm(bytes, file);
+    const pnm = decodePnm(bytes, file, maxPixels);
     pipeline = sharp(pnm.data, { raw: { width: pnm.width, height: pnm.height, channels: pnm.channels } });
   } else {
     // failOn 'warning' (sharp's default) turns truncated or damaged data into an error, not a grey image.
-    pipeline = sharp(bytes, { failOn: 'warning' }).autoOrient();
+    pipeline = sharp(bytes, { failOn: 'warning', limitInputPixels: maxPixels }).autoOrient();
   }
   try {
     const { data, info } = await pipeline.flatten({ background: '#000000' }).toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`expected 3 channels after conversion to sRGB, found ${info.channels}`);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
   } catch (err) {
-    const message = (err as Error).message;
+    // libvips' messages span lines; a skip reason is one line.
+    const message = (err as Error).message.split('\n').map((l) => l.trim()).filter(Boolean).join('; ');
+    if (/exceeds pixel limit/.test(message)) {
+      const { width, height } = await sharp(bytes).metadata().catch(() => ({ width: undefined, height: undefined }));
+      const size = width && height ? `${width} x ${height} = ${width * height} pixels` : 'more pixels';
+      throw new FileFormatError(file, `expected an image of at most ${maxPixels} pixels (the decode limit, --max-pixels), found ${size}`);
+    }
     // sharp does not pass on libvips' warning text; say what such a warning means here.
     const hint = /Warning treated as error/.test(message) ? 'damaged or truncated image data: ' : '';
     throw new FileFormatError(file, `cannot decode the image: ${hint}${message}`);

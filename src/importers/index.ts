@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assertOneOf, fail } from '../core/validate';
 import { writeFileAtomic } from '../io/atomic';
+import { checkOutputs } from '../io/outputs';
 import { writeSafetensors } from '../io/safetensors';
 import type { ModelCard } from '../models/card';
 import { METADATA_KEY } from '../models/draft';
@@ -109,6 +110,11 @@ export function importModel(options: ImportOptions): ImportResult {
   fs.mkdirSync(out, { recursive: true });
   const onnxPath = path.join(out, `${id}.onnx`);
   const cardPath = path.join(out, `${id}.card.json`);
+  checkOutputs([
+    { name: 'out', file: onnxPath, extensions: ['.onnx'] },
+    { name: 'out', file: cardPath, extensions: ['.json'] },
+    ...(converted.logits?.head ? [{ name: 'out', file: path.join(out, `${id}.head.safetensors`), extensions: ['.safetensors'] }] : []),
+  ], [{ name: 'source', file }]);
   const card: ModelCard = {
     id,
     onnx: path.basename(onnxPath),

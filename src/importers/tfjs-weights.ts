@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FileFormatError } from '../io/binary';
+import { realPathOf, resolveInside } from '../io/paths';
 import { halfsToFloat } from './dequantize';
 
 export interface WeightSpec {
@@ -43,13 +44,16 @@ function checkGroups(file: string, groups: unknown): asserts groups is WeightGro
   });
 }
 
-/** Reads and decodes every weight of `groups`; shard paths are relative to `dir`. `file` names the manifest in errors. */
+/** Reads and decodes every weight of `groups`; shard paths are relative to `dir` and must stay inside it. `file` names the manifest in errors. */
 export function readWeights(file: string, groups: unknown, dir: string): Map<string, Weight> {
   checkGroups(file, groups);
   const out = new Map<string, Weight>();
   groups.forEach((group, g) => {
     const shards = group.paths.map((p) => {
-      const shard = path.resolve(dir, p);
+      const shard = resolveInside(dir, p);
+      if (shard === undefined) {
+        throw new FileFormatError(file, `weights group ${g}: expected shard paths inside the manifest's folder ${dir}, received ${JSON.stringify(p)}, which leads to ${realPathOf(path.resolve(dir, p))}`);
+      }
       try {
         return fs.readFileSync(shard);
       } catch (err) {

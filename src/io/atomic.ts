@@ -11,6 +11,7 @@ import { MAX_IO_BYTES, assertPath, bytesOf } from './binary';
  * Writes `chunks` in sequence to a temp file next to `file` (`.name.<pid>.<random>.tmp`), fsyncs it,
  * renames it over `file` and fsyncs the directory. On any error, including one thrown by the
  * `chunks` iterator, the temp file is removed, `file` is left untouched and the error is rethrown.
+ * Temp files for `file` left by an embmap process that died (kill -9) are removed first.
  */
 export function writeFileAtomic(file: string, chunks: Iterable<ArrayBufferView>): void {
   assertPath('path', file);
@@ -18,6 +19,10 @@ export function writeFileAtomic(file: string, chunks: Iterable<ArrayBufferView>)
     fail(TypeError, 'chunks', 'an iterable of Uint8Array/ArrayBufferView', chunks);
   }
   const dir = path.dirname(file);
+  if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new Error(`${file}: cannot write the file: its folder ${dir} does not exist or is not a folder`);
+  }
+  removeStaleTemps(dir, path.basename(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let fd: number | undefined = fs.openSync(tmp, 'wx');
   try {
@@ -44,6 +49,50 @@ export function writeFileAtomic(file: string, chunks: Iterable<ArrayBufferView>)
     throw err;
   }
   syncDirectory(dir);
+}
+
+// Folders and names already cleaned by this process: each is scanned once, not on every write.
+const cleaned = new Set<string>();
+
+/**
+ * Deletes `.name.<pid>.<12 hex>.tmp` files whose process is gone: that exact name is what only
+ * writeFileAtomic creates, for this very file. Anything else, or a live writer's temp, is left alone.
+ */
+function removeStaleTemps(dir: string, name: string): void {
+  const key = path.join(path.resolve(dir), name);
+  if (cleaned.has(key)) return;
+  cleaned.add(key);
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const pid = tempWriter(entry, name);
+    if (pid === undefined || isAlive(pid)) continue;
+    try {
+      if (fs.lstatSync(path.join(dir, entry)).isFile()) fs.unlinkSync(path.join(dir, entry));
+    } catch {}
+  }
+}
+
+/** The pid in `entry` when it is the name writeFileAtomic gives a temp file for `name`, else undefined. */
+export function tempWriter(entry: string, name: string): number | undefined {
+  const prefix = `.${name}.`;
+  const m = entry.startsWith(prefix) ? /^(\d+)\.[0-9a-f]{12}\.tmp$/.exec(entry.slice(prefix.length)) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Whether a process with this pid exists (EPERM: it exists but belongs to another user). */
+export function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {

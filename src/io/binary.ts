@@ -35,6 +35,21 @@ export function assertPath(name: string, value: unknown): asserts value is strin
   if (typeof value !== 'string' || value === '') fail(TypeError, name, 'a non-empty path string', value);
 }
 
+/** Opens a file for reading; a folder, or a file that cannot be opened, is an error naming the path. */
+export function openForReading(path: string): number {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, 'r');
+  } catch (err) {
+    throw new Error(`${path}: cannot open the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (fs.fstatSync(fd).isDirectory()) {
+    fs.closeSync(fd);
+    throw new FileFormatError(path, 'expected a file, found a folder');
+  }
+  return fd;
+}
+
 export function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }

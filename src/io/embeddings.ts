@@ -1,5 +1,6 @@
 // Embedding sets on disk: the matrix as X.npy, or X.safetensors with one tensor "embeddings", plus a
-// sidecar X.ids.tsv naming the rows: a header line "id\tlabel" (just "id" when the set has no
+// sidecar X.npy.ids.tsv (named from the whole file name, so X.npy and X.safetensors never share
+// one) naming the rows: a header line "id\tlabel" (just "id" when the set has no
 // labels), then one line per matrix row. Ids are unique, non-empty and free of tabs and newlines.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -36,10 +37,26 @@ export interface PairedEmbeddings {
 /** The tensor holding the matrix in a .safetensors embedding file. */
 export const EMBEDDINGS_TENSOR = 'embeddings';
 
-/** X.npy or X.safetensors -> X.ids.tsv */
+/** X.npy -> X.npy.ids.tsv, the sidecar every write uses. */
 export function sidecarPath(file: string): string {
   assertPath('path', file);
-  return file.slice(0, file.length - path.extname(file).length) + '.ids.tsv';
+  return `${file}.ids.tsv`;
+}
+
+/**
+ * The sidecar a read uses: X.npy.ids.tsv, else the X.ids.tsv that earlier versions wrote, but only
+ * while no other embedding file X.* exists that it could belong to (then it is ambiguous: an error).
+ */
+export function readableSidecarPath(file: string): string {
+  const current = sidecarPath(file);
+  const stem = file.slice(0, file.length - path.extname(file).length);
+  const legacy = `${stem}.ids.tsv`;
+  if (fs.existsSync(current) || !fs.existsSync(legacy)) return current;
+  const others = ['.npy', '.safetensors'].map((ext) => stem + ext).filter((f) => f !== file && fs.existsSync(f));
+  if (others.length > 0) {
+    throw new FileFormatError(legacy, `an ids sidecar in the old naming, shared by ${file} and ${others.join(', ')}: expected ${current}; rename it to the sidecar of the file it belongs to`);
+  }
+  return legacy;
 }
 
 /** Writes the matrix (format chosen by the extension) then the sidecar, each atomically. */
@@ -54,7 +71,7 @@ export function saveEmbeddings(file: string, set: EmbeddingSet): void {
 /** Reads an embedding set; without a sidecar the ids are the row numbers and idsFromSidecar is false. */
 export function loadEmbeddings(file: string): LoadedEmbeddingSet {
   const format = formatOf(file);
-  const sidecar = sidecarPath(file);
+  const sidecar = readableSidecarPath(file);
   // The sidecar is parsed first: it is small, and a bad one should fail before a large matrix read.
   const rows = readSidecar(file);
   const matrix =
@@ -72,13 +89,14 @@ export function loadEmbeddings(file: string): LoadedEmbeddingSet {
 
 /** The ids (and labels) of an embedding file's sidecar, validated; undefined when it has none. */
 export function readSidecar(file: string): { ids: string[]; labels?: string[] } | undefined {
-  const sidecar = sidecarPath(file);
+  const sidecar = readableSidecarPath(file);
   let text: string;
   try {
     text = fs.readFileSync(sidecar, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new Error(`${sidecar}: cannot read the ids sidecar: ${code ?? (err as Error).message}`);
   }
   return parseSidecar(sidecar, text);
 }
@@ -130,7 +148,8 @@ export function pairById(a: EmbeddingSet, b: EmbeddingSet, options: { allowParti
       onlyA.length > 0 ? `${onlyA.length} id(s) of a missing from b (${first(onlyA)})` : '',
       onlyB.length > 0 ? `${onlyB.length} id(s) of b missing from a (${first(onlyB)})` : '',
     ].filter(Boolean);
-    const hint = rowsA.length === 0 ? 'a and b share no ids' : `pass { allowPartial: true } to keep the ${rowsA.length} shared id(s)`;
+    // Worded for command-line users too, who have no allowPartial.
+    const hint = rowsA.length === 0 ? 'a and b share no ids' : `only ${rowsA.length} id(s) are shared: give both sets the same rows (library: pairById's allowPartial option keeps the shared ones)`;
     throw new RangeError(`pairById: expected a and b to have the same ids, found ${found.join(' and ')}; ${hint}`);
   }
   const inOrder = rowsB.length === b.matrix.rows && rowsB.every((j, k) => j === k);

@@ -13,6 +13,7 @@ export {
   loadEmbeddings,
   pairById,
   readSidecar,
+  readableSidecarPath,
   saveEmbeddings,
   sidecarPath,
 } from './embeddings';

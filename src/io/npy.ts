@@ -11,6 +11,7 @@ import {
   assertLittleEndianHost,
   assertPath,
   matrixShape,
+  openForReading,
   product,
   readExact,
   readFloats,
@@ -41,7 +42,7 @@ export interface NpyReader {
 export function openNpy(path: string): NpyReader {
   assertPath('path', path);
   assertLittleEndianHost(path);
-  const fd = fs.openSync(path, 'r');
+  const fd = openForReading(path);
   let header: NpyHeader;
   try {
     header = readHeader(fd, fs.fstatSync(fd).size, path);

@@ -13,6 +13,7 @@ import {
   assertLittleEndianHost,
   assertPath,
   matrixShape,
+  openForReading,
   product,
   readExact,
   readFloats,
@@ -97,7 +98,7 @@ export function readSafetensors(path: string, options: { names?: readonly string
     fail(TypeError, 'options.names', 'an array of tensor names', names);
   }
   assertLittleEndianHost(path);
-  const fd = fs.openSync(path, 'r');
+  const fd = openForReading(path);
   try {
     const size = fs.fstatSync(fd).size;
     const { entries, metadata, dataStart } = readHeader(fd, size, path);

@@ -56,6 +56,16 @@ function putRow(name: string, row: unknown, p: number, out: Float32Array, offset
   }
 }
 
+/** A JSON body's text to a value; an empty or malformed body is a 400 saying where it broke. */
+export function parseJson(text: string): unknown {
+  if (text === '') throw new HttpError(400, 'bad_body', 'body: expected JSON, received an empty body');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, 'invalid_json', `body: expected valid JSON, received ${(err as Error).message}`);
+  }
+}
+
 /** A parsed JSON body to rows. */
 export function decodeJson(body: unknown, { p, maxRows }: Shape): Rows {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {

@@ -1,5 +1,6 @@
 import { Engine } from '../../engine/engine';
-import { loadEmbeddings, saveEmbeddings } from '../../io/embeddings';
+import { loadEmbeddings, saveEmbeddings, sidecarPath } from '../../io/embeddings';
+import { checkOutputs } from '../../io/outputs';
 import { LinearMap } from '../../maps/linear-map';
 import type { Command } from '../command';
 
@@ -14,6 +15,8 @@ export const applyCommand: Command = {
     json: { type: 'boolean', description: 'print JSON: the output file, its shape and dtype' },
   },
   async run(args) {
+    const out = args.out as string;
+    checkOutputs([{ name: '--out', file: out, extensions: ['.npy', '.safetensors'], companions: [sidecarPath(out)] }], [{ name: '--map', file: args.map as string }, { name: '--input', file: args.input as string }]);
     const map = LinearMap.load(args.map as string);
     const set = loadEmbeddings(args.input as string);
     if (set.matrix.cols !== map.p) {
@@ -21,8 +24,8 @@ export const applyCommand: Command = {
     }
     let mapped = await map.applyBatch(set.matrix);
     if (args.normalize) mapped = await Engine.get().normalizeRows(mapped, { inPlace: true });
-    saveEmbeddings(args.out as string, { matrix: mapped, ids: set.ids, labels: set.labels });
-    const result = { out: args.out as string, rows: mapped.rows, cols: mapped.cols, dtype: mapped.dtype, normalized: args.normalize === true };
+    saveEmbeddings(out, { matrix: mapped, ids: set.ids, labels: set.labels });
+    const result = { out, rows: mapped.rows, cols: mapped.cols, dtype: mapped.dtype, normalized: args.normalize === true };
     process.stdout.write(args.json ? JSON.stringify(result, null, 2) + '\n' : `wrote ${result.out}: ${result.rows} x ${result.cols} ${result.dtype}${result.normalized ? ', L2-normalised' : ''}\n`);
   },
 };

@@ -4,6 +4,7 @@ import { WeightsEstimator, loadHead } from '../../estimators/weights';
 import { diagnose } from '../../evaluate/diagnostics';
 import { trainTestSplit } from '../../evaluate/split';
 import { assertFiniteRows, loadEmbeddings, pairById } from '../../io/embeddings';
+import { checkOutputs } from '../../io/outputs';
 import type { LinearMap } from '../../maps/linear-map';
 import { UsageError, type Command, type ParsedArgs } from '../command';
 
@@ -22,6 +23,7 @@ export const fitCommand: Command = {
   },
   async run(args) {
     const source = required(args, 'source'), target = required(args, 'target'), out = required(args, 'out');
+    checkOutputs([{ name: '--out', file: out, extensions: ['.safetensors'] }], [{ name: '--source', file: source }, { name: '--target', file: target }]);
     const method = (args.method as string | undefined) ?? 'lstsq';
     if (!ESTIMATORS.includes(method as never)) throw new UsageError(`--method: expected one of ${ESTIMATORS.join(', ')}, received '${method}'`);
     const models = { source: { model: (args['source-model'] as string) ?? source, dim: 0 }, target: { model: (args['target-model'] as string) ?? target, dim: 0 } };

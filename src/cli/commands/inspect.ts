@@ -1,6 +1,8 @@
 import * as path from 'node:path';
 import { openNpy } from '../../io/npy';
-import { readSidecar, sidecarPath } from '../../io/embeddings';
+import { readSidecar, readableSidecarPath } from '../../io/embeddings';
+import { resolveInside } from '../../io/paths';
+import { loadCard } from '../../models/load';
 import { readSafetensors } from '../../io/safetensors';
 import { MAP_FORMAT } from '../../maps/linear-map';
 import { type ModelDescription, describeOnnx } from '../../models/describe';
@@ -9,7 +11,7 @@ import { UsageError, type Command } from '../command';
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'describe a .npy embedding set, a .safetensors map/tensor file or an .onnx model (and the card embmap would use)',
+  summary: 'describe a .npy embedding set, a .safetensors map/tensor file, a model card (.json: where its ONNX file leads) or an .onnx model (and the card embmap would use)',
   positional: 'FILE',
   notes:
     '.onnx: inputs, outputs and what each is read as, candidate embedding tensors, metadata, and the card embmap would\n' +
@@ -36,7 +38,7 @@ export const inspectCommand: Command = {
 function describeFile(file: string): Record<string, unknown> {
   const ext = path.extname(file).toLowerCase();
   const rows = readSidecar(file);
-  const ids = rows ? `${sidecarPath(file)} (${rows.ids.length} ids)` : 'none (rows are numbered)';
+  const ids = rows ? `${readableSidecarPath(file)} (${rows.ids.length} ids)` : 'none (rows are numbered)';
   if (ext === '.npy') {
     const r = openNpy(file);
     try {
@@ -73,7 +75,13 @@ function describeFile(file: string): Record<string, unknown> {
     }
     return { file, kind: tensors.embeddings ? 'safetensors embedding set' : 'safetensors tensors', tensors, metadata: f.metadata, ids };
   }
-  throw new UsageError(`FILE: expected a .npy, .safetensors or .onnx file, received ${file}`);
+  if (ext === '.json') {
+    // A card is the user's own configuration and may name a model anywhere: say where it leads.
+    const { card, onnxPath } = loadCard(file);
+    const inside = resolveInside(path.dirname(file), card.onnx) !== undefined;
+    return { file, kind: 'model card', id: card.id, onnx: `${onnxPath}${inside ? '' : " (outside the card's folder)"}`, input: card.input, embedding: card.embedding, ...(card.logits ? { logits: card.logits } : {}) };
+  }
+  throw new UsageError(`FILE: expected a .npy, .safetensors, .onnx file or a model card (.json), received ${file}`);
 }
 
 function formatModel(d: ModelDescription): string {

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { Engine } from '../../engine/engine';
 import { UsageError, type Command } from '../command';
 
@@ -13,6 +14,12 @@ export const serveCommand: Command = {
     threads: { type: 'number', value: 'N', default: 1, description: 'BLAS threads per GEMM' },
     grace: { type: 'number', value: 'S', default: 30, description: 'seconds for in-flight requests to finish after SIGTERM/SIGINT' },
     log: { type: 'boolean', description: 'log every request (JSON lines)' },
+    'token-file': { type: 'string', value: 'FILE', description: 'require "Authorization: Bearer <token>" with the token in FILE (at least 16 characters)' },
+    'max-connections': { type: 'number', value: 'N', description: 'the most open connections (default 256)' },
+    'body-budget-mb': { type: 'number', value: 'MB', description: 'memory shared by all bodies over 64 KiB being read (default 64); beyond it, 503' },
+    'headers-timeout': { type: 'number', value: 'S', description: 'seconds to receive the request headers (default 10)' },
+    'request-timeout': { type: 'number', value: 'S', description: 'seconds to receive a whole request (default 30)' },
+    'idle-timeout': { type: 'number', value: 'S', description: 'seconds a keep-alive connection may stay idle (default 10)' },
   },
   async run(args) {
     const specs = args.map as string[];
@@ -27,6 +34,13 @@ export const serveCommand: Command = {
     const grace = args.grace as number;
     if (!(grace >= 0)) throw new UsageError(`--grace: expected seconds >= 0, received ${grace}`);
     const mb = args['max-body-mb'] as number | undefined;
+    const budgetMb = args['body-budget-mb'] as number | undefined;
+    const ms = (flag: string) => {
+      const v = args[flag] as number | undefined;
+      if (v !== undefined && !(v > 0)) throw new UsageError(`--${flag}: expected seconds > 0, received ${v}`);
+      return v === undefined ? undefined : Math.round(v * 1000);
+    };
+    const token = args['token-file'] === undefined ? undefined : readToken(args['token-file'] as string);
     // One thread per GEMM by default: a service's GEMMs are small, and a multi-threaded BLAS
     // call pays a fork/join that, on a loaded machine, waits for a second core to be scheduled
     // (measured: seconds of stalls for 1-row GEMMs with 2 OpenMP threads on 2 busy cores).
@@ -39,8 +53,17 @@ export const serveCommand: Command = {
       maps,
       host: args.host as string,
       port: args.port as number,
-      limits: { bodyBytes: mb === undefined ? undefined : Math.round(mb * 2 ** 20), maxRows: args['max-rows'] as number | undefined },
+      limits: {
+        bodyBytes: mb === undefined ? undefined : Math.round(mb * 2 ** 20),
+        maxRows: args['max-rows'] as number | undefined,
+        bodyBudgetBytes: budgetMb === undefined ? undefined : Math.round(budgetMb * 2 ** 20),
+        maxConnections: args['max-connections'] as number | undefined,
+        headersTimeoutMs: ms('headers-timeout'),
+        requestTimeoutMs: ms('request-timeout'),
+        idleTimeoutMs: ms('idle-timeout'),
+      },
       logger: args.log === true,
+      ...(token !== undefined ? { token } : {}),
     });
     for (const [name, m] of server.maps) {
       process.stdout.write(`map ${name}: ${m.p} -> ${m.q} (${m.metadata.estimator}, ${m.metadata.source.model} -> ${m.metadata.target.model}) from ${maps[name]}\n`);
@@ -71,3 +94,16 @@ export const serveCommand: Command = {
     });
   },
 };
+
+/** The bearer token: the file's first line (kept out of the command line, where `ps` shows it). */
+function readToken(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--token-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const token = text.split(/\r?\n/)[0].trim();
+  if (token.length < 16 || /\s/.test(token)) throw new UsageError(`--token-file: expected a token of 16 or more characters without spaces on the first line of ${file}, found ${token.length} character(s)`);
+  return token;
+}
