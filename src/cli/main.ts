@@ -11,10 +11,11 @@ import { fitCommand } from './commands/fit';
 import { importCommand } from './commands/import';
 import { inspectCommand } from './commands/inspect';
 import { serveCommand } from './commands/serve';
+import { workerCommand } from './commands/worker';
 
 const commands: Command[] = [
   demoCommand, doctorCommand, importCommand, extractCommand, fitCommand, applyCommand, inspectCommand,
-  experimentCommand, serveCommand, benchCommand,
+  experimentCommand, serveCommand, workerCommand, benchCommand,
 ];
 
 function help(): string {

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { openDataset } from '../../datasets';
+import { extractOnQueue } from '../../cluster/coordinator';
 import { extract } from '../../extract/pipeline';
 import { PICKS } from '../../faces/align';
 import { FALLBACKS } from '../../faces/stage';
@@ -14,7 +15,10 @@ const USAGE =
   '  --logits once per model ("-" for none). A killed run resumes from <out>.partial when run again.\n' +
   '  --align: detect and align faces first (BlazeFace, ArcFace template), cached in --align-cache (default:\n' +
   '  .embmap-align beside the first --out) so other networks reuse the detection pass; an image without a\n' +
-  '  usable face is reported and skipped, or embedded from a centred crop with --align-fallback centre.';
+  '  usable face is reported and skipped, or embedded from a centred crop with --align-fallback centre.\n' +
+  '  --queue redis://HOST:PORT/DB [--shard-size N] [--shared DIR] [--stats SRC:TGT]: run the pass as BullMQ jobs\n' +
+  '  taken by `embmap worker` processes on any machines (docs/CLUSTER.md); shards go to --shared (default\n' +
+  '  <out>.shards, a folder every worker mounts), --stats keeps each shard\'s statistics for `embmap fit --stats`.';
 
 export const extractCommand: Command = {
   name: 'extract',
@@ -24,6 +28,7 @@ export const extractCommand: Command = {
     model: 'strings', images: 'string', out: 'strings', logits: 'strings', batch: 'number', workers: 'number',
     threads: 'number', device: 'string', strict: 'boolean', restart: 'boolean', root: 'string', subset: 'string', quiet: 'boolean',
     align: 'boolean', 'align-cache': 'string', 'align-fallback': 'string', 'align-pick': 'string',
+    queue: 'string', 'shard-size': 'number', shared: 'string', stats: 'strings',
   },
   async run(args) {
     const models = (args.model as string[] | undefined) ?? [];
@@ -51,10 +56,36 @@ export const extractCommand: Command = {
       return v as number | undefined;
     };
 
+    const clusterOnly = ['shard-size', 'shared', 'stats'].find((f) => args[f] !== undefined);
+    if (clusterOnly && args.queue === undefined) throw new UsageError(`--${clusterOnly}: only applies with --queue`);
     const dataset = openDataset(args.images, { root: args.root as string | undefined, subset: subset as 'all' | 'pairs' | undefined });
+    const targets = models.map((model, i) => ({ model, out: outs[i], ...(logits[i] && logits[i] !== '-' ? { logits: logits[i] } : {}) }));
+    const say = (line: string) => process.stdout.write(line + '\n');
+    if (args.queue !== undefined) {
+      const unsupported = ['align', 'restart', 'workers', 'threads', 'device'].find((f) => args[f] !== undefined);
+      if (unsupported) throw new UsageError(`--${unsupported}: not with --queue (${unsupported === 'align' ? 'align in a single-process pass first' : 'set it on each `embmap worker`'})`);
+      const stats = ((args.stats as string[] | undefined) ?? []).map((p) => {
+        const pair = p.split(':');
+        if (pair.length !== 2 || !pair[0] || !pair[1]) throw new UsageError(`--stats: expected SOURCE_ID:TARGET_ID (two model ids), received '${p}'`);
+        return pair as [string, string];
+      });
+      const s = await extractOnQueue({
+        dataset, targets, queue: args.queue as string, batch: integer('batch'), shardSize: integer('shard-size'),
+        shared: args.shared as string | undefined, stats, strict: !!args.strict, progress: args.quiet ? null : process.stderr,
+      });
+      for (const m of s.models) {
+        say(`wrote ${m.out}: ${s.rows} x ${m.dim} float32 embeddings of ${m.id}`);
+        if (m.logits) say(`wrote ${m.logits}: ${s.rows} x ${m.classes} float32 logits of ${m.id}`);
+      }
+      for (const st of s.stats) say(`statistics ${st.source} -> ${st.target} of every shard in ${st.dir} (embmap fit --stats ${st.dir})`);
+      say(`${dataset.kind} ${args.images}: ${s.total} images, ${s.rows} rows in ${s.shards} shards (${s.resumedShards} done by an earlier run), run ${s.run}`);
+      say(`${s.imagesPerSecond.toFixed(1)} images/s across the workers; ${s.seconds.toFixed(1)} s in all`);
+      for (const k of s.skipped) say(`  skipped ${k.path}: ${k.reason}`);
+      return;
+    }
     const summary = await extract({
       dataset,
-      targets: models.map((model, i) => ({ model, out: outs[i], ...(logits[i] && logits[i] !== '-' ? { logits: logits[i] } : {}) })),
+      targets,
       batch: integer('batch'),
       workers: integer('workers'),
       threads: integer('threads'),
@@ -72,7 +103,6 @@ export const extractCommand: Command = {
       } : {}),
     });
 
-    const say = (line: string) => process.stdout.write(line + '\n');
     const a = summary.align;
     if (a) {
       const kinds = Object.entries(a.failures).map(([kind, n]) => `${n} ${kind}`).join(', ');
