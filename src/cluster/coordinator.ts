@@ -118,6 +118,7 @@ export async function extractOnQueue(options: ClusterExtractOptions): Promise<Cl
     const tStart = Date.now();
     const imagesAtStart = ranges.filter((r) => resumed.has(r.index)).reduce((a, r) => a + r.end - r.start, 0);
     let failed = new Map<number, string>();
+    const retried = new Set<string>();
     let lastLine = 0, redisDown = false;
     for (;;) {
       const present = shardsPresent(shared);
@@ -134,6 +135,14 @@ export async function extractOnQueue(options: ClusterExtractOptions): Promise<Cl
         }
         for (const [shard, reason] of nowFailed) if (!failed.has(shard)) log(`shard ${shard} failed after ${attempts} tries: ${reason}`);
         failed = nowFailed;
+        // A try that failed and waits for its retry: shown once, with its reason.
+        for (const id of (await queue.getRanges(['delayed'], 0, -1)).filter(isOurs)) {
+          const job = await queue.getJob(id);
+          const key = `${id} ${job?.attemptsMade}`;
+          if (!job || retried.has(key)) continue;
+          retried.add(key);
+          log(`shard ${shardOf(id)}: try ${job.attemptsMade} of ${attempts} failed (${job.failedReason}); retrying`);
+        }
       } catch (err) {
         if (!redisDown) log(`${target.url}: ${(err as Error).message}; waiting for Redis`);
         redisDown = true;

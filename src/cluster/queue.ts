@@ -65,13 +65,15 @@ export async function assertReachable(target: RedisTarget, timeoutMs = 5000): Pr
   const Redis = (require('ioredis') as { default: IORedis }).default;
   const { url: _url, ...options } = target;
   const client = new Redis({ ...options, lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
-  client.on('error', () => undefined); // reported by connect/ping below
+  // The socket's error (e.g. ECONNREFUSED) says more than connect()'s "Connection is closed".
+  let cause: Error | undefined;
+  client.on('error', (err: Error) => (cause ??= err));
   try {
     await client.connect();
     const pong = await client.ping();
     if (pong !== 'PONG') throw new Error(`expected PONG to PING, received ${JSON.stringify(pong)}`);
   } catch (err) {
-    throw new Error(`${target.url}: cannot reach Redis (${(err as Error).message})`);
+    throw new Error(`${target.url}: cannot reach Redis (${(cause ?? (err as Error)).message})`);
   } finally {
     client.disconnect();
   }
