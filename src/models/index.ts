@@ -12,3 +12,4 @@ export {
   resolveModel,
   validateCard,
 } from './load';
+export { type ModelHandle, modelHandle, openModel } from './handle';

@@ -1,6 +1,6 @@
-// A real redis-server for the cluster tests: on a free loopback port, its data (append-only file,
-// so queued jobs survive a restart) in a temp folder; the caller stops it. Tests skip with the
-// reason when redis-server is not installed.
+// A real redis-server for the cluster tests and benchmark: on a free loopback port, its data in a
+// temp folder (append-only file, fsynced every second as Redis ships it; a restart after SIGTERM
+// keeps the queue); the caller stops it. Tests skip with the reason when redis-server is absent.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 
@@ -37,13 +37,19 @@ export class RedisServer {
     return server;
   }
 
+  /** The server process (undefined while stopped). */
+  get pid(): number {
+    if (this.child?.pid === undefined) throw new Error(`redis-server on port ${this.port}: not running`);
+    return this.child.pid;
+  }
+
   url(db = 0): string {
     return `redis://127.0.0.1:${this.port}/${db}`;
   }
 
   /** Starts (again) on the same port and data folder; resolves once it answers PING. */
   async restart(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'], { stdio: 'ignore' });
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'], { stdio: 'ignore' });
     for (let i = 0; i < 100; i++) {
       if (await ping(this.port)) return;
       await new Promise((r) => setTimeout(r, 50));
