@@ -52,7 +52,9 @@ const light: LayerSpec[] = [{ op: 'conv', out: 16, kernel: 3, stride: 2 }, { op:
 const cardA = writeCard('a', 32, light, 5);
 const cardB = writeCard('b', 40, light, 3);
 // Slow enough (about 20 ms an image here) that a kill or a restart lands in the middle of the run.
-const cardH = writeCard('h', 160, [{ op: 'conv', out: 32, kernel: 3, stride: 1 }, { op: 'residual', layers: [{ op: 'conv', out: 32, kernel: 3 }] }, { op: 'conv', out: 16, kernel: 3, stride: 2 }, { op: 'gap' }], 4);
+const heavy: LayerSpec[] = [{ op: 'conv', out: 32, kernel: 3, stride: 1 }, { op: 'residual', layers: [{ op: 'conv', out: 32, kernel: 3 }] }, { op: 'conv', out: 16, kernel: 3, stride: 2 }, { op: 'gap' }];
+const cardH = writeCard('h', 160, heavy, 4);
+writeCard('h2', 160, heavy, 4); // the same shapes, other weights: h2.onnx stands in for a worker's different copy of h.onnx
 
 // 6 class folders of the 9 fixture images, and one truncated JPEG: 55 images, one skipped.
 const images = path.join(dir, 'images');
@@ -233,10 +235,11 @@ describe('cluster extraction on BullMQ and Redis', { skip, timeout: 240_000 }, (
     await assertSameAsReference(o2, [cardB, cardA]);
   });
 
-  test('a model that fails to load on a worker: its tries fail with the reason, shown by the coordinator; the run goes on once the file is fixed', async () => {
+  test('a model that fails to load, or differs from the coordinator\'s, on a worker: its tries fail with the reason, shown by the coordinator; the run goes on once the file is fixed', async () => {
     const out = path.join(dir, 'bad-model');
     const onnx = path.join(dir, 'h.onnx');
     const good = fs.readFileSync(onnx);
+    const other = fs.readFileSync(path.join(dir, 'h2.onnx'));
     for (const w of workers.splice(0)) await stopWorker(w);
     const coordinator = run(extractArgs(redis.url(), out, [cardH]));
     try {
@@ -246,6 +249,10 @@ describe('cluster extraction on BullMQ and Redis', { skip, timeout: 240_000 }, (
       workers.push(await startWorker(redis.url()));
       await until('a failed try', () => /try 1 of 3 failed/.test(coordinator.output()) || coordinator.child.exitCode !== null);
       assert.match(coordinator.output(), /shard \d+: try 1 of 3 failed \(.*h\.onnx: expected an ONNX model.*\); retrying/);
+      // Then a valid model of the same shape with other weights: refused by its SHA-256.
+      fs.writeFileSync(onnx, other);
+      await until('a refused model', () => /differs from the coordinator's/.test(coordinator.output()) || coordinator.child.exitCode !== null);
+      assert.match(coordinator.output(), /shard \d+: try \d of 3 failed \(.*h\.onnx: this worker's model file differs from the coordinator's \(sha256 [0-9a-f]{12}…, expected [0-9a-f]{12}…\)\); retrying/);
       fs.writeFileSync(onnx, good);
       workers.push(await startWorker(redis.url()));
       const code = await coordinator.exit;

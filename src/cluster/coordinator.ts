@@ -163,16 +163,17 @@ export async function extractOnQueue(options: ClusterExtractOptions): Promise<Cl
       throw new Error(`${failed.size} of ${ranges.length} shards failed for good (${list.join('; ')}${failed.size > 5 ? '; ...' : ''}); the queue keeps them: run the same command again to retry them`);
     }
 
-    // Assemble, in shard order: the same files as the single-process pass.
-    const shards = ranges.map((r) => readShard(shardFile(shared, r.index), run, r, plan.dims));
+    // Assemble, in shard order: the same files as the single-process pass, one output in memory at a time.
+    const shards = ranges.map((r) => readShard(shardFile(shared, r.index), run, r, plan.dims, -1));
     const rows = shards.reduce((a, s) => a + s.rows, 0);
     const skipped = shards.flatMap((s) => s.skipped);
     writeOutputs(plan, skipped, rows, (k) => {
       const out = new Float32Array(rows * plan.dims[k]);
       let at = 0;
-      for (const s of shards) {
-        out.set(s.outputs[k], at);
-        at += s.outputs[k].length;
+      for (const r of ranges) {
+        const [rowsOfK] = readShard(shardFile(shared, r.index), run, r, plan.dims, k).outputs;
+        out.set(rowsOfK, at);
+        at += rowsOfK.length;
       }
       return out;
     }, shared);

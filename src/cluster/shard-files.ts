@@ -34,9 +34,14 @@ export function writeShard(file: string, run: string, range: ShardRange, dims: r
   });
 }
 
-/** Reads a shard written by writeShard, checking that it belongs to `run` and covers `range` with outputs of `dims`. */
-export function readShard(file: string, run: string, range: ShardRange, dims: readonly number[]): ShardRows {
-  const st = readSafetensors(file);
+/**
+ * Reads a shard written by writeShard, checking that it belongs to `run` and covers `range`; of the
+ * outputs (sizes `dims`), only output `only` when given (`outputs` then holds just that one), none
+ * when `only` is -1.
+ */
+export function readShard(file: string, run: string, range: ShardRange, dims: readonly number[], only?: number): ShardRows {
+  const wanted = only === undefined ? dims.map((_, k) => k) : only < 0 ? [] : [only];
+  const st = readSafetensors(file, { names: wanted.map(String) });
   const m = st.metadata;
   const bad = (what: string): never => {
     throw new FileFormatError(file, `${what}; remove it and run again to recompute the shard`);
@@ -44,9 +49,9 @@ export function readShard(file: string, run: string, range: ShardRange, dims: re
   if (m.run !== run) bad(`expected a shard of run ${run}, found one of run ${m.run ?? '(none)'}`);
   if (m.start !== String(range.start) || m.end !== String(range.end)) bad(`expected images [${range.start}, ${range.end}), found [${m.start}, ${m.end})`);
   const rows = Number(m.rows);
-  const outputs = dims.map((dim, k) => {
+  const outputs = wanted.map((k) => {
     const t = st.tensors.get(String(k));
-    if (!t || t.dtype !== 'float32' || t.shape.join() !== `${rows},${dim}`) bad(`output ${k}: expected ${rows} x ${dim} float32 values`);
+    if (!t || t.dtype !== 'float32' || t.shape.join() !== `${rows},${dims[k]}`) bad(`output ${k}: expected ${rows} x ${dims[k]} float32 values`);
     return t!.data as Float32Array;
   });
   let skipped: SkippedImage[] = [];

@@ -64,7 +64,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       r = (async () => {
         const handle = await openModel(m.file);
         if (handle.sha256 !== m.sha256) {
-          throw new Error(`${m.file}: this worker's model file differs from the coordinator's (sha256 ${handle.sha256.slice(0, 12)}…, expected ${m.sha256.slice(0, 12)}…)`);
+          throw new Error(`${handle.loaded.onnxPath}: this worker's model file differs from the coordinator's (sha256 ${handle.sha256.slice(0, 12)}…, expected ${m.sha256.slice(0, 12)}…)`);
         }
         return PreparedModel.prepare(handle, { logits: m.logits }).open(runtime);
       })();
