@@ -74,7 +74,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     return r;
   };
 
-  const process_ = async (job: { data: ShardJob }): Promise<ShardResult> => {
+  const embedShard = async (job: { data: ShardJob }): Promise<ShardResult> => {
     const t0 = Date.now();
     const d = job.data;
     if (d.version !== VERSION) throw new Error(`shard ${d.shard.index} of run ${d.run}: planned by embmap ${d.version}, this worker runs ${VERSION}`);
@@ -112,7 +112,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   };
 
   const { Worker } = bullmq();
-  const worker = new Worker(QUEUE_NAME, process_, {
+  const worker = new Worker(QUEUE_NAME, embedShard, {
     connection: connectionOptions(target),
     concurrency: 1,
     lockDuration,
