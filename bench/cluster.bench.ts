@@ -15,7 +15,7 @@ import { bullmq, connectionOptions, parseRedisUrl } from '../src/cluster/queue';
 import { makeRng } from '../src/evaluate/split';
 import { extract } from '../src/extract/pipeline';
 import { writeFileAtomic } from '../src/io/atomic';
-import { convNet } from '../src/onnx/cnn';
+import { convNet } from '../test/helpers/cnn';
 import { writeModel } from '../src/onnx/proto';
 import { RedisServer } from '../test/helpers/redis';
 import { REPO } from './common';

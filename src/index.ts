@@ -34,6 +34,9 @@ export * from './io';
 // so that library users do not load fastify; extraction on a BullMQ queue in 'embmap/dist/src/cluster'.)
 export { importModel, CATALOGUE, type ImportOptions, type ImportResult } from './importers';
 export * from './models';
+export { describeOnnx, type ModelDescription } from './models/describe';
+export { openModel } from './models/resolve';
+export { probeCard, type ProbeOptions, type ProbeResult } from './probe/probe';
 export { extract, type ExtractOptions, type ExtractSummary } from './extract';
 export { alignImages, FaceDetector, fitSimilarity, warpSimilarity, type AlignOptions, type AlignSummary, type Face } from './faces';
 export { openDataset, lfwDataset, folderDataset, manifestDataset, imagenetDataset, readLfwPairs, type Dataset } from './datasets';

@@ -17,7 +17,7 @@ import { makeRng as seeded } from '../src/evaluate/split';
 import { extract } from '../src/extract/pipeline';
 import { LinearMap } from '../src/maps/linear-map';
 import type { ModelCard } from '../src/models/card';
-import { convNet, type LayerSpec } from '../src/onnx/cnn';
+import { convNet, type LayerSpec } from './helpers/cnn';
 import { writeModel } from '../src/onnx/proto';
 import { tempDir } from './helpers/io';
 import { makeRng } from './helpers/random';

@@ -90,7 +90,7 @@ export async function extractOnQueue(options: ClusterExtractOptions): Promise<Cl
     name: 'shard',
     data: {
       version: VERSION, run, shared, shard: r, shards: ranges.length, batch, strict: plan.strict, stats,
-      models: plan.prepared.map((p, m) => ({ file: path.resolve(p.loaded.source), sha256: p.sha256, id: ids[m], logits: p.classes !== undefined })),
+      models: plan.prepared.map((p, m) => ({ loaded: p.loaded, sha256: p.sha256, id: ids[m], logits: p.classes !== undefined })),
       items: plan.items.slice(r.start, r.end),
     },
     opts: { jobId: jobId(run, r.index), attempts, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: true, removeOnFail: false },

@@ -2,10 +2,11 @@
 // nothing but the shared folder and the model files, and to refuse it when it would compute
 // something else than the coordinator planned (another embmap version, another model file).
 import type { DecodeItem, ShardRange } from '../extract/plan';
+import type { LoadedCard } from '../models/load';
 
 export interface JobModel {
-  /** The card (.json) or model (.onnx) path the coordinator was given, absolute. */
-  file: string;
+  /** The card as the coordinator resolved it (presets and flags applied), with the ONNX file's absolute path: workers do not resolve it again. */
+  loaded: LoadedCard;
   /** SHA-256 of the ONNX file the coordinator read: a worker's copy must be the same. */
   sha256: string;
   id: string;

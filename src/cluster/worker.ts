@@ -13,7 +13,7 @@ import { DecodePool } from '../extract/decode-pool';
 import { RangeEmbedder } from '../extract/embed';
 import { planModels } from '../extract/plan';
 import { type ModelRunner, PreparedModel } from '../extract/runner';
-import { openModel } from '../models/handle';
+import { modelHandle } from '../models/handle';
 import type { RuntimeOptions } from '../onnx/runtime';
 import { VERSION } from '../version';
 import type { JobModel, ShardJob, ShardResult } from './job';
@@ -58,11 +58,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 
   /** Each model opened once per process; a failure is not kept, so a fixed file is picked up by the next job. */
   const runnerFor = (m: JobModel): Promise<ModelRunner> => {
-    const key = `${m.file}\0${m.sha256}\0${m.logits}`;
+    const key = `${m.loaded.onnxPath}\0${JSON.stringify(m.loaded.card)}\0${m.sha256}\0${m.logits}`;
     let r = runners.get(key);
     if (!r) {
       r = (async () => {
-        const handle = await openModel(m.file);
+        const handle = modelHandle(m.loaded);
         if (handle.sha256 !== m.sha256) {
           throw new Error(`${handle.loaded.onnxPath}: this worker's model file differs from the coordinator's (sha256 ${handle.sha256.slice(0, 12)}…, expected ${m.sha256.slice(0, 12)}…)`);
         }

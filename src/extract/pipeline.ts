@@ -42,7 +42,7 @@ export interface ExtractedModel {
   source: string;
   provider: Provider;
   fallback?: string;
-  assumed: string[];
+  origins: Record<string, string>;
   out: string;
   logits?: string;
   dim: number;
@@ -113,7 +113,7 @@ export function describeModels(plan: ExtractPlan, runners: readonly { provider: 
     source: p.loaded.source,
     provider: runners[m].provider,
     ...(runners[m].fallback ? { fallback: runners[m].fallback } : {}),
-    assumed: p.loaded.assumed,
+    origins: p.loaded.origins,
     out: plan.targets[m].out,
     ...(plan.targets[m].logits ? { logits: plan.targets[m].logits } : {}),
     dim: p.embeddingDim,

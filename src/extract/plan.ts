@@ -10,7 +10,7 @@ import type { Dataset } from '../datasets';
 import { type AlignOptions, type AlignSummary, alignImages } from '../faces/stage';
 import { type InputSpec, inputSize, specKey } from '../images/preprocess';
 import { saveEmbeddings } from '../io/embeddings';
-import { openModel } from '../models/handle';
+import { openHandle } from '../models/handle';
 import type { LoadedCard } from '../models/load';
 import { type RuntimeOptions, checkRuntimeOptions } from '../onnx/runtime';
 import { type Fingerprint, type SkippedImage, datasetHash } from './checkpoint';
@@ -118,7 +118,7 @@ export async function planExtraction(options: ExtractOptions): Promise<ExtractPl
   if (dup) throw new RangeError(`targets: expected distinct output files, received ${dup} twice`);
 
   const prepared: PreparedModel[] = [];
-  for (const t of targets) prepared.push(PreparedModel.prepare(await openModel(t.model), { logits: !!t.logits }));
+  for (const t of targets) prepared.push(PreparedModel.prepare(await openHandle(t.model), { logits: !!t.logits }));
   const models = planModels(prepared);
   // Alignment first: what is decoded is then each image's crop, and an image without one is skipped.
   let items: DecodeItem[] = dataset.items;

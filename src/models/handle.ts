@@ -1,6 +1,6 @@
 // One opened model, handed around instead of paths: the card, the ONNX bytes, the parsed graph and
-// its SHA-256, read and checked once per process. Every place that turns a model argument into
-// something runnable goes through openModel, so model resolution has one entry point.
+// its SHA-256, read and checked once per process. Handles are built in one place (modelHandle) from
+// whatever model resolution gives (resolve.ts / load.ts).
 import { createHash } from 'node:crypto';
 import { GraphIndex } from '../onnx/graph';
 import { decodeModel, type onnx, readModelBytes } from '../onnx/proto';
@@ -25,6 +25,6 @@ export function modelHandle(loaded: LoadedCard): ModelHandle {
 }
 
 /** A loaded card, or a card (.json) / model (.onnx) path, as a handle. */
-export async function openModel(model: LoadedCard | string): Promise<ModelHandle> {
+export async function openHandle(model: LoadedCard | string): Promise<ModelHandle> {
   return modelHandle(typeof model === 'string' ? await resolveModel(model) : model);
 }

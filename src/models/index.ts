@@ -2,7 +2,6 @@
 export type { ChannelOrder, Layout, ModelCard, ResizePolicy } from './card';
 export {
   CHANNEL_ORDERS,
-  DEFAULT_INPUT,
   LAYOUTS,
   type LoadedCard,
   RESIZE_POLICIES,
@@ -12,4 +11,6 @@ export {
   resolveModel,
   validateCard,
 } from './load';
-export { type ModelHandle, modelHandle, openModel } from './handle';
+export { type Draft, type DraftOptions, METADATA_KEY, draftCard } from './draft';
+export { PRESETS, PRESET_NAMES, type Preset, preset } from './presets';
+export { type ModelHandle, modelHandle, openHandle } from './handle';
