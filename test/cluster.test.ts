@@ -1,8 +1,9 @@
 // Extraction as BullMQ jobs on a real redis-server (started here on a loopback port, data in a temp
 // folder): outputs byte-identical to the single-process pass, shard statistics merged equal to one
 // pass and the maps fitted from them equal, and the faults: a worker SIGKILLed mid-shard, a model
-// that fails to load, Redis restarted mid-run, the coordinator killed and started again, two runs
-// on one Redis, and bad input. Every process started here is stopped here.
+// that fails to load or differs, Redis restarted mid-run, the coordinator killed and started again,
+// two runs on one Redis, a shared folder a worker cannot write, and bad input. Every process
+// started here is stopped here.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -266,6 +267,31 @@ describe('cluster extraction on BullMQ and Redis', { skip, timeout: 240_000 }, (
     } finally {
       fs.writeFileSync(onnx, good);
     }
+  });
+
+  test('a shared folder a worker cannot write: the tries fail naming the folder; once it can, the run completes', async () => {
+    const out = path.join(dir, 'unwritable');
+    for (const w of workers.splice(0)) await stopWorker(w);
+    const coordinator = run(extractArgs(redis.url(), out, [cardA, cardB], ['--stats', 'a:b']));
+    const blocker = path.join(out, '0.npy.shards', 'stats');
+    try {
+      await until('the coordinator to queue the shards', () => coordinator.output().includes('run ') || coordinator.child.exitCode !== null);
+      fs.writeFileSync(blocker, 'a file where the statistics folder should be');
+      workers.push(await startWorker(redis.url()));
+      await until('a failed try', () => /try 1 of 3 failed/.test(coordinator.output()) || coordinator.child.exitCode !== null);
+      assert.match(coordinator.output(), /shard \d+: try 1 of 3 failed \(.*0\.npy\.shards\/stats\/a--b: expected a shared folder this process can write.*\); retrying/);
+      assert.equal(shardFiles(out), 0, 'no shard marked done without its statistics');
+    } finally {
+      fs.rmSync(blocker, { force: true });
+    }
+    workers.push(await startWorker(redis.url()));
+    const code = await coordinator.exit;
+    if (code !== 0) {
+      const again = run(extractArgs(redis.url(), out, [cardA, cardB], ['--stats', 'a:b']));
+      assert.equal(await again.exit, 0, again.output());
+    }
+    await assertSameAsReference(out, [cardA, cardB]);
+    assert.equal(mergeStatsDir(path.join(out, '0.npy.shards', 'stats', 'a--b')).stats.count, TOTAL - 1);
   });
 
   test('bad input: a wrong or unreachable Redis URL, a shared folder that cannot be written; errors name them', async () => {
