@@ -79,6 +79,8 @@ export const extractCommand: Command = {
     };
 
     const sizes = { batch: integer('batch'), workers: integer('workers'), threads: integer('threads') };
+    const clusterOnly = ['shard-size', 'shared', 'stats'].find((f) => args[f] !== undefined);
+    if (clusterOnly && args.queue === undefined) throw new UsageError(`--${clusterOnly}: only applies with --queue`);
     if (args.queue !== undefined) {
       const unsupported = ['align', 'restart', 'workers', 'threads'].find((f) => args[f] !== undefined) ?? (device !== 'cpu' ? 'device' : undefined);
       if (unsupported) throw new UsageError(`--${unsupported}: not with --queue (${unsupported === 'align' ? 'align in a single-process pass first' : 'set it on each `embmap worker`'})`);
@@ -93,8 +95,6 @@ export const extractCommand: Command = {
     }
     const targets = loaded.map((model, i) => ({ model, out: outs[i], ...(logits[i] && logits[i] !== '-' ? { logits: logits[i] } : {}) }));
     if (args.queue !== undefined) return runOnQueue(args, dataset, targets, sizes.batch);
-    const clusterOnly = ['shard-size', 'shared', 'stats'].find((f) => args[f] !== undefined);
-    if (clusterOnly) throw new UsageError(`--${clusterOnly}: only applies with --queue`);
     const summary = await extract({
       dataset,
       targets,
