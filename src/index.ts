@@ -31,7 +31,7 @@ export { accuracy, agreement, logits } from './evaluate/classification';
 export * from './io';
 
 // Models and images: importers, cards, extraction. (The HTTP service is in 'embmap/dist/src/serve'
-// so that library users do not load fastify.)
+// so that library users do not load fastify; extraction on a BullMQ queue in 'embmap/dist/src/cluster'.)
 export { importModel, CATALOGUE, type ImportOptions, type ImportResult } from './importers';
 export * from './models';
 export { describeOnnx, type ModelDescription } from './models/describe';

@@ -150,8 +150,8 @@ test('--json on the commands that report: apply, doctor, inspect, fit', () => {
   assert.equal(a.status, 0, a.stderr);
   assert.deepEqual(JSON.parse(a.stdout), { out: f('j.npy'), rows: n, cols: q, dtype: 'float32', normalized: false });
   assert.equal(typeof JSON.parse(run('doctor', '--json').stdout), 'object');
-  // serve reports nothing (it runs until stopped).
-  for (const cmd of commands.filter((c) => c.name !== 'serve')) assert.ok('json' in cmd.flags, `${cmd.name} has --json`);
+  // serve and worker report nothing (they run until stopped).
+  for (const cmd of commands.filter((c) => c.name !== 'serve' && c.name !== 'worker')) assert.ok('json' in cmd.flags, `${cmd.name} has --json`);
 });
 
 test('usage errors name the flag, what was expected and what was received', () => {

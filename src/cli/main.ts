@@ -13,10 +13,11 @@ import { importCommand } from './commands/import';
 import { inspectCommand } from './commands/inspect';
 import { serveCommand } from './commands/serve';
 import { versionCommand } from './commands/version';
+import { workerCommand } from './commands/worker';
 
 export const commands: Command[] = [
   demoCommand, doctorCommand, importCommand, extractCommand, fitCommand, applyCommand, inspectCommand, cardCommand,
-  experimentCommand, serveCommand, benchCommand, versionCommand,
+  experimentCommand, serveCommand, workerCommand, benchCommand, versionCommand,
 ];
 
 function help(): string {

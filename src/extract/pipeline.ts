@@ -1,55 +1,18 @@
-// The extraction pass: images decoded by worker threads a few batches ahead of inference, each
-// image decoded once for all models (and preprocessed once per distinct input spec), every model's
-// embeddings and logits captured from the same run, batches checkpointed as they finish, and the
-// final .npy + .ids.tsv outputs written atomically only when every image is done. With `align`,
-// faces are detected and aligned first (src/faces, cached) and the networks see the aligned crops.
-import * as os from 'node:os';
+// The single-process extraction pass: the plan (plan.ts) run from where its checkpoint says
+// (embed.ts), batches checkpointed as they finish, and the final .npy + .ids.tsv outputs written
+// atomically only when every image is done. With `align`, faces are detected and aligned first
+// (src/faces, cached) and the networks see the aligned crops.
 import * as path from 'node:path';
-import { Matrix } from '../core/matrix';
-import { assertBoolean, assertInteger, fail } from '../core/validate';
-import type { Dataset } from '../datasets';
-import { type AlignOptions, type AlignSummary, type AlignedImage, alignImages } from '../faces/stage';
-import { type InputSpec, inputSize, specKey } from '../images/preprocess';
-import { saveEmbeddings, sidecarPath } from '../io/embeddings';
-import { checkOutputs } from '../io/outputs';
-import { type LoadedCard, resolveModel } from '../models/load';
-import { type Provider, type RuntimeOptions, checkRuntimeOptions } from '../onnx/runtime';
-import { Checkpoint, type SkippedImage, datasetHash } from './checkpoint';
+import type { AlignSummary } from '../faces/stage';
+import type { Provider } from '../onnx/runtime';
+import { Checkpoint, type SkippedImage } from './checkpoint';
 import { DecodePool } from './decode-pool';
-import { Progress, type ProgressStream } from './progress';
-import { type ModelRunner, PreparedModel } from './runner';
+import { RangeEmbedder } from './embed';
+import { type ExtractOptions, type ExtractPlan, planExtraction, writeOutputs } from './plan';
+import { Progress } from './progress';
+import type { ModelRunner } from './runner';
 
-export interface ExtractTarget {
-  /** A loaded card, or a card (.json) / model (.onnx) path. */
-  model: LoadedCard | string;
-  /** Embeddings file (.npy or .safetensors; the ids go to its .ids.tsv sidecar). */
-  out: string;
-  /** Logits file, from the same inference run. */
-  logits?: string;
-}
-
-export interface ExtractOptions extends RuntimeOptions {
-  dataset: Dataset;
-  targets: ExtractTarget[];
-  /** Images per inference batch (default 32). */
-  batch?: number;
-  /** Decode worker threads (default: half the cores, 1 to 4). */
-  workers?: number;
-  /** Batches decoded ahead of inference (default workers + 1). */
-  prefetch?: number;
-  /** Abort on the first unreadable image instead of skipping it. */
-  strict?: boolean;
-  /** Discard an existing checkpoint instead of resuming it. */
-  restart?: boolean;
-  /** Where the progress bar (TTY) or progress lines go; null for none. Default none. */
-  progress?: ProgressStream | null;
-  /** Progress line interval (default 100 ms on a TTY, 5 s otherwise). */
-  progressIntervalMs?: number;
-  /** Images of more pixels are skipped as unreadable, before decoding (default MAX_PIXELS, 40 MP). */
-  maxPixels?: number;
-  /** Detect and align faces first: the models embed the aligned crops (docs/EXTRACT.md). */
-  align?: Omit<AlignOptions, 'progress'>;
-}
+export type { ExtractOptions, ExtractTarget } from './plan';
 
 export interface ExtractSummary {
   /** Images in the dataset. */
@@ -68,143 +31,55 @@ export interface ExtractSummary {
   setupSeconds: number;
   /** computed / (seconds - setupSeconds): the processing rate. */
   imagesPerSecond: number;
-  models: { id: string; source: string; provider: Provider; fallback?: string; origins: Record<string, string>; out: string; logits?: string; dim: number; classes?: number }[];
+  models: ExtractedModel[];
   checkpoint: string;
   /** With align: the alignment stage's counts and every image without a usable face. */
   align?: AlignSummary;
 }
 
+export interface ExtractedModel {
+  id: string;
+  source: string;
+  provider: Provider;
+  fallback?: string;
+  origins: Record<string, string>;
+  out: string;
+  logits?: string;
+  dim: number;
+  classes?: number;
+}
+
 /** Runs the pass described by `options`; see the file comment. Resumes a matching checkpoint. */
 export async function extract(options: ExtractOptions): Promise<ExtractSummary> {
-  const { dataset, targets } = options;
-  const batch = options.batch ?? 32;
-  const workers = options.workers ?? Math.max(1, Math.min(4, Math.floor(os.cpus().length / 2)));
-  const prefetch = options.prefetch ?? workers + 1;
-  assertInteger('batch', batch, 1, 65536);
-  assertInteger('workers', workers, 1, 64);
-  assertInteger('prefetch', prefetch, 1, 64);
-  if (options.strict !== undefined) assertBoolean('strict', options.strict);
-  if (options.restart !== undefined) assertBoolean('restart', options.restart);
-  checkRuntimeOptions('options', options);
-  if (!dataset || !Array.isArray(dataset.items)) fail(TypeError, 'dataset', 'a Dataset (openDataset)', dataset);
-  if (!Array.isArray(targets) || targets.length === 0) fail(TypeError, 'targets', 'at least one { model, out }', targets);
-  const files = targets.flatMap((t) => [t.out, ...(t.logits ? [t.logits] : [])]).map((f) => path.resolve(f));
-  const dup = files.find((f, i) => files.indexOf(f) !== i);
-  if (dup) throw new RangeError(`targets: expected distinct output files, received ${dup} twice`);
-  checkOutputs(
-    targets.flatMap((t, i) => [t.out, ...(t.logits ? [t.logits] : [])].map((file) => ({ name: `targets[${i}]`, file, extensions: ['.npy', '.safetensors'], companions: [sidecarPath(file)] }))),
-    [...targets.map((t, i) => (typeof t.model === 'string' ? { name: `targets[${i}].model`, file: t.model } : undefined)), ...(dataset.kind === 'manifest' ? [{ name: 'images', file: dataset.source }] : [])],
-  );
-
   const t0 = Date.now();
+  const plan = await planExtraction(options);
+  const total = plan.dataset.items.length;
+  const checkpointDir = `${path.resolve(plan.targets[0].out)}.partial`;
   const runners: ModelRunner[] = [];
   let pool: DecodePool | undefined;
   let checkpoint: Checkpoint | undefined;
   try {
-    const prepared: PreparedModel[] = [];
-    for (const t of targets) {
-      const loaded = typeof t.model === 'string' ? await resolveModel(t.model) : t.model;
-      prepared.push(PreparedModel.prepare(loaded, { logits: !!t.logits }));
-    }
-    // Models with the same input spec share one preprocessed buffer.
-    const specs: InputSpec[] = [];
-    const specOf = prepared.map((p) => {
-      const key = specKey(p.spec);
-      let k = specs.findIndex((s) => specKey(s) === key);
-      if (k < 0) k = specs.push(p.spec) - 1;
-      return k;
-    });
-    // Alignment first: what is decoded is then each image's crop, and an image without one is skipped.
-    let aligned: AlignedImage[] | undefined, alignSummary: AlignSummary | undefined;
-    if (options.align) ({ images: aligned, summary: alignSummary } = await alignImages(dataset.items.map((i) => i.path), { maxPixels: options.maxPixels, ...options.align, progress: options.progress ?? null }));
-    const decodeItems = aligned ? dataset.items.map((it, i) => ({ id: it.id, path: aligned![i].crop ?? '' })) : dataset.items;
-    const dims = prepared.flatMap((p) => [p.embeddingDim, ...(p.classes !== undefined ? [p.classes] : [])]);
-    const fingerprint = {
-      dataset: datasetHash(decodeItems),
-      outputs: prepared.flatMap((p) => {
-        const base = `${p.sha256} ${JSON.stringify(p.loaded.card.input)}`;
-        return [`${base} ${p.loaded.card.embedding.tensor}`, ...(p.classes !== undefined ? [`${base} ${p.loaded.card.logits!.tensor}`] : [])];
-      }),
-    };
-    const total = dataset.items.length;
-    const checkpointDir = `${path.resolve(targets[0].out)}.partial`;
-
     // The first batches decode while the sessions are created: from where the checkpoint says, if it holds.
     const from = options.restart ? 0 : Checkpoint.recordedDone(checkpointDir);
-    const sizes = specs.map(inputSize);
-    const spare: ArrayBuffer[][] = [];
-    const starts: number[] = [];
-    for (let s = from; s < total; s += batch) starts.push(s);
-    const decoding = new Map<number, ReturnType<DecodePool['decode']>>();
-    if (starts.length) pool = new DecodePool(workers, { maxPixels: options.maxPixels });
-    const submit = (k: number) => {
-      const items = decodeItems.slice(starts[k], Math.min(starts[k] + batch, total));
-      const buffers = spare.pop() ?? sizes.map((n) => new ArrayBuffer(batch * n * 4));
-      // Images without an aligned crop are not decoded; they come back as failures with alignment's reason.
-      const wanted = items.flatMap((it, j) => (it.path ? [j] : []));
-      const unaligned = items.flatMap((it, j) => (it.path ? [] : [{ index: j, reason: `alignment: ${aligned![starts[k] + j].failure!.reason}` }]));
-      decoding.set(k, pool!.decode(wanted.map((j) => items[j].path), specs, buffers).then((d) => ({
-        ...d,
-        failures: [...d.failures.map((f) => ({ index: wanted[f.index], reason: f.reason })), ...unaligned].sort((a, b) => a.index - b.index),
-      })));
-    };
-    let submitted = 0;
-    while (submitted < starts.length && submitted <= prefetch) submit(submitted++);
-
-    for (const p of prepared) runners.push(await p.open({ device: options.device, threads: options.threads }));
-    checkpoint = Checkpoint.open(checkpointDir, fingerprint, dims, total, { restart: options.restart });
+    if (from < total) pool = new DecodePool(plan.workers, { maxPixels: plan.maxPixels });
+    const range = pool ? new RangeEmbedder(plan, pool, from, total) : undefined;
+    for (const p of plan.prepared) runners.push(await p.open({ device: options.device, threads: options.threads }));
+    checkpoint = Checkpoint.open(checkpointDir, plan.fingerprint, plan.dims, total, { restart: options.restart });
     const resumedFrom = checkpoint.progress.done;
     if (resumedFrom !== from) throw new Error(`${checkpointDir}: the checkpoint changed while this run started (another process writing it?); run again`);
     const setupSeconds = (Date.now() - t0) / 1000;
     const progress = options.progress ? new Progress(options.progress, total, resumedFrom, { intervalMs: options.progressIntervalMs }) : undefined;
-
-    for (let k = 0; k < starts.length; k++) {
-      // Keep `prefetch` batches decoding while this one runs.
-      while (submitted < starts.length && submitted <= k + prefetch) submit(submitted++);
-      const decoded = await decoding.get(k)!;
-      decoding.delete(k);
-      const start = starts[k];
-      const end = Math.min(start + batch, total);
-      const skipped = decoded.failures.map(({ index, reason }) => {
-        const item = dataset.items[start + index];
-        return { index: start + index, id: item.id, path: item.path, reason };
-      });
-      if (options.strict && skipped.length) {
-        throw new Error(`${skipped[0].path}: ${skipped[0].reason} (--strict: stopping; ${start} images done are kept in the checkpoint)`);
-      }
-      const n = decoded.kept.length;
-      const outputs: Float32Array[] = [];
-      if (n > 0) {
-        for (let m = 0; m < runners.length; m++) {
-          const input = new Float32Array(decoded.buffers[specOf[m]], 0, n * sizes[specOf[m]]);
-          const result = await runners[m].run(input, n);
-          outputs.push(result.embeddings, ...(result.logits ? [result.logits] : []));
-        }
-      } else {
-        dims.forEach(() => outputs.push(new Float32Array(0)));
-      }
-      checkpoint.append(end, n, outputs, skipped);
-      spare.push(decoded.buffers);
+    const cp = checkpoint;
+    await range?.run(runners, ({ end, n, outputs, skipped }) => {
+      cp.append(end, n, outputs, skipped);
       progress?.update(end);
-    }
+    });
     await checkpoint.flush();
     progress?.finish();
 
     // Assemble: the checkpoint's rows, named by the ids of the images not skipped.
     const record = checkpoint.progress;
-    const skippedAt = new Set(record.skipped.map((s) => s.index));
-    const kept = dataset.items.filter((_, i) => !skippedAt.has(i));
-    const ids = kept.map((i) => i.id);
-    const labels = dataset.labelled ? kept.map((i) => i.label!) : undefined;
-    if (record.rows !== ids.length) throw new Error(`${checkpoint.dir}: expected ${ids.length} rows, the checkpoint holds ${record.rows}; pass --restart`);
-    let k = 0;
-    for (const t of targets) {
-      for (const file of [t.out, ...(t.logits ? [t.logits] : [])]) {
-        const matrix = new Matrix(checkpoint.read(k), record.rows, dims[k]);
-        saveEmbeddings(file, labels ? { matrix, ids, labels } : { matrix, ids });
-        k++;
-      }
-    }
+    writeOutputs(plan, record.skipped, record.rows, (k) => cp.read(k), checkpoint.dir);
     const run = record.runs[record.runs.length - 1];
     const seconds = (Date.now() - t0) / 1000;
     const summary: ExtractSummary = {
@@ -217,19 +92,9 @@ export async function extract(options: ExtractOptions): Promise<ExtractSummary> 
       seconds,
       setupSeconds,
       imagesPerSecond: seconds > setupSeconds ? run.computed / (seconds - setupSeconds) : 0,
-      models: runners.map((r, m) => ({
-        id: r.loaded.card.id,
-        source: r.loaded.source,
-        provider: r.provider,
-        ...(r.fallback ? { fallback: r.fallback } : {}),
-        origins: r.loaded.origins,
-        out: targets[m].out,
-        ...(targets[m].logits ? { logits: targets[m].logits } : {}),
-        dim: r.embeddingDim,
-        ...(r.classes !== undefined ? { classes: r.classes } : {}),
-      })),
+      models: describeModels(plan, runners),
       checkpoint: checkpoint.dir,
-      ...(alignSummary ? { align: alignSummary } : {}),
+      ...(plan.align ? { align: plan.align } : {}),
     };
     await checkpoint.remove();
     checkpoint = undefined;
@@ -239,4 +104,19 @@ export async function extract(options: ExtractOptions): Promise<ExtractSummary> 
     await checkpoint?.close();
     for (const r of runners) await r.close();
   }
+}
+
+/** What each target ran on and wrote, for summaries. */
+export function describeModels(plan: ExtractPlan, runners: readonly { provider: Provider; fallback?: string }[]): ExtractedModel[] {
+  return plan.prepared.map((p, m) => ({
+    id: p.loaded.card.id,
+    source: p.loaded.source,
+    provider: runners[m].provider,
+    ...(runners[m].fallback ? { fallback: runners[m].fallback } : {}),
+    origins: p.loaded.origins,
+    out: plan.targets[m].out,
+    ...(plan.targets[m].logits ? { logits: plan.targets[m].logits } : {}),
+    dim: p.embeddingDim,
+    ...(p.classes !== undefined ? { classes: p.classes } : {}),
+  }));
 }

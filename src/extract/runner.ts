@@ -1,15 +1,15 @@
-// One model ready to run, in two steps: prepared (the card checked against its graph, so a card
-// that does not match its model fails before any image is read), then opened (the embedding and
+// One model ready to run, in two steps: prepared (from a model handle: the card already checked
+// against its graph, so a card that does not match its model fails before any image is read), then opened (the embedding and
 // logits exposed as outputs by graph surgery, an ONNX Runtime session on the chosen provider, the
 // output sizes verified by a probe run).
-import { createHash } from 'node:crypto';
 import { assertInteger, fail } from '../core/validate';
 import type { Head } from '../estimators/weights';
 import type { InputSpec } from '../images/preprocess';
-import { checkCardAgainstModel, type LoadedCard } from '../models/load';
-import { GraphIndex, withOutputs } from '../onnx/graph';
+import { type ModelHandle, modelHandle } from '../models/handle';
+import type { LoadedCard } from '../models/load';
+import { type GraphIndex, withOutputs } from '../onnx/graph';
 import { findHead, readHead } from '../onnx/head';
-import { decodeModel, encodeModel, type onnx, readModelBytes } from '../onnx/proto';
+import { encodeModel } from '../onnx/proto';
 import { type Provider, type RuntimeOptions, openSession, ort, probeOutputDims } from '../onnx/runtime';
 
 export interface RunResult {
@@ -24,9 +24,7 @@ export interface RunResult {
  * checkpoint and start decoding images while the session is being created.
  */
 export class PreparedModel {
-  readonly loaded: LoadedCard;
-  /** SHA-256 of the ONNX file: identifies the model in checkpoints. */
-  readonly sha256: string;
+  readonly handle: ModelHandle;
   readonly embeddingDim: number;
   /** Set when logits are fetched. */
   readonly classes?: number;
@@ -34,33 +32,37 @@ export class PreparedModel {
   readonly fixedBatch?: number;
   /** Tensors fetched per run: the embedding, then the logits when requested. */
   readonly fetches: string[];
-  readonly index: GraphIndex;
-  private readonly model: onnx.ModelProto;
 
-  private constructor(loaded: LoadedCard, bytes: Buffer, model: onnx.ModelProto, index: GraphIndex, logits: boolean) {
-    const { card } = loaded;
-    this.loaded = loaded;
-    this.sha256 = createHash('sha256').update(bytes).digest('hex');
+  private constructor(handle: ModelHandle, logits: boolean) {
+    const { card } = handle.loaded;
+    this.handle = handle;
     this.embeddingDim = card.embedding.dim;
     if (logits) this.classes = card.logits!.classes;
-    const batchDim = index.shapeOf(card.input.name)?.[0];
+    const batchDim = handle.index.shapeOf(card.input.name)?.[0];
     if (typeof batchDim === 'number' && batchDim > 0) this.fixedBatch = batchDim;
     this.fetches = [card.embedding.tensor, ...(logits ? [card.logits!.tensor] : [])];
-    this.index = index;
-    this.model = model;
   }
 
-  /** Reads `loaded`'s model and checks the card against it; `logits` requires the card to name them. */
-  static prepare(loaded: LoadedCard, options: { logits?: boolean } = {}): PreparedModel {
-    const { card, onnxPath } = loaded;
-    if (options.logits && !card.logits) {
+  /** A handle (or a loaded card, whose model is then read and checked); `logits` requires the card to name them. */
+  static prepare(model: ModelHandle | LoadedCard, options: { logits?: boolean } = {}): PreparedModel {
+    const handle = 'sha256' in model ? model : modelHandle(model);
+    const { loaded } = handle;
+    if (options.logits && !loaded.card.logits) {
       throw new RangeError(`${loaded.source}: logits: expected the card to name a logits tensor (logits.tensor) since logits were requested, found none`);
     }
-    const bytes = readModelBytes(onnxPath);
-    const model = decodeModel(bytes, onnxPath);
-    const index = new GraphIndex(model.graph, onnxPath);
-    checkCardAgainstModel(card, index);
-    return new PreparedModel(loaded, bytes, model, index, !!options.logits);
+    return new PreparedModel(handle, !!options.logits);
+  }
+
+  get loaded(): LoadedCard {
+    return this.handle.loaded;
+  }
+
+  get sha256(): string {
+    return this.handle.sha256;
+  }
+
+  get index(): GraphIndex {
+    return this.handle.index;
   }
 
   get spec(): InputSpec {
@@ -85,7 +87,7 @@ export class PreparedModel {
   async open(options: RuntimeOptions = {}): Promise<ModelRunner> {
     const { loaded, fetches } = this;
     const { card, onnxPath } = loaded;
-    const { session, provider, fallback } = await openSession(encodeModel(withOutputs(this.model, fetches, onnxPath)), onnxPath, options);
+    const { session, provider, fallback } = await openSession(encodeModel(withOutputs(this.handle.model, fetches, onnxPath)), onnxPath, options);
     try {
       const [h, w] = card.input.size;
       const batch = this.fixedBatch ?? 1;
@@ -121,9 +123,9 @@ export class ModelRunner {
     if (fallback) this.fallback = fallback;
   }
 
-  /** Prepares and opens `loaded`'s model; `logits` fetches the card's logits tensor too (an error when the card has none). */
-  static async open(loaded: LoadedCard, options: RuntimeOptions & { logits?: boolean } = {}): Promise<ModelRunner> {
-    return PreparedModel.prepare(loaded, options).open(options);
+  /** Prepares and opens a model; `logits` fetches the card's logits tensor too (an error when the card has none). */
+  static async open(model: ModelHandle | LoadedCard, options: RuntimeOptions & { logits?: boolean } = {}): Promise<ModelRunner> {
+    return PreparedModel.prepare(model, options).open(options);
   }
 
   get loaded(): LoadedCard {

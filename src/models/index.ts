@@ -13,3 +13,4 @@ export {
 } from './load';
 export { type Draft, type DraftOptions, METADATA_KEY, draftCard } from './draft';
 export { PRESETS, PRESET_NAMES, type Preset, preset } from './presets';
+export { type ModelHandle, modelHandle, openHandle } from './handle';

@@ -1,11 +1,14 @@
 import * as path from 'node:path';
 import { openDataset } from '../../datasets';
+import { extractOnQueue } from '../../cluster/coordinator';
 import { extract } from '../../extract/pipeline';
 import { openModel } from '../../models/resolve';
 import { PICKS } from '../../faces/align';
 import { FALLBACKS } from '../../faces/stage';
 import { DEVICES, type Device } from '../../onnx/runtime';
-import { UsageError, type Command } from '../command';
+import type { Dataset } from '../../datasets';
+import type { ExtractTarget } from '../../extract/plan';
+import { UsageError, type Command, type ParsedArgs } from '../command';
 
 export const extractCommand: Command = {
   name: 'extract',
@@ -18,7 +21,10 @@ export const extractCommand: Command = {
     'Catalogue ids are imported once into .embmap-models beside the first --out.\n' +
     '--align: detect and align faces first (BlazeFace, ArcFace template), cached in --align-cache so other\n' +
     'networks reuse the detection pass; an image without a usable face is reported and skipped, or\n' +
-    'embedded from a centred crop with --align-fallback centre.',
+    'embedded from a centred crop with --align-fallback centre.\n' +
+    '--queue: run the pass as BullMQ jobs, one per shard of images, taken by `embmap worker` processes on any\n' +
+    'machines (docs/CLUSTER.md); shards go to --shared, a folder every worker mounts; --stats keeps each\n' +
+    'shard\'s statistics for `embmap fit --stats`. --workers, --threads and --device are set on each worker.',
   flags: {
     model: { type: 'string', value: 'ID|CARD.json|MODEL.onnx', repeatable: true, required: true, description: 'a catalogue id, a card (.json) or a model (.onnx)' },
     images: { type: 'string', value: 'DIR|MANIFEST', required: true, description: 'a folder or manifest' },
@@ -41,6 +47,10 @@ export const extractCommand: Command = {
     'align-fallback': { type: 'string', choices: FALLBACKS, description: 'an image without a usable face is skipped or embedded from a centred crop (default skip)' },
     'align-pick': { type: 'string', choices: PICKS, description: 'which face of several (default central)' },
     json: { type: 'boolean', description: 'print the summary as JSON' },
+    queue: { type: 'string', value: 'redis://HOST:PORT/DB', description: 'run on a BullMQ queue in Redis (docs/CLUSTER.md)' },
+    'shard-size': { type: 'number', value: 'N', description: 'with --queue: images per shard, a multiple of --batch (default 256)' },
+    shared: { type: 'string', value: 'DIR', description: 'with --queue: the folder every worker writes (default <first --out>.shards)' },
+    stats: { type: 'string', value: 'SRC:TGT', repeatable: true, description: "with --queue: keep each shard's statistics between two models' embeddings (model ids)" },
   },
   async run(args) {
     const models = args.model as string[], outs = args.out as string[];
@@ -70,6 +80,13 @@ export const extractCommand: Command = {
     };
 
     const sizes = { batch: integer('batch'), workers: integer('workers'), threads: integer('threads') };
+    const clusterOnly = ['shard-size', 'shared', 'stats'].find((f) => args[f] !== undefined);
+    if (clusterOnly && args.queue === undefined) throw new UsageError(`--${clusterOnly}: only applies with --queue`);
+    if (args.queue !== undefined) {
+      const unsupported = ['align', 'restart', 'workers', 'threads'].find((f) => args[f] !== undefined) ?? (device !== 'cpu' ? 'device' : undefined);
+      if (unsupported) throw new UsageError(`--${unsupported}: not with --queue (${unsupported === 'align' ? 'align in a single-process pass first' : 'set it on each `embmap worker`'})`);
+      integer('shard-size');
+    }
     const dataset = openDataset(args.images as string, { root: args.root as string | undefined, subset });
     const loaded = [];
     for (const [i, model] of models.entries()) {
@@ -77,9 +94,11 @@ export const extractCommand: Command = {
         ...(presets[i] !== '-' ? { preset: presets[i] } : {}), ...(embeddings[i] !== '-' ? { embedding: embeddings[i] } : {}),
       }));
     }
+    const targets = loaded.map((model, i) => ({ model, out: outs[i], ...(logits[i] && logits[i] !== '-' ? { logits: logits[i] } : {}) }));
+    if (args.queue !== undefined) return runOnQueue(args, dataset, targets, sizes.batch);
     const summary = await extract({
       dataset,
-      targets: loaded.map((model, i) => ({ model, out: outs[i], ...(logits[i] && logits[i] !== '-' ? { logits: logits[i] } : {}) })),
+      targets,
       ...sizes,
       maxPixels: integer('max-pixels'),
       device,
@@ -129,3 +148,29 @@ export const extractCommand: Command = {
     }
   },
 };
+
+/** extract --queue: the coordinator of a cluster run (docs/CLUSTER.md). */
+async function runOnQueue(args: ParsedArgs, dataset: Dataset, targets: ExtractTarget[], batch: number | undefined): Promise<void> {
+  const stats = ((args.stats as string[] | undefined) ?? []).map((p) => {
+    const pair = p.split(':');
+    if (pair.length !== 2 || !pair[0] || !pair[1]) throw new UsageError(`--stats: expected SOURCE_ID:TARGET_ID (two model ids), received '${p}'`);
+    return pair as [string, string];
+  });
+  const s = await extractOnQueue({
+    dataset, targets, queue: args.queue as string, batch, shardSize: args['shard-size'] as number | undefined,
+    shared: args.shared as string | undefined, stats, strict: !!args.strict, progress: args.quiet ? null : process.stderr,
+  });
+  if (args.json) {
+    process.stdout.write(JSON.stringify({ dataset: { kind: dataset.kind, path: args.images, labelled: dataset.labelled }, ...s }, null, 2) + '\n');
+    return;
+  }
+  const say = (line: string) => process.stdout.write(line + '\n');
+  for (const m of s.models) {
+    say(`wrote ${m.out}: ${s.rows} x ${m.dim} float32 embeddings of ${m.id}`);
+    if (m.logits) say(`wrote ${m.logits}: ${s.rows} x ${m.classes} float32 logits of ${m.id}`);
+  }
+  for (const st of s.stats) say(`statistics ${st.source} -> ${st.target} of every shard in ${st.dir} (embmap fit --stats ${st.dir})`);
+  say(`${dataset.kind} ${args.images}: ${s.total} images, ${s.rows} rows in ${s.shards} shards (${s.resumedShards} done by an earlier run), run ${s.run}`);
+  say(`${s.imagesPerSecond.toFixed(1)} images/s across the workers; ${s.seconds.toFixed(1)} s in all`);
+  for (const k of s.skipped) say(`  skipped ${k.path}: ${k.reason}`);
+}

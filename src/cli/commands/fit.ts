@@ -1,3 +1,4 @@
+import { mergeStatsDir } from '../../cluster/stats-files';
 import { pairedEstimator, ESTIMATORS, type PairedParamsFor } from '../../estimators';
 import { statsFromNpy } from '../../estimators/streaming';
 import { WeightsEstimator, loadHead } from '../../estimators/weights';
@@ -15,17 +16,33 @@ export const fitCommand: Command = {
     'embmap fit --source A.npy --target B.npy --method lstsq|ridge|procrustes|lowrank|weights ' +
     '[--lambda X|auto|gcv|cv] [--rank K] [--scale] [--no-intercept] [--test-fraction F] [--seed S] ' +
     '[--stream] [--source-model ID] [--target-model ID] --out map.safetensors [--json]\n' +
+    '  embmap fit --stats DIR --method lstsq|ridge|procrustes|lowrank ... --out map.safetensors: from the shard\n' +
+    '  statistics of `embmap extract --queue ... --stats SRC:TGT` (merged; no embedding is read)\n' +
     '  weights: --source/--target are classifier heads (.safetensors with "weight" C x d and "bias" C)',
   flags: {
     source: 'string', target: 'string', method: 'string', lambda: 'string', rank: 'number', scale: 'boolean',
     'no-intercept': 'boolean', 'test-fraction': 'number', seed: 'number', stream: 'boolean',
-    'source-model': 'string', 'target-model': 'string', out: 'string', json: 'boolean',
+    'source-model': 'string', 'target-model': 'string', out: 'string', json: 'boolean', stats: 'string',
   },
   async run(args) {
-    const source = required(args, 'source'), target = required(args, 'target'), out = required(args, 'out');
-    checkOutputs([{ name: '--out', file: out, extensions: ['.safetensors'] }], [{ name: '--source', file: source }, { name: '--target', file: target }]);
+    const out = required(args, 'out');
     const method = (args.method as string | undefined) ?? 'lstsq';
     if (!ESTIMATORS.includes(method as never)) throw new UsageError(`--method: expected one of ${ESTIMATORS.join(', ')}, received '${method}'`);
+    if (args.stats !== undefined) {
+      const given = ['source', 'target', 'stream', 'test-fraction'].find((f) => args[f] !== undefined);
+      if (given) throw new UsageError(`--${given}: not with --stats (the statistics are the data)`);
+      if (method === 'weights') throw new UsageError(`--method: expected a paired estimator with --stats, received 'weights'`);
+      checkOutputs([{ name: '--out', file: out, extensions: ['.safetensors'] }], [{ name: '--stats', file: args.stats as string }]);
+      const { stats, meta } = mergeStatsDir(required(args, 'stats'));
+      const est = pairedEstimator(method, paramsFrom(args));
+      await est.fitStats(stats);
+      const map = est.toMap({ source: { model: (args['source-model'] as string) ?? meta.source, dim: 0 }, target: { model: (args['target-model'] as string) ?? meta.target, dim: 0 } });
+      map.save(out);
+      report(args, out, map);
+      return;
+    }
+    const source = required(args, 'source'), target = required(args, 'target');
+    checkOutputs([{ name: '--out', file: out, extensions: ['.safetensors'] }], [{ name: '--source', file: source }, { name: '--target', file: target }]);
     const models = { source: { model: (args['source-model'] as string) ?? source, dim: 0 }, target: { model: (args['target-model'] as string) ?? target, dim: 0 } };
     let map: LinearMap;
     let heldOut: Record<string, unknown> | undefined;
@@ -55,28 +72,32 @@ export const fitCommand: Command = {
       map = est.toMap({ ...models, diagnostics: heldOut ? { heldOut } : {} });
     }
     map.save(out);
-    const meta = map.metadata;
-    if (args.json) {
-      process.stdout.write(JSON.stringify({ out, ...meta }, null, 2) + '\n');
-      return;
-    }
-    const info = meta.diagnostics as Record<string, unknown>;
-    const lines = [
-      `wrote ${out}: ${meta.estimator} map ${meta.source.dim} -> ${meta.target.dim} from ${meta.pairs} pairs`,
-      ...['rank', 'rankDeficient', 'lambda', 'selection', 'solver', 'explainedFraction', 'scale', 'headResidual']
-        .filter((k) => info[k] !== undefined)
-        .map((k) => `  ${k}: ${fmt(info[k])}`),
-    ];
-    if (info.rankDeficient) lines.push('  warning: the system is rank-deficient (e.g. fewer pairs than dimensions): the minimum-norm map was returned');
-    if (heldOut) {
-      lines.push(
-        `  held-out (${heldOut.rows} pairs): relative residual ${fmt(heldOut.relativeResidual)}, cosine mean ${fmt(heldOut.cosineMean)} ` +
-          `median ${fmt(heldOut.cosineMedian)}, mean R² ${fmt(heldOut.r2Mean)}, CKA source/target ${fmt(heldOut.ckaSourceTarget)}`,
-      );
-    }
-    process.stdout.write(lines.join('\n') + '\n');
+    report(args, out, map, heldOut);
   },
 };
+
+function report(args: ParsedArgs, out: string, map: LinearMap, heldOut?: Record<string, unknown>): void {
+  const meta = map.metadata;
+  if (args.json) {
+    process.stdout.write(JSON.stringify({ out, ...meta }, null, 2) + '\n');
+    return;
+  }
+  const info = meta.diagnostics as Record<string, unknown>;
+  const lines = [
+    `wrote ${out}: ${meta.estimator} map ${meta.source.dim} -> ${meta.target.dim} from ${meta.pairs} pairs`,
+    ...['rank', 'rankDeficient', 'lambda', 'selection', 'solver', 'explainedFraction', 'scale', 'headResidual']
+      .filter((k) => info[k] !== undefined)
+      .map((k) => `  ${k}: ${fmt(info[k])}`),
+  ];
+  if (info.rankDeficient) lines.push('  warning: the system is rank-deficient (e.g. fewer pairs than dimensions): the minimum-norm map was returned');
+  if (heldOut) {
+    lines.push(
+      `  held-out (${heldOut.rows} pairs): relative residual ${fmt(heldOut.relativeResidual)}, cosine mean ${fmt(heldOut.cosineMean)} ` +
+        `median ${fmt(heldOut.cosineMedian)}, mean R² ${fmt(heldOut.r2Mean)}, CKA source/target ${fmt(heldOut.ckaSourceTarget)}`,
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}
 
 function required(args: ParsedArgs, name: string): string {
   const v = args[name];

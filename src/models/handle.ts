@@ -1,0 +1,30 @@
+// One opened model, handed around instead of paths: the card, the ONNX bytes, the parsed graph and
+// its SHA-256, read and checked once per process. Handles are built in one place (modelHandle) from
+// whatever model resolution gives (resolve.ts / load.ts).
+import { createHash } from 'node:crypto';
+import { GraphIndex } from '../onnx/graph';
+import { decodeModel, type onnx, readModelBytes } from '../onnx/proto';
+import { checkCardAgainstModel, type LoadedCard, resolveModel } from './load';
+
+export interface ModelHandle {
+  readonly loaded: LoadedCard;
+  readonly bytes: Buffer;
+  readonly model: onnx.ModelProto;
+  readonly index: GraphIndex;
+  /** SHA-256 of the ONNX file: identifies the model in checkpoints and cluster runs. */
+  readonly sha256: string;
+}
+
+/** Reads `loaded`'s ONNX file once and checks the card against its graph. */
+export function modelHandle(loaded: LoadedCard): ModelHandle {
+  const bytes = readModelBytes(loaded.onnxPath);
+  const model = decodeModel(bytes, loaded.onnxPath);
+  const index = new GraphIndex(model.graph, loaded.onnxPath);
+  checkCardAgainstModel(loaded.card, index);
+  return { loaded, bytes, model, index, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** A loaded card, or a card (.json) / model (.onnx) path, as a handle. */
+export async function openHandle(model: LoadedCard | string): Promise<ModelHandle> {
+  return modelHandle(typeof model === 'string' ? await resolveModel(model) : model);
+}
