@@ -30,13 +30,61 @@ export { accuracy, agreement, logits } from './evaluate/classification';
 // Files.
 export * from './io';
 
-// Models and images: importers, cards, extraction. (The HTTP service is in 'embmap/dist/src/serve'
-// so that library users do not load fastify.)
-export { importModel, CATALOGUE, type ImportOptions, type ImportResult } from './importers';
-export * from './models';
-export { extract, type ExtractOptions, type ExtractSummary } from './extract';
-export { alignImages, FaceDetector, fitSimilarity, warpSimilarity, type AlignOptions, type AlignSummary, type Face } from './faces';
-export { openDataset, lfwDataset, folderDataset, manifestDataset, imagenetDataset, readLfwPairs, type Dataset } from './datasets';
-export { runFaces, type FacesConfig, type FacesResult } from './experiments/faces';
-export { runClassification, type ClassificationConfig, type ClassificationResult } from './experiments/classification';
-export { writeReport } from './experiments/report';
+// The micro-batcher, for any server; embmap's own HTTP service is createMapServer below.
+export { MicroBatcher, type BatcherOptions } from './serve/batcher';
+export { HttpError } from './serve/codec';
+
+// Small pieces of the model and image areas.
+export { CATALOGUE, type CatalogueEntry } from './importers/catalogue';
+export type { ChannelOrder, Layout, ModelCard, ResizePolicy } from './models/card';
+export { fitSimilarity } from './faces/similarity';
+export { warpSimilarity } from './faces/warp';
+export { FaceDetector, type Face } from './faces/detector';
+
+// Import, extraction, alignment and the experiments load their modules (and packages such as
+// ONNX Runtime and sharp) on first call, so that the map API loads none of them.
+export type { MapServer, MapServerOptions, ServerLimits } from './serve/server';
+export type { Dataset } from './datasets';
+export type { ImportOptions, ImportResult } from './importers';
+export type { LoadedCard } from './models/load';
+export type { ExtractOptions, ExtractSummary } from './extract/pipeline';
+export type { AlignOptions, AlignSummary } from './faces/stage';
+export type { FacesConfig, FacesResult } from './experiments/faces';
+export type { ClassificationConfig, ClassificationResult } from './experiments/classification';
+
+/** A function of module `load()` that loads the module on its first call. */
+function onCall<M, K extends keyof M>(load: () => M, key: K): M[K] {
+  return ((...args: unknown[]) => (load()[key] as (...a: unknown[]) => unknown)(...args)) as M[K];
+}
+/* eslint-disable @typescript-eslint/no-require-imports */
+const server = () => require('./serve/server') as typeof import('./serve/server');
+const datasets = () => require('./datasets') as typeof import('./datasets');
+const importers = () => require('./importers') as typeof import('./importers');
+const models = () => require('./models/load') as typeof import('./models/load');
+const extraction = () => require('./extract/pipeline') as typeof import('./extract/pipeline');
+const alignment = () => require('./faces/stage') as typeof import('./faces/stage');
+const faces = () => require('./experiments/faces') as typeof import('./experiments/faces');
+const classification = () => require('./experiments/classification') as typeof import('./experiments/classification');
+const report = () => require('./experiments/report') as typeof import('./experiments/report');
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+export const createMapServer = onCall(server, 'createMapServer');
+export const openDataset = onCall(datasets, 'openDataset');
+export const lfwDataset = onCall(datasets, 'lfwDataset');
+export const folderDataset = onCall(datasets, 'folderDataset');
+export const manifestDataset = onCall(datasets, 'manifestDataset');
+export const imagenetDataset = onCall(datasets, 'imagenetDataset');
+export const readLfwPairs = onCall(datasets, 'readLfwPairs');
+export const importModel = onCall(importers, 'importModel');
+export const convertTfjs = onCall(importers, 'convertTfjs');
+export const convertTflite = onCall(importers, 'convertTflite');
+export const convertFaceapi = onCall(importers, 'convertFaceapi');
+export const loadCard = onCall(models, 'loadCard');
+export const validateCard = onCall(models, 'validateCard');
+export const resolveModel = onCall(models, 'resolveModel');
+export const cardFromOnnx = onCall(models, 'cardFromOnnx');
+export const extract = onCall(extraction, 'extract');
+export const alignImages = onCall(alignment, 'alignImages');
+export const runFaces = onCall(faces, 'runFaces');
+export const runClassification = onCall(classification, 'runClassification');
+export const writeReport = onCall(report, 'writeReport');

@@ -6,9 +6,8 @@
 // 'centre' it still gets a crop (a centred one, flagged as such), with 'skip' it gets none.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import sharp from 'sharp';
 import { assertInteger, assertOneOf, fail } from '../core/validate';
-import { type DecodedImage, decodeImageBytes } from '../images/preprocess';
+import { type DecodedImage, decodeImageBytes, sharp } from '../images/preprocess';
 import { Progress, type ProgressStream } from '../extract/progress';
 import { type AlignPolicy, CANVAS, FAILURE_KINDS, type FailureKind, TEMPLATE, alignFace, checkPolicy } from './align';
 import { AlignCache, type AlignRecord } from './cache';
@@ -150,5 +149,5 @@ function centred(image: DecodedImage): Similarity {
 }
 
 async function png(image: DecodedImage): Promise<Uint8Array> {
-  return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png({ compressionLevel: 3 }).toBuffer();
+  return sharp()(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png({ compressionLevel: 3 }).toBuffer();
 }

@@ -2,7 +2,9 @@
 // map, Prometheus metrics, size limits and graceful close. Usable as a library:
 //   const server = createMapServer({ maps: { a2b: 'a2b.safetensors' }, port: 0 });
 //   const url = await server.listen();   ...   await server.close();
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type * as FastifyModule from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { optional } from '../core/optional';
 import { assertInteger, fail } from '../core/validate';
 import { LinearMap } from '../maps/linear-map';
 import { MicroBatcher, type BatcherOptions } from './batcher';
@@ -110,7 +112,7 @@ export function createMapServer(opts: MapServerOptions): MapServer {
   }
   const names = [...entries.keys()];
 
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: limits.bodyBytes });
+  const app = optional<typeof FastifyModule>('fastify', 'the HTTP service').fastify({ logger: opts.logger ?? false, bodyLimit: limits.bodyBytes });
 
   // Only the two body types (fastify also parses text/plain by default), and our own JSON
   // parser: the default one drops the parser's message (where the JSON broke).
