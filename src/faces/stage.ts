@@ -69,6 +69,7 @@ export async function alignImages(files: string[], options: AlignOptions): Promi
   const batch = options.batch ?? 16;
   assertOneOf('align.fallback', fallback, FALLBACKS);
   assertInteger('align.batch', batch, 1, 1024);
+  sharp(); // a missing sharp is an error here, not every image recorded as unreadable
   const key = { CROP_VERSION, canvas: CANVAS, template: TEMPLATE, policy, fallback, detector: FaceDetector.filesHash(options) };
   const cache = new AlignCache(options.cache, key);
   const summary: AlignSummary = { images: files.length, aligned: 0, fallback: 0, skipped: 0, failures: {}, reports: [], severalFaces: 0, fromCache: 0, detected: 0, cache: cache.dir, seconds: 0 };
