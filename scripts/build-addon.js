@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the native addon from source with cmake-js when no addon loads here: `npm ci` in a
-// clone (the `prepare` script), or by hand where no prebuilt addon fits this machine (the error
+// clone (the `postprepare` script), or by hand where no prebuilt addon fits this machine (the error
 // embmap gives then names this script). One line of output; cmake's log only when it fails.
 'use strict';
 const { spawnSync } = require('node:child_process');
