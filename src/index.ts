@@ -39,7 +39,7 @@ export { CATALOGUE, type CatalogueEntry } from './importers/catalogue';
 export type { ChannelOrder, Layout, ModelCard, ResizePolicy } from './models/card';
 export { fitSimilarity } from './faces/similarity';
 export { warpSimilarity } from './faces/warp';
-export { FaceDetector, type Face } from './faces/detector';
+export type { Face } from './faces/detector';
 
 // Import, extraction, alignment and the experiments load their modules (and packages such as
 // ONNX Runtime and sharp) on first call, so that the map API loads none of them.
@@ -75,6 +75,18 @@ export const folderDataset = onCall(datasets, 'folderDataset');
 export const manifestDataset = onCall(datasets, 'manifestDataset');
 export const imagenetDataset = onCall(datasets, 'imagenetDataset');
 export const readLfwPairs = onCall(datasets, 'readLfwPairs');
+// A class loads on first access: a getter whose body is a member expression, the form Node's
+// CommonJS export detection recognises, so that the ES module entry exports it too.
+import type { FaceDetector as FaceDetectorClass } from './faces/detector';
+export type FaceDetector = FaceDetectorClass;
+export declare const FaceDetector: typeof FaceDetectorClass;
+const onAccess = {
+  get FaceDetector() {
+    return (require('./faces/detector') as typeof import('./faces/detector')).FaceDetector; // eslint-disable-line @typescript-eslint/no-require-imports
+  },
+};
+Object.defineProperty(exports, 'FaceDetector', { enumerable: true, get: function () { return onAccess.FaceDetector; } });
+
 export const importModel = onCall(importers, 'importModel');
 export const convertTfjs = onCall(importers, 'convertTfjs');
 export const convertTflite = onCall(importers, 'convertTflite');
