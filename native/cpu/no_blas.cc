@@ -3,7 +3,7 @@
 
 namespace embmap {
 std::unique_ptr<Backend> makeBlasBackend(std::string* whyNot) {
-  *whyNot = "this addon was built without the cpu-blas backend (EMBMAP_BLAS=OFF)";
+  *whyNot = "this build has no cpu-blas backend (EMBMAP_BLAS=OFF)";
   return nullptr;
 }
 }  // namespace embmap
