@@ -106,3 +106,12 @@ test('bad input: clear messages and exit codes, no output file', () => {
   assert.match(r.stderr, /row 2.*img2/);
   assert.ok(!fs.existsSync(f('z.safetensors')) && !fs.existsSync(f('z.npy')));
 });
+
+test('--version, -V and version print the package version', () => {
+  const { version } = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  for (const flag of ['--version', '-V', 'version']) {
+    const r = run(flag);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `embmap ${version}\n`);
+  }
+});

@@ -11,6 +11,7 @@ import { fitCommand } from './commands/fit';
 import { importCommand } from './commands/import';
 import { inspectCommand } from './commands/inspect';
 import { serveCommand } from './commands/serve';
+import { VERSION } from '../version';
 
 const commands: Command[] = [
   demoCommand, doctorCommand, importCommand, extractCommand, fitCommand, applyCommand, inspectCommand,
@@ -33,6 +34,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(help() + '\n');
     return name ? 0 : 1;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`embmap ${VERSION}\n`);
+    return 0;
   }
   const cmd = commands.find((c) => c.name === name);
   if (!cmd) {
