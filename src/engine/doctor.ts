@@ -46,7 +46,7 @@ export function formatDoctor(r: DoctorReport): string {
     lines.push(`  cuda      unavailable, the CPU backend runs: ${r.cuda.reason}`);
   }
   if (!r.blas.available) {
-    lines.push(`  cpu-blas  unavailable, the portable backend runs: ${r.blas.reason}`);
+    lines.push(`  cpu-blas  unavailable: ${r.blas.reason}`);
   }
   return lines.join('\n');
 }

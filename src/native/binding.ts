@@ -48,7 +48,7 @@ let cached: NativeBinding | undefined;
 export function binding(): NativeBinding {
   if (cached) return cached;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const nodeGypBuild = require('node-gyp-build') as { (dir: string): NativeBinding; path(dir: string): string };
+  const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
   let file: string | undefined;
   try {
     file = nodeGypBuild.path(packageRoot);
