@@ -1,11 +1,11 @@
 // What the extraction benchmarks run on (bench/extract.bench.ts, bench/macro.ts): a
-// ResNet-18-shaped CNN with random weights, written by src/onnx/cnn.ts (throughput depends on
+// ResNet-18-shaped CNN with random weights, written by test/helpers/cnn.ts (throughput depends on
 // the shapes, not the weights), and images: LFW from ../shared when present, else Tiny-ImageNet,
 // else the repository's fixtures repeated.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Dataset, folderDataset, manifestDataset } from '../src/datasets';
-import { type LayerSpec } from '../src/onnx/cnn';
+import { type LayerSpec } from '../test/helpers/cnn';
 import { REPO } from './common';
 
 const SHARED = path.join(REPO, '..', 'shared', 'data');

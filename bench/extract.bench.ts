@@ -15,7 +15,7 @@ import { ModelRunner } from '../src/extract/runner';
 import { decodeImage, inputSize, preprocessInto } from '../src/images/preprocess';
 import { writeFileAtomic } from '../src/io/atomic';
 import { cardFromOnnx } from '../src/models/load';
-import { convNet } from '../src/onnx/cnn';
+import { convNet } from '../test/helpers/cnn';
 import { writeModel } from '../src/onnx/proto';
 import { REPO } from './common';
 import { benchImages, resnet18Like } from './extract-inputs';
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     const net = convNet({ input: { size: [224, 224] }, layers: resnet18Like(), head: { classes: 1000 }, rng: makeRng(2020) });
     const modelFile = path.join(dir, 'resnet18like.onnx');
     writeModel(modelFile, net.model);
-    const card = await cardFromOnnx(modelFile);
+    const card = await cardFromOnnx(modelFile, { preset: 'imagenet' });
     const { dataset, source } = benchImages(IMAGES);
     const n = dataset.items.length;
     console.error(`${n} images from ${source}; batch ${BATCH}; ${ROUNDS} rounds`);
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
     const results = {
       date: new Date().toISOString(),
       machine,
-      model: { name: 'ResNet-18-like CNN, random weights (src/onnx/cnn.ts)', input: [224, 224], embeddingDim: card.card.embedding.dim, classes: 1000 },
+      model: { name: 'ResNet-18-like CNN, random weights (test/helpers/cnn.ts)', input: [224, 224], embeddingDim: card.card.embedding.dim, classes: 1000 },
       images: { count: n, source },
       batch: BATCH,
       workers: WORKERS,
@@ -142,7 +142,7 @@ export function render(r: {
     '',
     ...machineLines(r.machine),
     `- command: \`node dist/bench/extract.bench.js\` (${r.sessionAlone.length} rounds, the contenders interleaved in ABBA order; images/s over all rounds = total images / total time)`,
-    `- model: a ResNet-18-shaped CNN (7x7/2 stem, four stages 64..512, GAP, 1000-way Gemm head) written by \`src/onnx/cnn.ts\` with **random weights** at 224x224 — no imported model of this size existed yet; throughput depends on the shapes, not the weights. Embedding (512-d) and logits fetched together.`,
+    `- model: a ResNet-18-shaped CNN (7x7/2 stem, four stages 64..512, GAP, 1000-way Gemm head) written by \`test/helpers/cnn.ts\` with **random weights** at 224x224 — no imported model of this size existed yet; throughput depends on the shapes, not the weights. Embedding (512-d) and logits fetched together.`,
     `- images: ${r.images.count} from ${r.images.source}; batch ${r.batch}; ONNX Runtime CPU provider, its default threads; ${r.workers} decode worker(s); 1-minute load average ${r.loadAverage.before.toFixed(1)} before, ${r.loadAverage.after.toFixed(1)} after (other work on the same cores).`,
     '',
     '| contender | images/s (all rounds) | per round |',

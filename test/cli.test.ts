@@ -1,10 +1,13 @@
-// The command line end to end: fit (pairing rows by id), apply, inspect, and its errors.
+// The command line end to end: fit (pairing rows by id), apply, inspect, and its errors; the
+// conventions of every command (--version, --help, --, --json, the flag spec).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { helpText, parseArgs, UsageError } from '../src/cli/command';
+import { commands } from '../src/cli/main';
 import { Matrix } from '../src/core/matrix';
 import { loadEmbeddings, saveEmbeddings } from '../src/io/embeddings';
 import { writeSafetensors } from '../src/io/safetensors';
@@ -107,11 +110,95 @@ test('bad input: clear messages and exit codes, no output file', () => {
   assert.ok(!fs.existsSync(f('z.safetensors')) && !fs.existsSync(f('z.npy')));
 });
 
-test('--version, -V and version print the package version', () => {
-  const { version } = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
-  for (const flag of ['--version', '-V', 'version']) {
-    const r = run(flag);
+// Conventions every command follows (src/cli/command.ts): one spec gives parser and usage text.
+test('--version, -V and version print the package version; --json too', () => {
+  const { version } = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
+  for (const a of [['--version'], ['-V'], ['version']]) {
+    const r = run(...a);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, `embmap ${version}\n`);
   }
+  assert.equal(JSON.parse(run('version', '--json').stdout).embmap, version);
+});
+
+test('-h and --help print usage on every command, before any required-flag check', () => {
+  commands.forEach((cmd, i) => {
+    const flag = i % 2 ? '-h' : '--help';
+    const r = run(cmd.name, flag);
+    assert.equal(r.status, 0, `${cmd.name} ${flag}: ${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`^usage: embmap ${cmd.name}`), cmd.name);
+    for (const name of Object.keys(cmd.flags)) assert.ok(r.stdout.includes(`--${name}`), `${cmd.name} --help lists --${name}`);
+  });
+  assert.equal(run('help', 'apply').stdout, run('apply', '--help').stdout);
+  const fit = run('fit', '-h'); // the older shape (bare flag types, hand-written usage) too
+  assert.equal(fit.status, 0, fit.stderr);
+  assert.match(fit.stdout, /^usage: embmap fit --source A\.npy/);
+});
+
+test('-- ends the options: a file named like an option is a positional argument', () => {
+  saveEmbeddings(f('--odd.npy'), { matrix: randn(rng, 3, 4, 'float32'), ids: ['r0', 'r1', 'r2'] });
+  const r = spawnSync(process.execPath, [cli, 'inspect', '--json', '--', '--odd.npy'], { encoding: 'utf8', cwd: dir });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout).shape, [3, 4]);
+  const without = spawnSync(process.execPath, [cli, 'inspect', '--odd.npy'], { encoding: 'utf8', cwd: dir });
+  assert.equal(without.status, 2);
+  assert.match(without.stderr, /unknown option --odd\.npy/);
+});
+
+test('--json on the commands that report: apply, doctor, inspect, fit', () => {
+  const a = run('apply', '--map', f('m.safetensors'), '--input', f('a.npy'), '-o', f('j.npy'), '--json');
+  assert.equal(a.status, 0, a.stderr);
+  assert.deepEqual(JSON.parse(a.stdout), { out: f('j.npy'), rows: n, cols: q, dtype: 'float32', normalized: false });
+  assert.equal(typeof JSON.parse(run('doctor', '--json').stdout), 'object');
+  // serve reports nothing (it runs until stopped).
+  for (const cmd of commands.filter((c) => c.name !== 'serve')) assert.ok('json' in cmd.flags, `${cmd.name} has --json`);
+});
+
+test('usage errors name the flag, what was expected and what was received', () => {
+  const cases: [string[], RegExp][] = [
+    [['apply', '--map', f('m.safetensors'), '--map', f('m.safetensors'), '--input', f('a.npy'), '--out', f('z.npy')], /--map: expected once, received it twice/],
+    [['apply', '--input', f('a.npy'), '--out', f('z.npy')], /--map: expected a map written by embmap fit, received nothing/],
+    [['apply', '--map', f('m.safetensors'), '--input', f('a.npy'), '--out', '--json'], /--out: expected a value \(A2B\.npy\), received option --json/],
+    [['apply', '--normalize=yes'], /--normalize: expected no value, true or false, received 'yes'/],
+    [['apply', '-x'], /unknown option -x/],
+    [['experiment', 'faces', '--models', 'a,b', '--lfw', dir, '--seed', 'abc'], /--seed: expected a number, received 'abc'/],
+    [['experiment', 'faces', '--models', 'a,b', '--lfw', dir, '--folds', '1,x'], /--folds: expected fold numbers 1, 2, \.\.\., received '1,x'/],
+    [['experiment', 'classification', '--models', 'a,b', '--images', dir, '--method', 'pca'], /--method: expected one of lstsq, ridge, procrustes, lowrank, received 'pca'/],
+  ];
+  for (const [args, message] of cases) {
+    const r = run(...args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.match(r.stderr, /\nusage: embmap /, 'ends with the usage line');
+  }
+  assert.ok(!fs.existsSync(f('z.npy')));
+});
+
+test('parseArgs: defaults, required, repeatable, short aliases, choices, numbers; the older shape too', () => {
+  const flags = {
+    out: { type: 'string', short: 'o', required: true, description: 'an output file' },
+    n: { type: 'number', default: 3, description: 'a count' },
+    tag: { type: 'string', repeatable: true, description: 'a tag' },
+    mode: { type: 'string', choices: ['a', 'b'], default: 'a', description: 'a mode' },
+    old: 'strings',
+    flag: 'boolean',
+    lambda: 'number',
+  } as const;
+  assert.deepEqual(parseArgs(['-o', 'x', 'p1', '--tag', 't1', '--tag=t2', '--old', 'u', '--flag=false', '--lambda', '-1e-3', '--', '-p2'], flags), {
+    positional: ['p1', '-p2'], out: 'x', tag: ['t1', 't2'], old: ['u'], flag: false, lambda: -1e-3, n: 3, mode: 'a',
+  });
+  assert.deepEqual(parseArgs(['-ox', '--n', '7', '--mode', 'b', '--flag'], flags), { positional: [], out: 'x', n: 7, mode: 'b', flag: true });
+  assert.deepEqual(parseArgs(['--help'], flags), { positional: [], help: true });
+  assert.throws(() => parseArgs([], flags), (e: Error) => e instanceof UsageError && /^--out: expected an output file, received nothing/.test(e.message));
+  assert.throws(() => parseArgs(['-o', 'x', '--n', ' '], flags), /--n: expected a number, received ' '/);
+  assert.throws(() => parseArgs(['--out='], flags), /--out: expected a value, received ''/);
+  assert.throws(() => parseArgs(['-o', 'x', '--out', 'y'], flags), /--out: expected once, received it twice \(-o and --out\)/);
+  assert.throws(() => parseArgs(['-o', 'x', '--mode', 'c'], flags), /--mode: expected one of a, b, received 'c'/);
+  const text = helpText({ name: 'x', summary: 'does x', positional: 'FILE', flags, run() {} });
+  assert.match(text, /^usage: embmap x FILE --out VALUE \[options\]\n\ndoes x\n/);
+  assert.match(text, /\n  -o, --out VALUE +an output file \(required\)\n/);
+  assert.match(text, /\n +--n N +a count \(default 3\)\n/);
+  assert.match(text, /\n +--tag VALUE +a tag \(repeatable\)\n/);
+  assert.match(text, /\n +--mode a\|b +a mode \(default a\)\n/);
+  assert.match(text, /\n  -h, --help +show this help/);
 });

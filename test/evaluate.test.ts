@@ -35,6 +35,7 @@ test('verification: AUC equals the Mann-Whitney statistic, accuracy the brute-fo
   });
   assert.deepEqual(r.foldAccuracies, accs);
   assert.equal(r.folds, 10);
+  assert.equal(r.impostors, neg.length);
   // TAR at FAR: brute force over thresholds.
   for (const far of [0.1, 0.01]) {
     let best = 0;
@@ -50,6 +51,12 @@ test('verification: AUC equals the Mann-Whitney statistic, accuracy the brute-fo
   assert.equal(perfect.auc, 1);
   assert.equal(perfect.eer, 0);
   assert.throws(() => evaluateVerification([]), /pairs: expected at least one scored pair/);
+  // One fold leaves no pairs to learn its threshold on: an error naming the minimum, never 0%.
+  const one = scoredPairs(40, 1).map((p) => ({ ...p, fold: 3 }));
+  assert.throws(() => evaluateVerification(one), /pairs: expected pairs from at least 2 folds \(each fold's threshold is learnt on the others\), received 40 pairs in 1 fold \(3\)/);
+  // Folds whose complement lacks mismatched pairs cannot learn a threshold either.
+  const lopsided = [{ score: 1, same: true, fold: 0 }, { score: 0, same: false, fold: 1 }, { score: 0.9, same: true, fold: 1 }];
+  assert.throws(() => evaluateVerification(lopsided), /the folds other than 1 to hold matched and mismatched pairs to learn fold 1's threshold on, they hold 1 matched and 0 mismatched/);
 });
 
 test('cosine', () => {

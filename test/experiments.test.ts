@@ -49,7 +49,7 @@ test('faces: LFW protocol on the demo pairs, maps from disjoint identities, curv
   }
   assert.deepEqual(r.curves.pairs.map(([n]) => n), [25, 120]);
   assert.deepEqual(r.curves.rank.map(([k]) => k), [4, 16]);
-  const files = writeReport({ faces: r }, path.join(work, 'report'), 'test');
+  const files = await writeReport({ faces: r }, path.join(work, 'report'), 'test');
   const json = JSON.parse(fs.readFileSync(files.json, 'utf8'));
   assert.equal(json.faces.crosses.length, 2);
   assert.match(fs.readFileSync(files.md, 'utf8'), /\| mobileface \| faceapi-resnet \|/);

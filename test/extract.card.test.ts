@@ -9,8 +9,10 @@ import { makeRng as seeded } from '../src/evaluate/split';
 import { ModelRunner } from '../src/extract/runner';
 import { FileFormatError } from '../src/io/binary';
 import type { ModelCard } from '../src/models/card';
-import { DEFAULT_INPUT, cardFromOnnx, checkCardAgainstModel, loadCard, resolveModel, validateCard } from '../src/models/load';
-import { type LayerSpec, convNet } from '../src/onnx/cnn';
+import { cardFromOnnx, checkCardAgainstModel, loadCard, resolveModel, validateCard } from '../src/models/load';
+import { type LayerSpec, convNet } from './helpers/cnn';
+import { METADATA_KEY } from '../src/models/draft';
+import { preset } from '../src/models/presets';
 import { GraphIndex, UnknownTensorError } from '../src/onnx/graph';
 import { findHead, readHead } from '../src/onnx/head';
 import { model, node, valueInfo, writeModel } from '../src/onnx/proto';
@@ -83,7 +85,7 @@ describe('loadCard and resolveModel', () => {
     fs.writeFileSync(cardFile, JSON.stringify(validCard()));
     const loaded = loadCard(cardFile);
     assert.equal(loaded.onnxPath, file);
-    assert.deepEqual(loaded.assumed, []);
+    assert.deepEqual(loaded.origins, {});
     fs.writeFileSync(path.join(dir, 'bad.json'), '{ "id": ');
     assert.throws(() => loadCard(path.join(dir, 'bad.json')), /bad\.json: expected a JSON model card/);
     fs.writeFileSync(path.join(dir, 'missing.json'), JSON.stringify({ ...validCard(), onnx: 'nowhere.onnx' }));
@@ -91,38 +93,55 @@ describe('loadCard and resolveModel', () => {
     assert.throws(() => loadCard(path.join(dir, 'absent.json')), /absent\.json: cannot read the model card/);
   });
 
-  test('cardFromOnnx: input, layout and size from the graph, head and embedding found, the rest assumed', async () => {
+  test('cardFromOnnx: nothing assumed; a preset completes the card, the graph gives input, layout, size, head and embedding', async () => {
     const { file } = writeNet('gemm.onnx', { head: { classes: 5, softmax: true } });
-    const { card, assumed, onnxPath } = await cardFromOnnx(file);
+    await assert.rejects(cardFromOnnx(file), (err: Error) => {
+      assert.match(err.message, /gemm\.onnx: cannot run this model without input\.channels, input\.scale, input\.mean, input\.std, input\.resize: neither a card, the graph nor its metadata says/);
+      assert.match(err.message, /--preset NAME \(imagenet, imagenet-tf, arcface-rgb, .*\), or let 'embmap card probe MODEL\.onnx --faces\|--classes' find and write one/);
+      return true;
+    });
+    const { card, origins, onnxPath } = await cardFromOnnx(file, { preset: 'imagenet' });
     assert.equal(onnxPath, file);
     assert.deepEqual(card, {
       id: 'gemm',
       onnx: 'gemm.onnx',
-      input: { ...DEFAULT_INPUT, name: 'input', size: [20, 24], layout: 'NCHW' },
+      input: { ...preset('imagenet').input, whiten: false, name: 'input', size: [20, 24], layout: 'NCHW' },
       embedding: { tensor: 'embedding', dim: 8 },
       logits: { tensor: 'logits', classes: 5, head: { weight: 'fc.weight', bias: 'fc.bias', transposed: false } },
     });
-    assert.deepEqual(assumed, ['input.channels', 'input.scale', 'input.mean', 'input.std', 'input.resize']);
+    assert.deepEqual(origins, {
+      'input.name': 'graph', 'input.layout': 'graph', 'input.size': 'graph', 'input.channels': 'preset imagenet', 'input.scale': 'preset imagenet',
+      'input.mean': 'preset imagenet', 'input.std': 'preset imagenet', 'input.resize': 'preset imagenet', 'input.whiten': 'preset imagenet', 'embedding.tensor': 'graph', logits: 'graph',
+    });
+    await assert.rejects(cardFromOnnx(file, { preset: 'imagenet1k' }), /preset: expected one of imagenet, imagenet-tf, .*, received string "imagenet1k"/);
   });
 
-  test('cardFromOnnx: NHWC, a symbolic size (224 assumed), a MatMul head, no head, an undeclared output size', async () => {
-    const nhwc = await cardFromOnnx(writeNet('nhwc.onnx', { input: { size: [16, 16], layout: 'NHWC' }, head: { classes: 3, op: 'matmul' } }).file);
+  test('cardFromOnnx: NHWC, a symbolic size (the preset\'s), a MatMul head, no head, an undeclared output size, metadata', async () => {
+    const nhwc = await cardFromOnnx(writeNet('nhwc.onnx', { input: { size: [16, 16], layout: 'NHWC' }, head: { classes: 3, op: 'matmul' } }).file, { preset: 'imagenet' });
     assert.equal(nhwc.card.input.layout, 'NHWC');
     assert.deepEqual(nhwc.card.logits!.head, { weight: 'fc.weight', bias: 'fc.bias', transposed: true });
-    const headless = await cardFromOnnx(writeNet('headless.onnx', { head: undefined }).file);
+    const headless = await cardFromOnnx(writeNet('headless.onnx', { head: undefined }).file, { preset: 'arcface-bgr' });
     assert.deepEqual(headless.card.embedding, { tensor: 'embedding', dim: 8 });
     assert.equal(headless.card.logits, undefined);
-    // Symbolic H, W and an output declared without a shape: size assumed, dim learned by a probe run.
+    // Symbolic H, W and an output declared without a shape: the size is missing unless given, the dim learned by a probe run.
     const m = model({
       node: [node('GlobalAveragePool', ['img'], ['pool']), node('Flatten', ['pool'], ['feat'])],
       input: [valueInfo('img', ['N', 3, 'H', 'W'])],
       output: [{ name: 'feat', type: { tensorType: { elemType: 1 } } }],
     });
     writeModel(path.join(dir, 'sym.onnx'), m);
-    const sym = await cardFromOnnx(path.join(dir, 'sym.onnx'));
-    assert.deepEqual(sym.card.input.size, [224, 224]);
-    assert.ok(sym.assumed.includes('input.size'));
+    await assert.rejects(cardFromOnnx(path.join(dir, 'sym.onnx')), /sym\.onnx: cannot run this model without input\.size, input\.channels/);
+    const sym = await cardFromOnnx(path.join(dir, 'sym.onnx'), { preset: 'facenet' });
+    assert.deepEqual(sym.card.input.size, [160, 160]);
+    assert.equal(sym.origins['input.size'], 'preset facenet');
+    assert.equal(sym.card.input.whiten, true);
     assert.deepEqual(sym.card.embedding, { tensor: 'feat', dim: 3 });
+    // A partial card in the file's metadata settles what it names; a preset (a flag) still wins.
+    m.metadataProps = [{ key: METADATA_KEY, value: JSON.stringify({ id: 'meta', input: { size: [40, 30], channels: 'BGR', scale: 1, mean: [127.5, 127.5, 127.5], std: [128, 128, 128], resize: 'stretch' } }) }];
+    writeModel(path.join(dir, 'meta.onnx'), m);
+    const meta = await cardFromOnnx(path.join(dir, 'meta.onnx'));
+    assert.deepEqual([meta.card.id, meta.card.input.size, meta.card.input.channels, meta.origins['input.std']], ['meta', [40, 30], 'BGR', 'metadata']);
+    assert.equal((await cardFromOnnx(path.join(dir, 'meta.onnx'), { preset: 'arcface-rgb' })).card.input.channels, 'RGB');
   });
 
   test('cardFromOnnx: models it cannot read as image models say why', async () => {
@@ -136,19 +155,35 @@ describe('loadCard and resolveModel', () => {
     await assert.rejects(cardFromOnnx(path.join(dir, 'junk.onnx')), /junk\.onnx: /);
   });
 
-  test('resolveModel: a partial card is completed from the graph; given fields win', async () => {
+  test('resolveModel: a partial card is completed from the graph; given fields win; what is missing is named', async () => {
     writeNet('partial.onnx');
     const file = path.join(dir, 'partial.json');
-    fs.writeFileSync(file, JSON.stringify({ onnx: 'partial.onnx', id: 'mine', input: { channels: 'BGR', mean: [0, 0, 0], std: [1, 1, 1] } }));
-    const { card, assumed, source } = await resolveModel(file);
+    const partial = { onnx: 'partial.onnx', id: 'mine', input: { channels: 'BGR', mean: [0, 0, 0], std: [1, 1, 1] } };
+    fs.writeFileSync(file, JSON.stringify(partial));
+    // A 8 -> 5 linear layer with nothing after it: a projection or a classifier, so the embedding is not settled either.
+    await assert.rejects(resolveModel(file), (err: Error) => {
+      assert.match(err.message, /partial\.json: cannot run this model without input\.scale, input\.resize, embedding\.tensor/);
+      assert.match(err.message, /2 candidate embedding tensors: 'logits' \(the output of Gemm 8 -> 5, if it is an embedding projection\); 'embedding' \(the input of Gemm 8 -> 5, if it is a classifier\)/);
+      return true;
+    });
+    fs.writeFileSync(file, JSON.stringify({ ...partial, input: { ...partial.input, scale: 1, resize: 'stretch' }, embedding: { tensor: 'embedding' } }));
+    const { card, origins, source } = await resolveModel(file);
     assert.equal(source, file);
     assert.equal(card.id, 'mine');
-    assert.deepEqual([card.input.channels, card.input.mean, card.input.std, card.input.scale], ['BGR', [0, 0, 0], [1, 1, 1], DEFAULT_INPUT.scale]);
+    assert.deepEqual([card.input.channels, card.input.mean, card.input.std, card.input.scale], ['BGR', [0, 0, 0], [1, 1, 1], 1]);
     assert.deepEqual(card.input.size, [20, 24]);
-    assert.deepEqual(assumed, ['input.scale', 'input.resize']);
-    assert.equal(card.logits!.classes, 5);
+    assert.deepEqual([origins['input.size'], origins['input.scale'], origins['embedding.tensor']], ['graph', 'card', 'card']);
+    // The card names the head's input: the Gemm reading it is the classifier.
+    assert.deepEqual([card.embedding.dim, card.logits!.classes], [8, 5]);
+    // A card with an embedding and no logits, or "logits": null, never gets a head whose sizes do not match.
+    fs.writeFileSync(file, JSON.stringify({ ...partial, input: { ...partial.input, scale: 1, resize: 'stretch' }, embedding: { tensor: 'logits' } }));
+    assert.deepEqual([(await resolveModel(file)).card.embedding.dim, (await resolveModel(file)).card.logits], [5, undefined]);
+    fs.writeFileSync(file, JSON.stringify({ ...partial, input: { ...partial.input, scale: 1, resize: 'stretch' }, embedding: { tensor: 'embedding' }, logits: null }));
+    assert.equal((await resolveModel(file)).card.logits, undefined);
     fs.writeFileSync(file, JSON.stringify({ input: {} }));
     await assert.rejects(resolveModel(file), /partial\.json: onnx: expected the model's file name \(relative to the card\), found undefined/);
+    fs.writeFileSync(file, JSON.stringify({ ...partial, onnx: '../elsewhere/partial.onnx' }));
+    await assert.rejects(resolveModel(file), /partial\.json: onnx: expected a file in the card's folder or below it, received '\.\.\/elsewhere\/partial\.onnx'/);
   });
 });
 
@@ -226,8 +261,8 @@ describe('cards against their models', () => {
     fixed.model.graph!.input![0] = valueInfo('input', [1, 3, 10, 10]);
     const f = path.join(dir, 'fixed.onnx');
     writeModel(f, fixed.model);
-    const runner = await ModelRunner.open(await cardFromOnnx(f), { logits: true });
-    const free = await ModelRunner.open(await cardFromOnnx(writeNet('free.onnx', { input: { size: [10, 10] }, head: { classes: 2 }, rng: seeded(3) }).file), { logits: true });
+    const runner = await ModelRunner.open(await cardFromOnnx(f, { preset: 'imagenet' }), { logits: true });
+    const free = await ModelRunner.open(await cardFromOnnx(writeNet('free.onnx', { input: { size: [10, 10] }, head: { classes: 2 }, rng: seeded(3) }).file, { preset: 'imagenet' }), { logits: true });
     try {
       assert.equal(runner.fixedBatch, 1);
       const x = Float32Array.from({ length: 3 * 300 }, () => rng());
@@ -241,7 +276,7 @@ describe('cards against their models', () => {
   });
 
   test("device 'cuda' without the CUDA provider is a clear error; 'auto' falls back to the CPU and says why", async () => {
-    const loaded = await cardFromOnnx(file);
+    const loaded = await cardFromOnnx(file, { preset: 'imagenet' });
     let cuda: ModelRunner | undefined;
     try {
       cuda = await ModelRunner.open(loaded, { device: 'cuda' });

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { Matrix } from '../src/core/matrix';
 import { WeightsEstimator } from '../src/estimators/weights';
 import { makeRng as seeded } from '../src/evaluate/split';
-import { type ConvNet, type LayerSpec, convNet } from '../src/onnx/cnn';
+import { type ConvNet, type LayerSpec, convNet } from './helpers/cnn';
 import { GraphIndex, UnknownTensorError, withOutputs } from '../src/onnx/graph';
 import { findHead, logitsBeforeSoftmax, readHead } from '../src/onnx/head';
 import { onnx } from 'onnx-proto';

@@ -17,7 +17,7 @@ import { imageToTensor } from '../src/images/preprocess';
 import { loadEmbeddings } from '../src/io/embeddings';
 import type { ModelCard } from '../src/models/card';
 import { loadCard } from '../src/models/load';
-import { convNet } from '../src/onnx/cnn';
+import { convNet } from './helpers/cnn';
 import { writeModel } from '../src/onnx/proto';
 import { tempDir, tempFiles } from './helpers/io';
 import { makeRng } from './helpers/random';
@@ -170,7 +170,7 @@ describe('resumable CLI', () => {
     fs.copyFileSync(path.join(FIXTURES, 'photos', f), path.join(root, 'imgs', `${String(i).padStart(3, '0')}${path.extname(f)}`));
   }
   const args = (out: string, model = path.join(root, 'm.onnx'), extra: string[] = []) =>
-    ['extract', '--model', model, '--images', path.join(root, 'imgs'), '--out', path.join(root, out), '--logits', path.join(root, out.replace('.npy', '.logits.npy')), '--batch', String(BATCH), '--workers', '1', '--threads', '1', ...extra];
+    ['extract', '--model', model, '--images', path.join(root, 'imgs'), '--out', path.join(root, out), '--logits', path.join(root, out.replace('.npy', '.logits.npy')), '--batch', String(BATCH), '--workers', '1', '--threads', '1', '--preset', 'imagenet', ...extra];
   const progressOf = (out: string): ProgressRecord | undefined => {
     try {
       return JSON.parse(fs.readFileSync(path.join(root, `${out}.partial`, 'progress.json'), 'utf8'));
@@ -236,6 +236,14 @@ describe('resumable CLI', () => {
     assert.equal(restarted.status, 0, restarted.stderr);
     assert.match(restarted.stdout, new RegExp(`computed ${N} images in ${N / BATCH} batches`));
     assert.equal(restarted.stderr, '', '--quiet: no progress lines');
+  });
+
+  test('--json: the summary as JSON, nothing else on stdout', () => {
+    const r = spawnSync(process.execPath, [CLI, ...args('json.npy', undefined, ['--json', '--quiet'])], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const summary = JSON.parse(r.stdout);
+    assert.deepEqual([summary.total, summary.rows, summary.computed, summary.models[0].dim, summary.dataset.kind], [N, N, N, 32, 'folder']);
+    assert.equal(summary.models[0].out, path.join(root, 'json.npy'));
   });
 
   test('usage errors exit 2 and say what was expected', () => {

@@ -21,7 +21,7 @@ import { decodeImage, decodeImageBytes, imageToTensor } from '../src/images/prep
 import { loadEmbeddings } from '../src/io/embeddings';
 import type { ModelCard } from '../src/models/card';
 import { loadCard } from '../src/models/load';
-import { convNet } from '../src/onnx/cnn';
+import { convNet } from './helpers/cnn';
 import { writeModel } from '../src/onnx/proto';
 import { makeRng as seeded } from '../src/evaluate/split';
 import { tempDir, tempFiles } from './helpers/io';
@@ -192,7 +192,7 @@ fs.writeFileSync(list, IDS.join('\n') + '\n');
 const files = IDS.map((id) => path.join(imagesDir, id));
 
 describe('alignment stage', () => {
-  test('no face and corrupt files reported with reasons and counted; a second pass runs no detector; changed images and settings are not reused', async () => {
+  test('no face and corrupt files reported with reasons and counted; a second pass runs no detector, whatever its fallback; changed images and settings are not reused', async () => {
     const cache = path.join(dir, 'cache-stage');
     const first = await alignImages(files, { cache });
     assert.deepEqual([first.summary.aligned, first.summary.skipped, first.summary.fallback, first.summary.detected, first.summary.fromCache], [2, 3, 0, 4, 0]);
@@ -222,8 +222,10 @@ describe('alignment stage', () => {
     const other = await alignImages([files[0]], { cache, pick: 'largest' });
     assert.deepEqual([other.summary.detected, other.summary.cache !== first.summary.cache], [1, true]);
 
+    // The fallback setting is not part of the key: the first pass's detections serve it.
     const fallback = await alignImages(files, { cache, fallback: 'centre' });
     assert.deepEqual([fallback.summary.aligned, fallback.summary.fallback, fallback.summary.skipped], [2, 2, 1]);
+    assert.deepEqual([fallback.summary.detected, fallback.summary.cache], [0, first.summary.cache]);
     assert.ok(fallback.images[1].crop && fallback.images[1].failure?.kind === 'no face', 'centred crop, flagged');
     assert.deepEqual(tempFiles(path.dirname(fallback.images[0].crop!)), []);
   });

@@ -63,7 +63,7 @@ test('usage errors name the flag or argument; nothing is written', () => {
     [['no-such-model', '--out', out], 1, /source: expected a catalogue id .* received 'no-such-model'/],
     [['faceres'], 2, /--out: expected an output directory/],
     [['tflite', 'faceres', '--out', out], 1, /kind: faceres is a tfjs model, received 'tflite'/],
-    [['faceres', '--out', out, '--resize', 'zoom'], 2, /--resize: expected crop, stretch or pad, received 'zoom'/],
+    [['faceres', '--out', out, '--resize', 'zoom'], 2, /--resize: expected one of crop, stretch, pad, received 'zoom'/],
     [['faceres', '--out', out, '--std', '1,0,1'], 2, /--std: expected positive numbers/],
     [['faceres', '--out', out, '--from', path.join(dir, 'nowhere')], 1, /--from: expected faceres's file faceres\.json/],
     [['faceres', '--out', out, '--id', '../escape'], 1, /id: expected letters, digits/],

@@ -84,7 +84,7 @@ test('usage errors name the flag; a missing map file names the file', () => {
   const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'serve', ...args], { encoding: 'utf8' });
   let r = run();
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /--map: expected NAME=FILE at least once/);
+  assert.match(r.stderr, /--map: expected a NAME=FILE pair .*at least once, received nothing/);
   r = run('--map', 'nofile');
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--map: expected NAME=FILE, received 'nofile'/);

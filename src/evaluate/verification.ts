@@ -17,6 +17,8 @@ export interface RocPoint {
 
 export interface VerificationResult {
   pairs: number;
+  /** Pairs of different people: the smallest FAR the ROC resolves is 1 / impostors. */
+  impostors: number;
   folds: number;
   /** Mean and standard deviation of the per-fold accuracy (threshold chosen on the other folds). */
   accuracy: number;
@@ -72,20 +74,34 @@ export function roc(pairs: readonly ScoredPair[]): RocPoint[] {
   return out;
 }
 
+/** The area under a ROC (trapezoids): the chance that a matched pair scores above a mismatched one. */
+export function areaUnder(curve: readonly RocPoint[]): number {
+  let auc = 0;
+  for (let i = 1; i < curve.length; i++) auc += ((curve[i].far - curve[i - 1].far) * (curve[i].tar + curve[i - 1].tar)) / 2;
+  return auc;
+}
+
 export function evaluateVerification(pairs: readonly ScoredPair[]): VerificationResult {
   if (pairs.length === 0) throw new RangeError('pairs: expected at least one scored pair, received 0');
   const folds = [...new Set(pairs.map((p) => p.fold))].sort((a, b) => a - b);
   folds.forEach((f) => assertInteger('fold', f, 0));
-  const foldAccuracies = folds.length < 2 ? [] : folds.map((f) => {
+  // Each fold's threshold is learnt on the other folds, which need matched and mismatched pairs.
+  if (folds.length < 2) throw new RangeError(`pairs: expected pairs from at least 2 folds (each fold's threshold is learnt on the others), received ${pairs.length} pairs in 1 fold (${folds[0]})`);
+  for (const f of folds) {
+    const rest = pairs.filter((p) => p.fold !== f);
+    if (!rest.some((p) => p.same) || rest.every((p) => p.same)) {
+      throw new RangeError(`pairs: expected the folds other than ${f} to hold matched and mismatched pairs to learn fold ${f}'s threshold on, they hold ${rest.filter((p) => p.same).length} matched and ${rest.filter((p) => !p.same).length} mismatched`);
+    }
+  }
+  const foldAccuracies = folds.map((f) => {
     const t = bestThreshold(pairs.filter((p) => p.fold !== f));
     const test = pairs.filter((p) => p.fold === f);
     return test.filter((p) => (p.score > t) === p.same).length / test.length;
   });
-  const mean = foldAccuracies.reduce((a, b) => a + b, 0) / Math.max(foldAccuracies.length, 1);
-  const std = Math.sqrt(foldAccuracies.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(foldAccuracies.length, 1));
+  const mean = foldAccuracies.reduce((a, b) => a + b, 0) / foldAccuracies.length;
+  const std = Math.sqrt(foldAccuracies.reduce((a, b) => a + (b - mean) ** 2, 0) / foldAccuracies.length);
   const curve = roc(pairs);
-  let auc = 0;
-  for (let i = 1; i < curve.length; i++) auc += ((curve[i].far - curve[i - 1].far) * (curve[i].tar + curve[i - 1].tar)) / 2;
+  const auc = areaUnder(curve);
   // EER: where FAR meets the false-reject rate; on a step ROC, the smallest max(FAR, FRR).
   const eer = curve.reduce((e, p) => Math.min(e, Math.max(p.far, 1 - p.tar)), 1);
   const tarAtFar: Record<string, number> = {};
@@ -95,6 +111,7 @@ export function evaluateVerification(pairs: readonly ScoredPair[]): Verification
   const step = Math.max(1, Math.floor(curve.length / 200));
   return {
     pairs: pairs.length,
+    impostors: pairs.filter((p) => !p.same).length,
     folds: folds.length,
     accuracy: mean,
     accuracyStd: std,

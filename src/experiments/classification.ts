@@ -6,22 +6,27 @@
 import * as path from 'node:path';
 import type { Matrix } from '../core/matrix';
 import { imagenetDataset } from '../datasets';
-import { pairedEstimator } from '../estimators';
+import { type PairedParamsFor, pairedEstimator } from '../estimators';
 import { WeightsEstimator } from '../estimators/weights';
 import { accuracy, agreement, logits, type TopK } from '../evaluate/classification';
 import { trainTestSplit } from '../evaluate/split';
 import type { ProgressStream } from '../extract/progress';
+import type { DraftOptions } from '../models/draft';
 import { embedAll, prepareModels } from './workspace';
 
 export interface ClassificationConfig {
   /** A manifest (TSV: path, label = ImageNet class index 0..999) or an ImageNet-style folder with labels.tsv. */
   images: string;
+  /** Catalogue ids, cards (.json) or ONNX files (.onnx) of classifiers. */
   models: string[];
+  /** For cards and ONNX files: a preset or an embedding tensor completing them (src/models/draft.ts). */
+  modelOptions?: DraftOptions;
   work: string;
   /** Fraction of the images the maps are fitted on (the rest are evaluated). */
   fitFraction?: number;
-  /** Estimator for the image-fitted maps (default lstsq; ridge for few images). */
-  method?: 'lstsq' | 'ridge';
+  /** Estimator for the image-fitted maps (default lstsq; ridge for few images) and its parameters (ridge: GCV by default). */
+  method?: string;
+  params?: PairedParamsFor;
   /** Use at most this many images (seeded choice), for quick runs. */
   limit?: number;
   seed?: number;
@@ -62,7 +67,7 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
     const keep = new Set(trainTestSplit(dataset.items.length, { testFraction: cfg.limit / dataset.items.length, seed }).test);
     dataset = { ...dataset, items: dataset.items.filter((_, i) => keep.has(i)) };
   }
-  const models = prepareModels(cfg.models, path.join(cfg.work, 'models'), cfg.from);
+  const models = await prepareModels(cfg.models, path.join(cfg.work, 'models'), cfg.from, cfg.modelOptions);
   for (const m of models) if (!m.head) throw new RangeError(`models: '${m.id}' has no classifier head: the classification experiment needs classifiers`);
   const tag = `${path.basename(path.resolve(cfg.images))}-${dataset.items.length}`;
   const embedded = await embedAll(dataset, models, path.join(cfg.work, 'embeddings', tag), { progress: cfg.progress });
@@ -91,7 +96,7 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
   for (const a of models) {
     for (const b of models) {
       if (a === b) continue;
-      const est = await pairedEstimator(cfg.method ?? 'lstsq', cfg.method === 'ridge' ? { lambda: 'gcv' } : {}).fit(E(a.id).takeRows(fitRows), E(b.id).takeRows(fitRows));
+      const est = await pairedEstimator(cfg.method ?? 'lstsq', cfg.params ?? (cfg.method === 'ridge' ? { lambda: 'gcv' } : {})).fit(E(a.id).takeRows(fitRows), E(b.id).takeRows(fitRows));
       const XA = E(a.id).takeRows(testRows);
       const mappedLogits = await logits(await est.transform(XA), head(b.id));
       const w = await new WeightsEstimator().fitHeads(head(a.id), head(b.id));

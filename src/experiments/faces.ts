@@ -3,12 +3,11 @@
 // native, cross-model (A mapped into B against B) and both-mapped conditions; identification of
 // mapped probes against a gallery embedded by B; accuracy against the number of fitting pairs
 // and against the rank of the map. Faces are aligned first (src/faces) unless `align` is false.
-import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { Matrix } from '../core/matrix';
 import { lfwDataset, type Dataset, type LfwPair } from '../datasets';
+import { type PairedParamsFor, pairedEstimator } from '../estimators';
 import { LowRankEstimator } from '../estimators/lowrank';
-import { RidgeEstimator } from '../estimators/ridge';
 import { identify, type IdentificationResult } from '../evaluate/identification';
 import { makeRng, permutation } from '../evaluate/split';
 import { cosine, evaluateVerification, type VerificationResult } from '../evaluate/verification';
@@ -16,11 +15,18 @@ import { alignImages, type AlignSummary } from '../faces/stage';
 import type { LinearMap } from '../maps/linear-map';
 import { embedAll, prepareModels, type WorkModel } from './workspace';
 import type { ProgressStream } from '../extract/progress';
+import type { DraftOptions } from '../models/draft';
 
 export interface FacesConfig {
   /** LFW folder (pairs.txt + images). */
   lfw: string;
+  /** Catalogue ids, cards (.json) or ONNX files (.onnx). */
   models: string[];
+  /** For cards and ONNX files: a preset or an embedding tensor completing them (src/models/draft.ts). */
+  modelOptions?: DraftOptions;
+  /** The maps' estimator and its parameters (default ridge with the GCV penalty). */
+  method?: string;
+  params?: PairedParamsFor;
   /** Work folder: imported models and embeddings (reused across runs). */
   work: string;
   /** Images of identities outside every pair used to fit the maps. */
@@ -34,9 +40,10 @@ export interface FacesConfig {
    * 250x250 photos are not aligned and the face fills about the middle half: 0.55 (default)
    * puts it where the networks saw faces in training (measured on the demo pairs: faceres
    * 90.0 -> 98.1%, mobileface 70.6 -> 81.9%, faceapi-resnet 56.3 -> 91.9% against the whole photo).
+   * Overrides the cards' crops; without it a card's own crop is kept.
    */
   crop?: number;
-  /** With alignment: each network's crop of the aligned canvas (default ALIGNED_CROP, else 0.5 centred: ArcFace's). */
+  /** With alignment: each network's crop of the aligned canvas (default: the card's own crop, else ALIGNED_CROP, else 0.5 centred: ArcFace's). */
   alignedCrop?: Record<string, AlignedCrop>;
   /** Folds of pairs.txt to evaluate (1-based), default all. */
   folds?: number[];
@@ -52,8 +59,8 @@ export interface FacesConfig {
 export interface CrossResult {
   source: string;
   target: string;
-  /** The map's ridge lambda (GCV). */
-  lambda: number;
+  /** The map's ridge lambda (GCV), for estimators that have one. */
+  lambda?: number;
   /** B vs B, A mapped into B against B, both sides mapped. */
   native: VerificationResult;
   cross: VerificationResult;
@@ -97,6 +104,8 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   const seed = cfg.seed ?? 0;
   const all = lfwDataset(cfg.lfw);
   const folds = cfg.folds ?? [...new Set(all.pairs!.map((p) => p.fold))];
+  // Each fold's threshold is learnt on the others: one fold would leave nothing to learn it on.
+  if (folds.length < 2) throw new RangeError(`folds: expected at least 2 folds of pairs.txt (each fold's threshold is learnt on the others), received ${folds.length} (${folds.join(', ') || 'none'})`);
   const pairs = all.pairs!.filter((p) => folds.includes(p.fold));
   // Maps are fitted on people who appear in no pair at all, so no evaluated identity is seen.
   const paired = new Set(all.pairs!.flatMap((p) => [p.a, p.b]).map((id) => id.split('/')[0]));
@@ -106,7 +115,7 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   const evalIds = new Set(pairs.flatMap((p) => [p.a, p.b]));
   const fitIds = new Set(fitItems.map((i) => i.id));
   const dataset: Dataset = { ...all, items: all.items.filter((i) => evalIds.has(i.id) || fitIds.has(i.id)), pairs };
-  const models = prepareModels(cfg.models, `${cfg.work}/models`, cfg.from);
+  const models = await prepareModels(cfg.models, `${cfg.work}/models`, cfg.from, cfg.modelOptions);
   let embedDir: string, embedSet = dataset, alignment: FacesResult['alignment'];
   if (cfg.align ?? true) {
     // Every image is embedded, so one without a usable face gets the centred crop (counted, listed).
@@ -116,13 +125,15 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
     const { cache, reports, ...counts } = summary;
     alignment = { ...counts, reports: reports.map((r) => ({ file: r.file, reason: r.reason })) };
     embedSet = { ...dataset, items: dataset.items.map((it, i) => ({ ...it, path: images[i].crop! })) };
-    const crops = models.map((m) => cfg.alignedCrop?.[m.id] ?? ALIGNED_CROP[m.id] ?? { crop: 0.5 });
-    models.forEach((m, i) => Object.assign(m.card.card.input, { crop: crops[i].crop, cropCentre: crops[i].centre ?? [0.5, 0.5] }));
-    embedDir = `lfw-${dataset.items.length}-aligned-${path.basename(cache)}-${createHash('sha256').update(JSON.stringify(crops)).digest('hex').slice(0, 8)}`;
+    for (const m of models) {
+      const own = m.card.card.input.crop !== undefined ? { crop: m.card.card.input.crop, centre: m.card.card.input.cropCentre } : undefined;
+      const c = cfg.alignedCrop?.[m.id] ?? own ?? ALIGNED_CROP[m.id] ?? { crop: 0.5 };
+      Object.assign(m.card.card.input, { crop: c.crop, cropCentre: c.centre ?? [0.5, 0.5] });
+    }
+    embedDir = `lfw-${dataset.items.length}-aligned-${path.basename(cache)}`;
   } else {
-    const crop = cfg.crop ?? 0.55;
-    for (const m of models) m.card.card.input.crop = crop;
-    embedDir = `lfw-${dataset.items.length}-crop${crop}`;
+    for (const m of models) m.card.card.input.crop = cfg.crop ?? m.card.card.input.crop ?? 0.55;
+    embedDir = `lfw-${dataset.items.length}-unaligned`;
   }
   const embedded = await embedAll(embedSet, models, `${cfg.work}/embeddings/${embedDir}`, { progress: cfg.progress });
   const row = new Map(dataset.items.map((it, i) => [it.id, i]));
@@ -130,12 +141,14 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   const fitRows = fitItems.map((it) => row.get(it.id)!);
   const evalRows = dataset.items.flatMap((it, i) => (evalIds.has(it.id) ? [i] : []));
   const E = (m: WorkModel) => embedded.get(m.id)!.embeddings.matrix;
+  const method = cfg.method ?? 'ridge';
+  const params = cfg.params ?? (method === 'ridge' ? { lambda: 'gcv' as const } : {});
 
   const verify = (left: Matrix, right: Matrix) =>
     evaluateVerification(pairs.map((p: LfwPair) => ({ score: cosine(left.row(row.get(p.a)!), right.row(row.get(p.b)!)), same: p.same, fold: p.fold })));
 
   const result: FacesResult = {
-    config: { ...cfg, progress: undefined } as Omit<FacesConfig, 'progress'>,
+    config: { ...cfg, method, params, progress: undefined } as Omit<FacesConfig, 'progress'>,
     pairs: pairs.length,
     fitPairs: fitRows.length,
     models: models.map((m) => ({ id: m.id, dim: E(m).cols, verification: verify(E(m), E(m)) })),
@@ -144,10 +157,10 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
     curves: { source: '', target: '', pairs: [], rank: [] },
   };
   const labels = dataset.items.map((i) => i.label!);
-  // Rank-k maps reuse the ridge penalty GCV chose for the full map of the same pair.
-  const fitMap = async (a: WorkModel, b: WorkModel, rows: number[], low?: { rank: number; lambda: number }): Promise<LinearMap> => {
+  // Rank-k maps reuse the ridge penalty the full map of the same pair chose (none for unpenalised estimators).
+  const fitMap = async (a: WorkModel, b: WorkModel, rows: number[], low?: { rank: number; lambda?: number }): Promise<LinearMap> => {
     const X = E(a).takeRows(rows), Y = E(b).takeRows(rows);
-    const est = low === undefined ? new RidgeEstimator({ lambda: 'gcv' }) : new LowRankEstimator(low);
+    const est = low === undefined ? pairedEstimator(method, params) : new LowRankEstimator(low);
     return (await est.fit(X, Y)).toMap({ source: { model: a.id, dim: X.cols }, target: { model: b.id, dim: Y.cols } });
   };
   for (const a of models) {
@@ -160,7 +173,7 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
       result.crosses.push({
         source: a.id,
         target: b.id,
-        lambda: Number(map.metadata.diagnostics.lambda),
+        ...(map.metadata.diagnostics.lambda !== undefined ? { lambda: Number(map.metadata.diagnostics.lambda) } : {}),
         native,
         cross,
         bothMapped: verify(mapped, mapped),

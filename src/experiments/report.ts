@@ -1,10 +1,12 @@
 // Experiment results as a report: every number in JSON, a Markdown summary, and one HTML page
-// with the charts (retention heatmap, ROC curves, accuracy against pairs and against rank).
+// with the charts (retention heatmap, ROC curves, accuracy against pairs and against rank) and a
+// glossary of its terms.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { VerificationResult } from '../evaluate/verification';
 import { writeFileAtomic } from '../io/atomic';
+import { heatmap, lineChart, type Chart } from '../report/charts';
 import { renderHtml, renderMarkdown, type ReportDoc, type Section } from '../report/document';
-import { heatmap, lineChart } from '../report/svg';
 import { VERSION } from '../version';
 import type { ClassificationResult } from './classification';
 import type { FacesResult } from './faces';
@@ -14,12 +16,13 @@ export interface ExperimentResults {
   classification?: ClassificationResult;
 }
 
+// Accuracies, rates and ratios are shown in percent everywhere (tables and charts).
 const pct = (v: number) => `${(100 * v).toFixed(2)}`;
 const pm = (m: number, s: number) => `${pct(m)} ± ${pct(s)}`;
 
 export function classificationSection(r: ClassificationResult): Section {
   const ids = r.models.map((m) => m.id);
-  const retention = ids.map((a) => ids.map((b) => (a === b ? null : r.pairs.find((p) => p.source === a && p.target === b)!.retention)));
+  const retention = ids.map((a) => ids.map((b) => (a === b ? null : 100 * r.pairs.find((p) => p.source === a && p.target === b)!.retention)));
   return {
     heading: `Classification: ${r.models.length} classifiers, ${r.pairs.length} ordered pairs`,
     text: [
@@ -30,49 +33,56 @@ export function classificationSection(r: ClassificationResult): Section {
       { caption: 'Native accuracy (test images)', columns: ['model', 'dim', 'top-1 %', 'top-5 %'], rows: r.models.map((m) => [m.id, m.dim, pct(m.test.top1), pct(m.test.top5)]) },
       {
         caption: 'A mapped into B, through B\'s head',
-        columns: ['A', 'B', 'B top-1 %', 'A→B top-1 %', 'drop (points)', 'retention', 'agreement with B', 'head-only map top-1 %'],
+        columns: ['A', 'B', 'B top-1 %', 'A→B top-1 %', 'drop (points)', 'retention %', 'agreement with B %', 'head-only map top-1 %'],
         rows: r.pairs.map((p) => {
           const native = r.models.find((m) => m.id === p.target)!.test.top1;
-          return [p.source, p.target, pct(native), pct(p.mapped.top1), p.dropPoints.toFixed(2), p.retention.toFixed(3), p.agreement.toFixed(3), pct(p.weights.top1)];
+          return [p.source, p.target, pct(native), pct(p.mapped.top1), p.dropPoints.toFixed(2), pct(p.retention), pct(p.agreement), pct(p.weights.top1)];
         }),
       },
     ],
-    charts: [heatmap(retention, ids.map((i) => `A: ${i}`), ids.map((i) => `B: ${i}`), { title: 'Top-1 retention (A→B / B)', digits: 2 })],
+    charts: [heatmap(retention, ids, ids, { title: 'Top-1 retention: A→B top-1 / B top-1', rowTitle: 'A (mapped from)', colTitle: "B (mapped into, through B's head)", unit: 'retention %' })],
   };
+}
+
+/** TAR at a FAR as a percent, or n/a where the pairs cannot resolve that FAR (fewer than 1/FAR impostor pairs). */
+function tarAt(v: VerificationResult, far: string): string {
+  return v.impostors * Number(far) < 1 ? 'n/a' : pct(v.tarAtFar[far]);
 }
 
 export function facesSection(r: FacesResult): Section {
   const best = r.crosses.length ? r.crosses.reduce((x, y) => (y.penaltyPoints < x.penaltyPoints ? y : x)) : undefined;
-  const charts: string[] = [];
-  const rocSeries = (v: { roc: { far: number; tar: number }[] }) => v.roc.map((p) => [Math.max(p.far, 1e-4), p.tar] as [number, number]);
+  const charts: Chart[] = [];
+  // The ROC's FAR axis starts at 1 / impostor pairs: no smaller FAR is measured.
+  const rocSeries = (v: VerificationResult) => v.roc.map((p) => [p.far, 100 * p.tar] as [number, number]);
   if (best) {
-    charts.push(
-      lineChart(
-        [
-          ...r.models.map((m) => ({ name: `${m.id} (native)`, points: rocSeries(m.verification) })),
-          { name: `${best.source}→${best.target} vs ${best.target}`, points: rocSeries(best.cross) },
-        ],
-        { title: 'LFW ROC', xLabel: 'false accept rate', yLabel: 'true accept rate', logX: true, yRange: [0, 1] },
-      ),
-    );
+    charts.push(lineChart(
+      [
+        ...r.models.map((m) => ({ name: `${m.id} (native)`, points: rocSeries(m.verification) })),
+        { name: `${best.source}→${best.target} vs ${best.target}`, points: rocSeries(best.cross) },
+      ],
+      { title: 'LFW ROC', xLabel: `false accept rate (log; from 1/${best.cross.impostors} impostor pairs)`, yLabel: 'true accept rate (%)', logX: true, xDomain: [1 / best.cross.impostors, 1], yDomain: [0, 100] },
+    ));
   }
-  if (r.curves.pairs.length) {
-    charts.push(lineChart([{ name: `${r.curves.source}→${r.curves.target}`, points: r.curves.pairs }], { title: 'Accuracy against fitting pairs', xLabel: 'fitting pairs', yLabel: 'verification accuracy', logX: true }));
-  }
-  if (r.curves.rank.length) {
-    charts.push(lineChart([{ name: `${r.curves.source}→${r.curves.target}`, points: r.curves.rank }], { title: 'Accuracy against the rank of the map', xLabel: 'rank k', yLabel: 'verification accuracy', logX: true }));
-  }
+  const curve = r.crosses.find((c) => c.source === r.curves.source && c.target === r.curves.target);
+  const curveChart = (points: [number, number][], title: string, xLabel: string) => lineChart(
+    [{ name: `${r.curves.source}→${r.curves.target} vs ${r.curves.target}`, points: points.map(([x, a]) => [x, 100 * a]) }],
+    { title, xLabel, yLabel: 'verification accuracy (%)', logX: true, ...(curve ? { reference: { name: `${r.curves.target} vs ${r.curves.target} (its own accuracy)`, y: 100 * curve.native.accuracy } } : {}) },
+  );
+  if (r.curves.pairs.length) charts.push(curveChart(r.curves.pairs, 'Accuracy against fitting pairs', 'fitting pairs (log)'));
+  if (r.curves.rank.length) charts.push(curveChart(r.curves.rank, 'Accuracy against the rank of the map', 'rank k of the map (log)'));
+  const impostors = r.models[0]?.verification.impostors;
   return {
     heading: `Faces: LFW verification, ${r.models.length} networks, ${r.crosses.length} ordered pairs`,
     text: [
-      `${r.pairs} pairs of pairs.txt, ${r.config.folds ? `folds ${r.config.folds.join(', ')}` : 'all folds'}; maps (ridge, λ by GCV) fitted on ${r.fitPairs} images of people who appear in no pair; ${facesPreprocessing(r)}.`,
-      best ? `Best pair: ${best.source}→${best.target}, ${best.penaltyPoints.toFixed(2)} points below ${best.target}'s own accuracy (paper: at most 1.0 point between 4 face CNNs).` : '',
+      `${r.pairs} pairs of pairs.txt (${impostors} of them impostor pairs), ${r.config.folds ? `folds ${r.config.folds.join(', ')}` : 'all folds'}; maps (${r.config.method} ${JSON.stringify(r.config.params)}) fitted on ${r.fitPairs} images of people who appear in no pair; ${facesPreprocessing(r)}.`,
+      best ? `Best pair: ${best.source}→${best.target}, ${Math.abs(best.penaltyPoints).toFixed(2)} points ${best.penaltyPoints >= 0 ? 'below' : 'above'} ${best.target}'s own accuracy (paper: at most 1.0 point between 4 face CNNs).` : '',
+      impostors !== undefined && impostors < 1000 ? `TAR at a FAR below 1/${impostors} is not measurable with ${impostors} impostor pairs (n/a).` : '',
     ].filter(Boolean),
     tables: [
       {
         caption: 'Native verification (same network on both sides)',
-        columns: ['model', 'dim', 'accuracy %', 'AUC', 'EER', 'TAR@FAR=1e-2', 'TAR@FAR=1e-3'],
-        rows: r.models.map((m) => [m.id, m.dim, pm(m.verification.accuracy, m.verification.accuracyStd), m.verification.auc.toFixed(4), m.verification.eer.toFixed(4), m.verification.tarAtFar['1e-2'].toFixed(3), m.verification.tarAtFar['1e-3'].toFixed(3)]),
+        columns: ['model', 'dim', 'accuracy %', 'AUC', 'EER %', 'TAR@FAR=1e-2 %', 'TAR@FAR=1e-3 %'],
+        rows: r.models.map((m) => [m.id, m.dim, pm(m.verification.accuracy, m.verification.accuracyStd), m.verification.auc.toFixed(4), pct(m.verification.eer), tarAt(m.verification, '1e-2'), tarAt(m.verification, '1e-3')]),
       },
       {
         caption: 'Cross-model: A mapped into B',
@@ -86,9 +96,39 @@ export function facesSection(r: FacesResult): Section {
   };
 }
 
+const TERMS: Record<'common' | 'classification' | 'faces', [string, string][]> = {
+  common: [
+    ['A→B', "network A's embedding mapped by the fitted linear map into network B's embedding space"],
+    ['points', 'percentage points: a difference of two percentages'],
+  ],
+  classification: [
+    ['top-1 / top-5 %', "the share of test images whose true class is the first / among the first five of B's head"],
+    ['drop (points)', 'B top-1 % minus A→B top-1 %: what classifying through the map costs'],
+    ['retention %', 'A→B top-1 as a percentage of B top-1 (100: nothing lost)'],
+    ['agreement with B %', "the share of test images where B's head gives A→B the same top-1 class as B's own embedding"],
+    ['head-only map', 'a map computed in closed form from the two classifier heads alone, without any images'],
+  ],
+  faces: [
+    ['B vs B %', "LFW verification accuracy with both images of a pair embedded by B (B's own accuracy), mean ± std over folds"],
+    ['A→B vs B %', 'one image of each pair embedded by A and mapped into B, the other embedded by B'],
+    ['penalty (points)', 'B vs B % minus A→B vs B %'],
+    ['both mapped %', 'both images of each pair embedded by A and mapped into B'],
+    ['TAR, FAR', 'true accept rate (same-person pairs accepted) and false accept rate (impostor pairs accepted) at one threshold'],
+    ['AUC, EER', 'area under the ROC (1: perfect); equal error rate, where FAR equals the false reject rate'],
+    ['rank-1 B / A→B %', 'identification against a gallery embedded by B: the share of probes, embedded by B / by A and mapped, whose nearest gallery face is the right person'],
+    ['fitting pairs', "images of people in no evaluated pair, each embedded by both networks: the (A, B) pairs of embeddings the map is fitted on"],
+    ['rank k', "the map's rank: a rank-k map goes through a k-dimensional subspace"],
+  ],
+};
+
+function glossary(results: ExperimentResults): Section {
+  const terms = [...TERMS.common, ...(results.classification ? TERMS.classification : []), ...(results.faces ? TERMS.faces : [])];
+  return { heading: 'Terms', tables: [{ columns: ['term', 'meaning'], rows: terms }] };
+}
+
 function facesPreprocessing(r: FacesResult): string {
   const a = r.alignment;
-  if (!a) return `faces by a centred crop of ${r.config.crop ?? 0.55} of each side (no alignment)`;
+  if (!a) return `faces by a centred crop of ${r.config.crop ?? "each card's own or 0.55"} of each side (no alignment)`;
   const failures = Object.entries(a.failures).map(([kind, n]) => `${n} ${kind}`).join(', ') || 'none';
   return `faces detected (BlazeFace) and aligned to ArcFace's 5-point template: ${a.aligned} of ${a.images} images aligned, ${a.fallback} without a usable face (${failures}) embedded from a centred crop, ${a.severalFaces} with several faces (the most central large one used)`;
 }
@@ -97,16 +137,17 @@ export function reportDoc(results: ExperimentResults, title: string): ReportDoc 
   const sections: Section[] = [];
   if (results.classification) sections.push(classificationSection(results.classification));
   if (results.faces) sections.push(facesSection(results.faces));
+  sections.push(glossary(results));
   return { title, subtitle: `embmap ${VERSION}, ${new Date().toISOString()}`, sections };
 }
 
 /** Writes report.json, report.md and report.html into `dir` (each atomically); returns their paths. */
-export function writeReport(results: ExperimentResults, dir: string, title: string): { json: string; md: string; html: string } {
+export async function writeReport(results: ExperimentResults, dir: string, title: string): Promise<{ json: string; md: string; html: string }> {
   fs.mkdirSync(dir, { recursive: true });
   const doc = reportDoc(results, title);
   const files = { json: path.join(dir, 'report.json'), md: path.join(dir, 'report.md'), html: path.join(dir, 'report.html') };
   writeFileAtomic(files.json, [Buffer.from(JSON.stringify(results, null, 2) + '\n')]);
   writeFileAtomic(files.md, [Buffer.from(renderMarkdown(doc))]);
-  writeFileAtomic(files.html, [Buffer.from(renderHtml(doc))]);
+  writeFileAtomic(files.html, [Buffer.from(await renderHtml(doc))]);
   return files;
 }

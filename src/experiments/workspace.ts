@@ -1,14 +1,21 @@
-// What both experiments share: importing catalogue models into a work folder (once), and
-// embedding a dataset with several models in one extraction pass (resumable, reused when done).
+// What both experiments share: the models (catalogue ids imported into a work folder once, cards,
+// ONNX files), and embedding a dataset with several models in one extraction pass (resumable,
+// reused when done: files are keyed by the card and the model's bytes, so an edited card or
+// model is embedded afresh).
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Dataset } from '../datasets';
-import { loadHead, type Head } from '../estimators/weights';
+import type { Head } from '../estimators/weights';
 import { extract } from '../extract';
 import type { ProgressStream } from '../extract/progress';
+import { PreparedModel } from '../extract/runner';
 import { importModel } from '../importers';
+import { catalogueEntry } from '../importers/catalogue';
 import { loadEmbeddings, type LoadedEmbeddingSet } from '../io/embeddings';
-import { loadCard, type LoadedCard } from '../models/load';
+import type { DraftOptions } from '../models/draft';
+import type { LoadedCard } from '../models/load';
+import { openModel } from '../models/resolve';
 
 export interface WorkModel {
   id: string;
@@ -17,16 +24,22 @@ export interface WorkModel {
   head?: Head;
 }
 
-/** Imports each catalogue id into `dir` unless its card is already there. `from` overrides a model's source file. */
-export function prepareModels(ids: string[], dir: string, from: Record<string, string> = {}): WorkModel[] {
+/**
+ * Each model: a catalogue id (imported into `dir` unless its card is already there; `from`
+ * overrides its source file), a card or an ONNX file (completed with `options`, e.g. a preset).
+ */
+export async function prepareModels(refs: string[], dir: string, from: Record<string, string> = {}, options: DraftOptions = {}): Promise<WorkModel[]> {
   fs.mkdirSync(dir, { recursive: true });
-  return ids.map((id) => {
-    const cardPath = path.join(dir, `${id}.card.json`);
-    const headPath = path.join(dir, `${id}.head.safetensors`);
-    if (!fs.existsSync(cardPath)) importModel({ source: id, out: dir, ...(from[id] ? { from: from[id] } : {}) });
-    const card = loadCard(cardPath);
-    return { id, card, ...(fs.existsSync(headPath) ? { head: loadHead(headPath) } : {}) };
-  });
+  const models: WorkModel[] = [];
+  for (const ref of refs) {
+    if (from[ref] && catalogueEntry(ref) && !fs.existsSync(path.join(dir, `${ref}.card.json`))) importModel({ source: ref, out: dir, from: from[ref] });
+    const card = await openModel(ref, dir, options);
+    const id = card.card.id;
+    if (models.some((m) => m.id === id)) throw new RangeError(`models: expected distinct model ids, '${id}' twice (${ref}); give each card its own id`);
+    const head = PreparedModel.prepare(card).head();
+    models.push({ id, card, ...(head ? { head } : {}) });
+  }
+  return models;
 }
 
 export interface Embedded {
@@ -42,7 +55,10 @@ export async function embedAll(
   dataset: Dataset, models: WorkModel[], dir: string, opts: { batch?: number; progress?: ProgressStream | null } = {},
 ): Promise<Map<string, Embedded>> {
   fs.mkdirSync(dir, { recursive: true });
-  const files = (m: WorkModel) => ({ out: path.join(dir, `${m.id}.npy`), logits: m.head ? path.join(dir, `${m.id}.logits.npy`) : undefined });
+  const files = (m: WorkModel) => {
+    const stem = `${m.id}-${cardHash(m.card)}`;
+    return { out: path.join(dir, `${stem}.npy`), logits: m.head ? path.join(dir, `${stem}.logits.npy`) : undefined };
+  };
   const todo = models.filter((m) => {
     const f = files(m);
     return !fs.existsSync(f.out) || (f.logits !== undefined && !fs.existsSync(f.logits));
@@ -69,4 +85,9 @@ export async function embedAll(
     out.set(m.id, { embeddings: e, ...(f.logits ? { logits: loadEmbeddings(f.logits) } : {}) });
   }
   return out;
+}
+
+/** 8 hex digits of SHA-256 over the card and the model's bytes. */
+function cardHash(loaded: LoadedCard): string {
+  return createHash('sha256').update(JSON.stringify(loaded.card)).update(fs.readFileSync(loaded.onnxPath)).digest('hex').slice(0, 8);
 }

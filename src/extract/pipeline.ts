@@ -65,7 +65,7 @@ export interface ExtractSummary {
   setupSeconds: number;
   /** computed / (seconds - setupSeconds): the processing rate. */
   imagesPerSecond: number;
-  models: { id: string; source: string; provider: Provider; fallback?: string; assumed: string[]; out: string; logits?: string; dim: number; classes?: number }[];
+  models: { id: string; source: string; provider: Provider; fallback?: string; origins: Record<string, string>; out: string; logits?: string; dim: number; classes?: number }[];
   checkpoint: string;
   /** With align: the alignment stage's counts and every image without a usable face. */
   align?: AlignSummary;
@@ -215,7 +215,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractSummary> 
         source: r.loaded.source,
         provider: r.provider,
         ...(r.fallback ? { fallback: r.fallback } : {}),
-        assumed: r.loaded.assumed,
+        origins: r.loaded.origins,
         out: targets[m].out,
         ...(targets[m].logits ? { logits: targets[m].logits } : {}),
         dim: r.embeddingDim,

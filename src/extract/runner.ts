@@ -4,9 +4,11 @@
 // output sizes verified by a probe run).
 import { createHash } from 'node:crypto';
 import { assertInteger, fail } from '../core/validate';
+import type { Head } from '../estimators/weights';
 import type { InputSpec } from '../images/preprocess';
 import { checkCardAgainstModel, type LoadedCard } from '../models/load';
 import { GraphIndex, withOutputs } from '../onnx/graph';
+import { findHead, readHead } from '../onnx/head';
 import { decodeModel, encodeModel, type onnx, readModelBytes } from '../onnx/proto';
 import { type Ort, type Provider, type RuntimeOptions, openSession, ort, probeOutputDims } from '../onnx/runtime';
 
@@ -64,6 +66,19 @@ export class PreparedModel {
   get spec(): InputSpec {
     const { name: _name, ...spec } = this.loaded.card.input;
     return spec;
+  }
+
+  /**
+   * The classifier head (W: classes x dim, c) for WeightsEstimator.fitHeads: the card's logits.head,
+   * else the head found in the graph before the card's logits tensor; undefined without logits or
+   * when the graph has no readable head.
+   */
+  head(): Head | undefined {
+    const logits = this.loaded.card.logits;
+    if (!logits) return undefined;
+    if (logits.head) return readHead(this.index, logits.head);
+    const found = findHead(this.index, logits.tensor);
+    return 'reason' in found ? undefined : readHead(this.index, found);
   }
 
   /** Creates the session (fetched tensors exposed as outputs) and verifies the output sizes with a probe run. */

@@ -1,6 +1,6 @@
 // The alignment cache: one detection pass serves every network and every later run. Entries are
 // keyed by the image's content (SHA-256 of its bytes) inside a folder keyed by everything that
-// decides the result (detector graph and thresholds, template, canvas, policy, fallback), so an
+// decides the crops (detector graph and thresholds, template, canvas, policy; not the fallback setting), so an
 // edited image or a changed setting is computed afresh, never read from a stale entry. An entry
 // is a JSON record, plus the aligned crop as PNG when there is one; both are written atomically,
 // the crop first, so a record never points at a missing or partial crop.
@@ -17,7 +17,7 @@ export interface AlignRecord {
   faces: number;
   /** The face used (absent when none was). */
   face?: { score: number; box: Box; keypoints: Point[]; residual: number };
-  /** Why no face was aligned; with `crop` set, the crop is the centred fallback. */
+  /** Why no face was aligned; the crop is then the centred fallback (used only with fallback 'centre'). */
   failure?: { kind: FailureKind; reason: string };
   /** A crop exists (aligned, or the fallback). */
   crop: boolean;

@@ -55,7 +55,9 @@ export interface AlignSummary {
 }
 
 // Settings of the crop itself: part of the cache key. Bump when the crop for the same inputs changes.
-const CROP_VERSION = 1;
+// 2: the key no longer holds the fallback setting (an image without a usable face always gets its
+// centred crop cached; the setting only decides whether it is used), so version-1 folders are left unused.
+const CROP_VERSION = 2;
 // The fallback maps the centred square of this fraction of the shorter side onto the canvas: the
 // median scale of the aligned faces on the demo's LFW photos (eyes 43 px apart in 250x250).
 const FALLBACK_FRACTION = 1.1;
@@ -70,7 +72,8 @@ export async function alignImages(files: string[], options: AlignOptions): Promi
   assertOneOf('align.fallback', fallback, FALLBACKS);
   assertInteger('align.batch', batch, 1, 1024);
   sharp(); // a missing sharp is an error here, not every image recorded as unreadable
-  const key = { CROP_VERSION, canvas: CANVAS, template: TEMPLATE, policy, fallback, detector: FaceDetector.filesHash(options) };
+  // What changes the crops, not what is done with the faces it could not find.
+  const key = { CROP_VERSION, canvas: CANVAS, template: TEMPLATE, policy, detector: FaceDetector.filesHash(options) };
   const cache = new AlignCache(options.cache, key);
   const summary: AlignSummary = { images: files.length, aligned: 0, fallback: 0, skipped: 0, failures: {}, reports: [], severalFaces: 0, fromCache: 0, detected: 0, cache: cache.dir, seconds: 0 };
   const images: AlignedImage[] = new Array(files.length);
@@ -78,12 +81,13 @@ export async function alignImages(files: string[], options: AlignOptions): Promi
   let detector: FaceDetector | undefined;
 
   const settle = (i: number, record: AlignRecord, hash: string | undefined) => {
-    images[i] = { ...(record.crop ? { crop: cache.cropPath(hash!) } : {}), ...(record.failure ? { failure: record.failure } : {}) };
+    const useCrop = record.crop && (!record.failure || fallback === 'centre');
+    images[i] = { ...(useCrop ? { crop: cache.cropPath(hash!) } : {}), ...(record.failure ? { failure: record.failure } : {}) };
     if (record.failure) {
       summary.failures[record.failure.kind] = (summary.failures[record.failure.kind] ?? 0) + 1;
-      if (record.crop) summary.fallback++;
+      if (useCrop) summary.fallback++;
       else summary.skipped++;
-      summary.reports.push({ index: i, file: files[i], ...record.failure, fallback: record.crop });
+      summary.reports.push({ index: i, file: files[i], ...record.failure, fallback: useCrop });
     } else {
       summary.aligned++;
       if (record.faces > 1) summary.severalFaces++;
@@ -124,8 +128,9 @@ export async function alignImages(files: string[], options: AlignOptions): Promi
             record = { faces: a.faces, face: { score: a.face.score, box: a.face.box, keypoints: a.face.keypoints, residual: a.residual }, crop: true };
             transform = a.transform;
           } else {
-            if (fallback === 'centre') transform = centred(image);
-            record = { faces: a.faces, failure: { kind: a.kind, reason: a.reason }, crop: !!transform };
+            // Cached whatever the fallback setting, so either setting reuses this pass.
+            transform = centred(image);
+            record = { faces: a.faces, failure: { kind: a.kind, reason: a.reason }, crop: true };
           }
           cache.put(hash, record, transform && (await png(warpSimilarity(image, transform, CANVAS))));
           settle(i, record, hash);

@@ -33,7 +33,7 @@ export function inputSize(spec: InputSpec): number {
 
 /** A stable key: models whose inputs share it share one preprocessed tensor. */
 export function specKey(spec: InputSpec): string {
-  return JSON.stringify([spec.size, spec.layout, spec.channels, spec.scale, spec.mean, spec.std, spec.resize, spec.crop ?? 1, spec.cropCentre ?? [0.5, 0.5]]);
+  return JSON.stringify([spec.size, spec.layout, spec.channels, spec.scale, spec.mean, spec.std, spec.resize, spec.crop ?? 1, spec.cropCentre ?? [0.5, 0.5], spec.whiten ?? false]);
 }
 
 /** Reads and decodes an image file. A missing, unreadable or corrupt file rejects with an error naming it. */
@@ -109,7 +109,8 @@ export async function imageToTensor(file: string, spec: InputSpec): Promise<Floa
 
 /**
  * value = (pixel * scale - mean[c]) / std[c] for model channel c (mean and std are in the model's
- * channel order), read from interleaved RGB `pixels` of the input size.
+ * channel order), read from interleaved RGB `pixels` of the input size; then, with `whiten`, the
+ * image's values standardised: (v - mean(v)) / max(std(v), 1 / sqrt(n)) (FaceNet's prewhiten).
  */
 export function normaliseInto(pixels: Uint8Array, spec: InputSpec, out: Float32Array, offset: number): void {
   const [h, w] = spec.size;
@@ -125,5 +126,16 @@ export function normaliseInto(pixels: Uint8Array, spec: InputSpec, out: Float32A
     } else {
       for (let p = 0; p < plane; p++) out[offset + p * 3 + c] = pixels[p * 3 + src] * a + b;
     }
+  }
+  if (spec.whiten) {
+    const n = plane * 3;
+    const v = out.subarray(offset, offset + n);
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += v[i];
+    const mean = sum / n;
+    let ss = 0;
+    for (let i = 0; i < n; i++) ss += (v[i] - mean) ** 2;
+    const inv = 1 / Math.max(Math.sqrt(ss / n), 1 / Math.sqrt(n));
+    for (let i = 0; i < n; i++) v[i] = (v[i] - mean) * inv;
   }
 }

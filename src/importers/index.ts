@@ -6,6 +6,7 @@ import { assertOneOf, fail } from '../core/validate';
 import { writeFileAtomic } from '../io/atomic';
 import { writeSafetensors } from '../io/safetensors';
 import type { ModelCard } from '../models/card';
+import { METADATA_KEY } from '../models/draft';
 import { GraphIndex } from '../onnx/graph';
 import { readHead } from '../onnx/head';
 import { writeModel } from '../onnx/proto';
@@ -130,7 +131,9 @@ export function importModel(options: ImportOptions): ImportResult {
       writeSafetensors(headPath, { weight: W, bias: c }, { model: id, source: card.source! });
     }
   }
-  writeModel(onnxPath, converted.model);
+  // The card travels inside the file too (draft.ts reads it), so a copied .onnx alone still runs.
+  const { onnx: _onnx, source: _source, ...inside } = card;
+  writeModel(onnxPath, { ...converted.model, metadataProps: [...(converted.model.metadataProps ?? []), { key: METADATA_KEY, value: JSON.stringify(inside) }] });
   writeFileAtomic(cardPath, [Buffer.from(JSON.stringify(card, null, 2) + '\n')]);
   return { card, cardPath, onnxPath, headPath, entry, preprocessingFrom };
 }

@@ -1,6 +1,7 @@
 // Model cards: everything needed to turn images into a network's embeddings (and logits),
 // stored as JSON next to the ONNX file. Written by the importers, read by the extraction
-// pipeline. Validated and loaded by load.ts (validateCard, loadCard, cardFromOnnx, resolveModel).
+// pipeline. Validated and loaded by load.ts (validateCard, loadCard, cardFromOnnx, resolveModel);
+// completed from the graph, its metadata and presets by draft.ts.
 
 export type Layout = 'NCHW' | 'NHWC';
 export type ChannelOrder = 'RGB' | 'BGR';
@@ -36,10 +37,15 @@ export interface ModelCard {
      * (src/faces): its training crops sit lower on the face than ArcFace's.
      */
     cropCentre?: [number, number];
+    /**
+     * Per-image standardisation after scale/mean/std: (v - mean(v)) / max(std(v), 1/sqrt(n)) over
+     * all the image's values (FaceNet's prewhiten). Default false.
+     */
+    whiten?: boolean;
   };
   /** The embedding: any tensor of the graph, by name (exposed as an extra output when intermediate). */
   embedding: { tensor: string; dim: number };
-  /** Classifiers: the logits tensor and the classifier head logits = W e + c. */
+  /** Classifiers: the logits tensor and the classifier head logits = W e + c (null in a card file: none, do not look in the graph). */
   logits?: {
     tensor: string;
     classes: number;

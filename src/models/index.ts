@@ -2,7 +2,6 @@
 export type { ChannelOrder, Layout, ModelCard, ResizePolicy } from './card';
 export {
   CHANNEL_ORDERS,
-  DEFAULT_INPUT,
   LAYOUTS,
   type LoadedCard,
   RESIZE_POLICIES,
@@ -12,3 +11,5 @@ export {
   resolveModel,
   validateCard,
 } from './load';
+export { type Draft, type DraftOptions, METADATA_KEY, draftCard } from './draft';
+export { PRESETS, PRESET_NAMES, type Preset, preset } from './presets';

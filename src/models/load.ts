@@ -1,30 +1,20 @@
 // Model cards from disk and from the graph: strict validation (every error names the card, the
-// field, what was expected and what was found), defaults read from the ONNX graph itself, and the
-// check that a card matches its model.
+// field, what was expected and what was found), cards completed from the graph, its metadata and
+// flags (draft.ts; nothing is assumed), and the check that a card matches its model.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe } from '../core/validate';
 import { FileFormatError } from '../io/binary';
 import { GraphIndex, type Dim, withOutputs } from '../onnx/graph';
-import { findHead, logitsBeforeSoftmax } from '../onnx/head';
 import { encodeModel, readModel } from '../onnx/proto';
 import { dataTypeName } from '../onnx/tensor';
 import { openSession, probeOutputDims } from '../onnx/runtime';
 import type { ChannelOrder, Layout, ModelCard, ResizePolicy } from './card';
+import { type DraftOptions, draftCard, missingMessage } from './draft';
 
 export const LAYOUTS: readonly Layout[] = ['NCHW', 'NHWC'];
 export const CHANNEL_ORDERS: readonly ChannelOrder[] = ['RGB', 'BGR'];
 export const RESIZE_POLICIES: readonly ResizePolicy[] = ['crop', 'stretch', 'pad'];
-
-/** Preprocessing assumed when neither a card nor the graph says: torchvision's ImageNet convention. */
-export const DEFAULT_INPUT = {
-  channels: 'RGB' as ChannelOrder,
-  scale: 1 / 255,
-  mean: [0.485, 0.456, 0.406] as [number, number, number],
-  std: [0.229, 0.224, 0.225] as [number, number, number],
-  resize: 'crop' as ResizePolicy,
-  size: [224, 224] as [number, number],
-};
 
 /** A card ready to use: validated, its ONNX file resolved. */
 export interface LoadedCard {
@@ -33,12 +23,12 @@ export interface LoadedCard {
   onnxPath: string;
   /** The card file, or the ONNX file when the card was read from the graph. */
   source: string;
-  /** Fields not given by a card and not readable from the graph, filled with defaults (e.g. 'input.mean'). */
-  assumed: string[];
+  /** Where each field came from when the card was completed (draft.ts: 'card', 'metadata', 'graph', 'preset NAME', 'flag'); {} for a complete card file. */
+  origins: Record<string, string>;
 }
 
 const CARD_KEYS = ['id', 'onnx', 'input', 'embedding', 'logits', 'source'];
-const INPUT_KEYS = ['name', 'size', 'layout', 'channels', 'scale', 'mean', 'std', 'resize', 'crop', 'cropCentre'];
+const INPUT_KEYS = ['name', 'size', 'layout', 'channels', 'scale', 'mean', 'std', 'resize', 'crop', 'cropCentre', 'whiten'];
 
 /**
  * Checks that `obj` is a complete ModelCard and returns it typed. `source` (a path, or e.g. "importer
@@ -92,10 +82,12 @@ export function validateCard(obj: unknown, source: string): ModelCard {
       resize: oneOf('input.resize', i.resize, RESIZE_POLICIES),
       ...(i.crop !== undefined ? { crop: fraction('input.crop', i.crop) } : {}),
       ...(i.cropCentre !== undefined ? { cropCentre: cropCentre(i.cropCentre) } : {}),
+      ...(i.whiten !== undefined ? { whiten: typeof i.whiten === 'boolean' ? i.whiten : bad('input.whiten', 'a boolean', i.whiten) } : {}),
     },
     embedding: { tensor: text('embedding.tensor', e.tensor), dim: integer('embedding.dim', e.dim, 1) },
   };
-  if (c.logits !== undefined) {
+  // null: the card says the model has no logits.
+  if (c.logits !== undefined && c.logits !== null) {
     const l = object('logits', c.logits, ['tensor', 'classes', 'head', 'labelOffset']);
     card.logits = { tensor: text('logits.tensor', l.tensor), classes: integer('logits.classes', l.classes, 1) };
     if (l.head !== undefined) {
@@ -114,60 +106,38 @@ export function validateCard(obj: unknown, source: string): ModelCard {
 export function loadCard(cardPath: string): LoadedCard {
   const obj = readJson(cardPath);
   const card = validateCard(obj, cardPath);
-  return { card, onnxPath: onnxPathOf(cardPath, card.onnx), source: cardPath, assumed: [] };
+  return { card, onnxPath: onnxPathOf(cardPath, card.onnx), source: cardPath, origins: {} };
 }
 
 /**
- * A card read from the graph: the first (only) image input and its layout and size, the first
- * output as the logits when a classifier head (Gemm, MatMul+Add, 1x1 Conv) computes it, with the
- * head's input as the embedding; otherwise the first output as the embedding. What the graph cannot
- * say (normalisation, channel order, resize policy, a symbolic input size) gets DEFAULT_INPUT and is
- * listed in `assumed`. Output sizes the graph leaves undeclared are learned by one probe run.
+ * A card for a bare ONNX file: what the graph, its metadata and `options` (a preset, a named
+ * embedding) settle (draft.ts). Output sizes the graph leaves undeclared are learned by one probe
+ * run. Anything still missing is an error that lists it and every way to give it.
  */
-export async function cardFromOnnx(modelPath: string): Promise<LoadedCard> {
-  return completeCard({}, modelPath, modelPath);
+export async function cardFromOnnx(modelPath: string, options: DraftOptions = {}): Promise<LoadedCard> {
+  return completeCard({}, modelPath, modelPath, options);
 }
 
 /**
- * A model given as an .onnx file or as a card (.json). A card may leave fields out: they are filled
- * from the graph as cardFromOnnx does, and listed in `assumed` when not read from it.
+ * A model given as an .onnx file or as a card (.json). A card may leave fields out: they are
+ * completed as cardFromOnnx does; `options` (flags) override the card's preprocessing.
  */
-export async function resolveModel(file: string): Promise<LoadedCard> {
-  if (file.toLowerCase().endsWith('.onnx')) return cardFromOnnx(file);
+export async function resolveModel(file: string, options: DraftOptions = {}): Promise<LoadedCard> {
+  if (file.toLowerCase().endsWith('.onnx')) return cardFromOnnx(file, options);
   const obj = readJson(file);
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new FileFormatError(file, `card: expected an object, found ${describe(obj)}`);
   const partial = obj as Record<string, unknown>;
   if (typeof partial.onnx !== 'string' || partial.onnx === '') throw new FileFormatError(file, `onnx: expected the model's file name (relative to the card), found ${describe(partial.onnx)}`);
-  return completeCard(partial, onnxPathOf(file, partial.onnx), file);
+  return completeCard(partial, onnxPathOf(file, partial.onnx), file, options);
 }
 
-async function completeCard(partial: Record<string, unknown>, onnxPath: string, source: string): Promise<LoadedCard> {
+async function completeCard(partial: Record<string, unknown>, onnxPath: string, source: string, options: DraftOptions): Promise<LoadedCard> {
   const model = readModel(onnxPath);
   const index = new GraphIndex(model.graph, onnxPath);
-  const assumed: string[] = [];
-  const given = (partial.input ?? {}) as Record<string, unknown>;
-  const input: Record<string, unknown> = { ...given };
-  const fromGraph = graphInput(index, typeof given.name === 'string' ? given.name : undefined);
-  input.name ??= fromGraph.name;
-  input.layout ??= fromGraph.layout;
-  if (input.size === undefined) input.size = fromGraph.size;
-  for (const key of ['size', 'channels', 'scale', 'mean', 'std', 'resize'] as const) {
-    if (input[key] === undefined) {
-      input[key] = DEFAULT_INPUT[key];
-      assumed.push(`input.${key}`);
-    }
-  }
-  const card: Record<string, unknown> = {
-    id: partial.id ?? path.basename(onnxPath).replace(/\.onnx$/i, ''),
-    onnx: partial.onnx ?? path.basename(onnxPath),
-    ...partial,
-    input,
-  };
-  if (card.embedding === undefined || card.logits === undefined) {
-    const found = outputsFromGraph(index);
-    card.embedding ??= found.embedding;
-    if (partial.logits === undefined && found.logits) card.logits = found.logits;
-  }
+  const draft = draftCard(partial, model, onnxPath, options);
+  if (draft.missing.length) throw new RangeError(missingMessage(draft, source));
+  const { card, origins } = draft;
+  const input = card.input;
   // Sizes the graph does not declare: one probe run on a zero image.
   const emb = card.embedding as { tensor?: string; dim?: number };
   const logits = card.logits as { tensor?: string; classes?: number } | undefined;
@@ -190,7 +160,7 @@ async function completeCard(partial: Record<string, unknown>, onnxPath: string, 
   }
   const validated = validateCard(card, source);
   checkCardAgainstModel(validated, index);
-  return { card: validated, onnxPath: path.resolve(onnxPath), source, assumed };
+  return { card: validated, onnxPath: path.resolve(onnxPath), source, origins };
 }
 
 /**
@@ -242,39 +212,6 @@ function checkDeclaredSize(index: GraphIndex, field: string, tensor: string, n: 
   if (size !== n) throw new RangeError(`${index.where}: ${field}: the card says ${n}, the graph declares '${tensor}' with dims [${shape.map((d) => d ?? '?')}] (${size} values per image)`);
 }
 
-function graphInput(index: GraphIndex, name: string | undefined): { name: string; layout: Layout; size: [number, number] | undefined } {
-  const inputs = index.inputs();
-  const chosen = name === undefined ? inputs[0] : inputs.find((v) => v.name === name);
-  if (!chosen) throw new RangeError(`${index.where}: expected an image input${name ? ` named '${name}'` : ''}, the graph has inputs ${inputs.map((v) => `'${v.name}'`).join(', ') || 'none'}`);
-  if (name === undefined && inputs.length > 1) {
-    throw new RangeError(`${index.where}: expected one image input, the graph has ${inputs.length} (${inputs.map((v) => `'${v.name}'`).join(', ')}); name it in a card (input.name)`);
-  }
-  const dims = index.shapeOf(chosen.name!) ?? [];
-  const layout: Layout | undefined = dims.length === 4 ? (dims[1] === 3 ? 'NCHW' : dims[3] === 3 ? 'NHWC' : undefined) : undefined;
-  if (!layout) {
-    throw new RangeError(`${index.where}: input '${chosen.name}': expected N x 3 x H x W or N x H x W x 3 images, the graph declares [${dims.map((d) => d ?? '?')}]`);
-  }
-  const [h, w] = layout === 'NCHW' ? [dims[2], dims[3]] : [dims[1], dims[2]];
-  return { name: chosen.name!, layout, size: typeof h === 'number' && typeof w === 'number' ? [h, w] : undefined };
-}
-
-function outputsFromGraph(index: GraphIndex): { embedding: { tensor: string; dim?: number }; logits?: { tensor: string; classes: number; head: { weight: string; bias?: string; transposed: boolean } } } {
-  const out = index.outputNames()[0];
-  if (!out) throw new RangeError(`${index.where}: expected the graph to have an output, found none`);
-  const logits = logitsBeforeSoftmax(index, out);
-  const head = findHead(index, logits);
-  if ('reason' in head) return { embedding: { tensor: out, dim: declaredSize(index, out) } };
-  const h: { weight: string; bias?: string; transposed: boolean } = { weight: head.weight, transposed: head.transposed };
-  if (head.bias) h.bias = head.bias;
-  return { embedding: { tensor: head.embedding, dim: head.dim }, logits: { tensor: logits, classes: head.classes, head: h } };
-}
-
-function declaredSize(index: GraphIndex, tensor: string): number | undefined {
-  const shape = index.shapeOf(tensor);
-  if (!shape || shape.length < 2 || shape.slice(1).some((d) => typeof d !== 'number')) return undefined;
-  return (shape.slice(1) as number[]).reduce((a, b) => a * b, 1);
-}
-
 function readJson(file: string): unknown {
   let text: string;
   try {
@@ -290,7 +227,12 @@ function readJson(file: string): unknown {
 }
 
 function onnxPathOf(cardPath: string, onnxFile: string): string {
-  const resolved = path.resolve(path.dirname(cardPath), onnxFile);
+  const folder = path.resolve(path.dirname(cardPath));
+  const resolved = path.resolve(folder, onnxFile);
+  // A card names a file beside it or below it, never one elsewhere.
+  if (path.relative(folder, resolved).startsWith('..') || path.isAbsolute(onnxFile)) {
+    throw new FileFormatError(cardPath, `onnx: expected a file in the card's folder or below it, received '${onnxFile}'`);
+  }
   if (!fs.existsSync(resolved)) throw new FileFormatError(cardPath, `onnx: expected an existing ONNX file, '${onnxFile}' resolves to ${resolved}, which does not exist`);
   return resolved;
 }

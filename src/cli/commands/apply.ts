@@ -1,17 +1,19 @@
 import { Engine } from '../../engine/engine';
 import { loadEmbeddings, saveEmbeddings } from '../../io/embeddings';
 import { LinearMap } from '../../maps/linear-map';
-import { UsageError, type Command } from '../command';
+import type { Command } from '../command';
 
 export const applyCommand: Command = {
   name: 'apply',
   summary: 'map embeddings through a fitted map (ids carried to the output sidecar)',
-  usage: 'embmap apply --map map.safetensors --input A.npy --out A2B.npy [--normalize]',
-  flags: { map: 'string', input: 'string', out: 'string', normalize: 'boolean' },
+  flags: {
+    map: { type: 'string', value: 'MAP.safetensors', required: true, description: 'a map written by embmap fit' },
+    input: { type: 'string', value: 'A.npy', required: true, description: "embeddings in the map's source space (.npy or .safetensors)" },
+    out: { type: 'string', short: 'o', value: 'A2B.npy', required: true, description: 'the output file for the mapped embeddings (.npy or .safetensors)' },
+    normalize: { type: 'boolean', description: 'L2-normalise the mapped rows' },
+    json: { type: 'boolean', description: 'print JSON: the output file, its shape and dtype' },
+  },
   async run(args) {
-    for (const f of ['map', 'input', 'out']) {
-      if (typeof args[f] !== 'string') throw new UsageError(`--${f}: expected a value\nusage: ${applyCommand.usage}`);
-    }
     const map = LinearMap.load(args.map as string);
     const set = loadEmbeddings(args.input as string);
     if (set.matrix.cols !== map.p) {
@@ -20,6 +22,7 @@ export const applyCommand: Command = {
     let mapped = await map.applyBatch(set.matrix);
     if (args.normalize) mapped = await Engine.get().normalizeRows(mapped, { inPlace: true });
     saveEmbeddings(args.out as string, { matrix: mapped, ids: set.ids, labels: set.labels });
-    process.stdout.write(`wrote ${args.out}: ${mapped.rows} x ${mapped.cols} ${mapped.dtype}${args.normalize ? ', L2-normalised' : ''}\n`);
+    const result = { out: args.out as string, rows: mapped.rows, cols: mapped.cols, dtype: mapped.dtype, normalized: args.normalize === true };
+    process.stdout.write(args.json ? JSON.stringify(result, null, 2) + '\n' : `wrote ${result.out}: ${result.rows} x ${result.cols} ${result.dtype}${result.normalized ? ', L2-normalised' : ''}\n`);
   },
 };

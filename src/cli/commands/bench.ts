@@ -1,16 +1,18 @@
 import * as path from 'node:path';
 import { writeFileAtomic } from '../../io/atomic';
-import { UsageError, type Command } from '../command';
+import type { Command } from '../command';
 
 export const benchCommand: Command = {
   name: 'bench',
   summary: 'macro benchmarks (extraction, fit, apply, cosine) on every backend, beside NumPy and ml-matrix',
-  usage: 'embmap bench [--quick] [--backend NAME ...] [--json] [--out results.json] [--results bench/RESULTS.md]',
-  flags: { quick: 'boolean', backend: 'strings', json: 'boolean', out: 'string', results: 'string' },
+  flags: {
+    quick: { type: 'boolean', description: 'small sizes only (a smoke run)' },
+    backend: { type: 'string', value: 'NAME', repeatable: true, description: 'a backend to measure (default: every available one)' },
+    json: { type: 'boolean', description: 'print JSON instead of Markdown' },
+    out: { type: 'string', short: 'o', value: 'results.json', description: 'also write the results as JSON to this file' },
+    results: { type: 'string', value: 'bench/RESULTS.md', description: "replace this command's section of a results file" },
+  },
   async run(args) {
-    for (const f of ['out', 'results']) {
-      if (args[f] !== undefined && (typeof args[f] !== 'string' || args[f] === '')) throw new UsageError(`--${f}: expected a file path\nusage: ${benchCommand.usage}`);
-    }
     // The benchmarks live in the repository's bench/ (compiled beside src/), which the npm
     // package does not ship.
     let macro: typeof import('../../../bench/macro');

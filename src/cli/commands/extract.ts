@@ -1,48 +1,65 @@
 import * as path from 'node:path';
 import { openDataset } from '../../datasets';
 import { extract } from '../../extract/pipeline';
+import { openModel } from '../../models/resolve';
 import { PICKS } from '../../faces/align';
 import { FALLBACKS } from '../../faces/stage';
 import { DEVICES, type Device } from '../../onnx/runtime';
 import { UsageError, type Command } from '../command';
 
-const USAGE =
-  'embmap extract --model CARD.json|MODEL.onnx --images DIR|MANIFEST --out emb.npy [--logits logits.npy] [--batch N]\n' +
-  '    [--device cpu|cuda|auto] [--workers N] [--threads N] [--strict] [--restart] [--root DIR] [--subset all|pairs] [--quiet]\n' +
-  '    [--align [--align-cache DIR] [--align-fallback skip|centre] [--align-pick central|largest|confident]]\n' +
-  '  Several models in one pass (images decoded once): repeat --model and --out in the same order, and\n' +
-  '  --logits once per model ("-" for none). A killed run resumes from <out>.partial when run again.\n' +
-  '  --align: detect and align faces first (BlazeFace, ArcFace template), cached in --align-cache (default:\n' +
-  '  .embmap-align beside the first --out) so other networks reuse the detection pass; an image without a\n' +
-  '  usable face is reported and skipped, or embedded from a centred crop with --align-fallback centre.';
-
 export const extractCommand: Command = {
   name: 'extract',
   summary: 'embeddings (and logits) of images through ONNX models, resumable',
-  usage: USAGE,
+  notes:
+    'Several models in one pass (images decoded once): repeat --model and --out in the same order, and\n' +
+    '--logits, --preset and --embedding once per model ("-" for none) or once for all. A killed run resumes\n' +
+    'from <out>.partial when run again. A bare .onnx runs only when its graph or metadata, --preset or\n' +
+    '--embedding settle its card (embmap inspect MODEL.onnx says what is missing; docs/YOUR-MODEL.md).\n' +
+    'Catalogue ids are imported once into .embmap-models beside the first --out.\n' +
+    '--align: detect and align faces first (BlazeFace, ArcFace template), cached in --align-cache so other\n' +
+    'networks reuse the detection pass; an image without a usable face is reported and skipped, or\n' +
+    'embedded from a centred crop with --align-fallback centre.',
   flags: {
-    model: 'strings', images: 'string', out: 'strings', logits: 'strings', batch: 'number', workers: 'number',
-    threads: 'number', device: 'string', strict: 'boolean', restart: 'boolean', root: 'string', subset: 'string', quiet: 'boolean',
-    align: 'boolean', 'align-cache': 'string', 'align-fallback': 'string', 'align-pick': 'string',
+    model: { type: 'string', value: 'ID|CARD.json|MODEL.onnx', repeatable: true, required: true, description: 'a catalogue id, a card (.json) or a model (.onnx)' },
+    images: { type: 'string', value: 'DIR|MANIFEST', required: true, description: 'a folder or manifest' },
+    out: { type: 'string', short: 'o', value: 'emb.npy', repeatable: true, required: true, description: 'the embeddings file, one per --model' },
+    logits: { type: 'string', value: 'logits.npy', repeatable: true, description: 'the logits file, one per --model ("-" for none)' },
+    preset: { type: 'string', value: 'NAME', repeatable: true, description: 'complete a card or bare .onnx with a preset (src/models/presets.ts), once for all or once per --model ("-" for none)' },
+    embedding: { type: 'string', value: 'TENSOR', repeatable: true, description: 'the embedding tensor, once for all or once per --model ("-" for none)' },
+    batch: { type: 'number', value: 'N', description: 'images per inference batch (default 32)' },
+    workers: { type: 'number', value: 'N', description: 'image-decoding worker threads (default: half the cores, 1 to 4)' },
+    threads: { type: 'number', value: 'N', description: "ONNX Runtime's threads per model" },
+    device: { type: 'string', choices: DEVICES, default: 'cpu', description: 'where the models run' },
+    strict: { type: 'boolean', description: 'abort on an unreadable image instead of skipping it' },
+    restart: { type: 'boolean', description: 'ignore a checkpoint (<out>.partial) and start over' },
+    root: { type: 'string', value: 'DIR', description: "the folder a manifest's paths are relative to" },
+    subset: { type: 'string', choices: ['all', 'pairs'], description: "LFW: every image, or only those in pairs.txt's pairs" },
+    quiet: { type: 'boolean', short: 'q', description: 'no progress lines' },
+    align: { type: 'boolean', description: 'detect and align faces first' },
+    'align-cache': { type: 'string', value: 'DIR', description: 'the alignment cache (default: .embmap-align beside the first --out)' },
+    'align-fallback': { type: 'string', choices: FALLBACKS, description: 'an image without a usable face is skipped or embedded from a centred crop (default skip)' },
+    'align-pick': { type: 'string', choices: PICKS, description: 'which face of several (default central)' },
+    json: { type: 'boolean', description: 'print the summary as JSON' },
   },
   async run(args) {
-    const models = (args.model as string[] | undefined) ?? [];
-    const outs = (args.out as string[] | undefined) ?? [];
+    const models = args.model as string[], outs = args.out as string[];
     const logits = (args.logits as string[] | undefined) ?? [];
-    if (models.length === 0) throw new UsageError(`--model: expected a card (.json) or model (.onnx)\nusage: ${USAGE}`);
-    if (typeof args.images !== 'string') throw new UsageError(`--images: expected a folder or manifest\nusage: ${USAGE}`);
     if (outs.length !== models.length) throw new UsageError(`--out: expected one per --model (${models.length}), received ${outs.length}`);
     if (logits.length !== 0 && logits.length !== models.length) {
       throw new UsageError(`--logits: expected one per --model (${models.length}; "-" for none), received ${logits.length}`);
     }
-    const device = (args.device as string | undefined) ?? 'cpu';
-    if (!(DEVICES as readonly string[]).includes(device)) throw new UsageError(`--device: expected one of ${DEVICES.join(', ')}, received '${device}'`);
-    const subset = args.subset as string | undefined;
-    if (subset !== undefined && subset !== 'all' && subset !== 'pairs') throw new UsageError(`--subset: expected 'all' or 'pairs', received '${subset}'`);
-    const fallback = (args['align-fallback'] as string | undefined) ?? 'skip';
-    if (!(FALLBACKS as readonly string[]).includes(fallback)) throw new UsageError(`--align-fallback: expected one of ${FALLBACKS.join(', ')}, received '${fallback}'`);
-    const pick = (args['align-pick'] as string | undefined) ?? 'central';
-    if (!(PICKS as readonly string[]).includes(pick)) throw new UsageError(`--align-pick: expected one of ${PICKS.join(', ')}, received '${pick}'`);
+    // Once for all models or once per model, "-" for none.
+    const perModel = (flag: string) => {
+      const v = (args[flag] as string[] | undefined) ?? [];
+      if (v.length > 1 && v.length !== models.length) throw new UsageError(`--${flag}: expected one per --model (${models.length}; "-" for none) or one for all, received ${v.length}`);
+      return models.map((_, i) => (v.length > 1 ? v[i] : v[0]) ?? '-');
+    };
+    const presets = perModel('preset'), embeddings = perModel('embedding');
+    const device = args.device as Device;
+    const subset = args.subset as 'all' | 'pairs' | undefined;
+    const fallback = (args['align-fallback'] as (typeof FALLBACKS)[number] | undefined) ?? 'skip';
+    const pick = (args['align-pick'] as (typeof PICKS)[number] | undefined) ?? 'central';
+    // No spec defaults for these three: given without --align they are an error.
     const alignOnly = ['align-cache', 'align-fallback', 'align-pick'].find((f) => args[f] !== undefined);
     if (alignOnly && !args.align) throw new UsageError(`--${alignOnly}: only applies with --align`);
     const integer = (flag: string) => {
@@ -51,27 +68,36 @@ export const extractCommand: Command = {
       return v as number | undefined;
     };
 
-    const dataset = openDataset(args.images, { root: args.root as string | undefined, subset: subset as 'all' | 'pairs' | undefined });
+    const sizes = { batch: integer('batch'), workers: integer('workers'), threads: integer('threads') };
+    const dataset = openDataset(args.images as string, { root: args.root as string | undefined, subset });
+    const loaded = [];
+    for (const [i, model] of models.entries()) {
+      loaded.push(await openModel(model, path.join(path.dirname(outs[0]), '.embmap-models'), {
+        ...(presets[i] !== '-' ? { preset: presets[i] } : {}), ...(embeddings[i] !== '-' ? { embedding: embeddings[i] } : {}),
+      }));
+    }
     const summary = await extract({
       dataset,
-      targets: models.map((model, i) => ({ model, out: outs[i], ...(logits[i] && logits[i] !== '-' ? { logits: logits[i] } : {}) })),
-      batch: integer('batch'),
-      workers: integer('workers'),
-      threads: integer('threads'),
-      device: device as Device,
+      targets: loaded.map((model, i) => ({ model, out: outs[i], ...(logits[i] && logits[i] !== '-' ? { logits: logits[i] } : {}) })),
+      ...sizes,
+      device,
       strict: !!args.strict,
       restart: !!args.restart,
       progress: args.quiet ? null : process.stderr,
       ...(args.align ? {
         align: {
           cache: (args['align-cache'] as string | undefined) ?? path.join(path.dirname(outs[0]), '.embmap-align'),
-          fallback: fallback as (typeof FALLBACKS)[number],
-          pick: pick as (typeof PICKS)[number],
-          device: device as Device,
+          fallback,
+          pick,
+          device,
         },
       } : {}),
     });
 
+    if (args.json) {
+      process.stdout.write(JSON.stringify({ dataset: { kind: dataset.kind, path: args.images, labelled: dataset.labelled }, ...summary }, null, 2) + '\n');
+      return;
+    }
     const say = (line: string) => process.stdout.write(line + '\n');
     const a = summary.align;
     if (a) {
@@ -84,7 +110,8 @@ export const extractCommand: Command = {
     }
     for (const m of summary.models) {
       if (m.fallback) say(`${m.id}: CUDA unavailable (${m.fallback}), ran on the CPU`);
-      if (m.assumed.length) say(`${m.id}: not in the card or graph, assumed defaults for ${m.assumed.join(', ')} (write a card to set them)`);
+      const from = Object.entries(m.origins).filter(([, o]) => o !== 'card' && o !== 'graph');
+      if (from.length) say(`${m.id}: ${from.map(([field, o]) => `${field} from ${o}`).join(', ')}`);
       say(`wrote ${m.out}: ${summary.rows} x ${m.dim} float32 embeddings of ${m.id} (${m.provider})`);
       if (m.logits) say(`wrote ${m.logits}: ${summary.rows} x ${m.classes} float32 logits of ${m.id}`);
     }

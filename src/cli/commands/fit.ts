@@ -86,7 +86,8 @@ function fmt(v: unknown): string {
   return typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v);
 }
 
-function paramsFrom(args: ParsedArgs): PairedParamsFor {
+/** The estimator parameters of fit's flags (--lambda, --rank, --scale, --no-intercept, --seed); also the experiments'. */
+export function paramsFrom(args: ParsedArgs): PairedParamsFor {
   const p: PairedParamsFor = { intercept: !args['no-intercept'] };
   if (args.lambda !== undefined) {
     const l = String(args.lambda);

@@ -5,22 +5,33 @@ import { UsageError, type Command, type ParsedArgs } from '../command';
 export const importCommand: Command = {
   name: 'import',
   summary: 'convert a pretrained TF.js, TFLite or face-api model to ONNX with its model card',
-  usage:
-    'embmap import [tfjs|tflite|faceapi] SOURCE --out DIR [--id ID] [--from PATH] [--embedding NODE] [--logits NODE] ' +
-    '[--channels RGB|BGR] [--scale S] [--mean R,G,B] [--std R,G,B] [--resize crop|stretch|pad] [--json]\n' +
-    '  SOURCE: a catalogue id (see embmap import --list) or a model file: model.json (tfjs), .tflite, or\n' +
-    '  face_recognition_model-weights_manifest.json (faceapi); --from PATH: a catalogue model\'s file or its folder\n' +
-    'embmap import --list [--json]',
+  positional: '[tfjs|tflite|faceapi] SOURCE',
+  notes:
+    'SOURCE: a catalogue id (see embmap import --list) or a model file: model.json (tfjs), .tflite, or\n' +
+    'face_recognition_model-weights_manifest.json (faceapi). The preprocessing flags override what the\n' +
+    'catalogue or the model says.\n' +
+    'embmap import --list [--json]: the catalogue and where each model was found',
   flags: {
-    out: 'string', id: 'string', from: 'string', embedding: 'string', logits: 'string', channels: 'string', scale: 'number',
-    mean: 'string', std: 'string', resize: 'string', list: 'boolean', json: 'boolean',
+    out: { type: 'string', short: 'o', value: 'DIR', description: 'an output directory' },
+    id: { type: 'string', value: 'ID', description: "the model's id (default: the catalogue id or the file's name)" },
+    from: { type: 'string', value: 'PATH', description: "a catalogue model's file or its folder" },
+    embedding: { type: 'string', value: 'NODE', description: 'the graph node whose output is the embedding' },
+    logits: { type: 'string', value: 'NODE', description: 'the graph node whose output is the logits' },
+    channels: { type: 'string', choices: ['RGB', 'BGR'], description: 'the channel order the network expects' },
+    scale: { type: 'number', value: 'S', description: 'pixel values (0..255) are multiplied by S' },
+    mean: { type: 'string', value: 'R,G,B', description: 'subtracted after scaling (one number or three)' },
+    std: { type: 'string', value: 'R,G,B', description: 'divided by after subtracting the mean (one positive number or three)' },
+    resize: { type: 'string', choices: ['crop', 'stretch', 'pad'], description: "how images are brought to the network's input size" },
+    list: { type: 'boolean', description: 'list the catalogue instead of importing' },
+    json: { type: 'boolean', description: 'print JSON' },
   },
   run(args) {
     if (args.list) return list(Boolean(args.json));
     const pos = args.positional;
     const kind = IMPORT_KINDS.includes(pos[0] as ImportKind) ? (pos.shift() as ImportKind) : undefined;
-    if (pos.length !== 1) throw new UsageError(`expected one SOURCE${kind ? ` after ${kind}` : ''}, received ${pos.length ? pos.join(' ') : 'none'}\nusage: ${importCommand.usage}`);
-    if (typeof args.out !== 'string') throw new UsageError(`--out: expected an output directory\nusage: ${importCommand.usage}`);
+    if (pos.length !== 1) throw new UsageError(`expected one SOURCE${kind ? ` after ${kind}` : ''}, received ${pos.length ? pos.join(' ') : 'none'}`);
+    // Not `required` in the spec: --list needs no --out.
+    if (typeof args.out !== 'string') throw new UsageError('--out: expected an output directory, received nothing');
     const r = importModel({
       source: pos[0], out: args.out, kind, id: args.id as string | undefined, from: args.from as string | undefined,
       embedding: args.embedding as string | undefined, logits: args.logits as string | undefined, preprocessing: preprocessing(args),
@@ -52,15 +63,13 @@ function triple(flag: string, value: unknown): [number, number, number] | undefi
 }
 
 function preprocessing(args: ParsedArgs): Partial<Preprocessing> {
-  const channels = args.channels as string | undefined;
-  if (channels !== undefined && channels !== 'RGB' && channels !== 'BGR') throw new UsageError(`--channels: expected RGB or BGR, received '${channels}'`);
-  const resize = args.resize as string | undefined;
-  if (resize !== undefined && !['crop', 'stretch', 'pad'].includes(resize)) throw new UsageError(`--resize: expected crop, stretch or pad, received '${resize}'`);
+  const channels = args.channels as Preprocessing['channels'] | undefined;
+  const resize = args.resize as Preprocessing['resize'] | undefined;
   const scale = args.scale as number | undefined;
   if (scale !== undefined && !(scale > 0)) throw new UsageError(`--scale: expected a positive number, received ${scale}`);
   const std = triple('std', args.std);
   if (std && !std.every((s) => s > 0)) throw new UsageError(`--std: expected positive numbers, received '${args.std}'`);
-  return { channels: channels as Preprocessing['channels'] | undefined, resize: resize as Preprocessing['resize'] | undefined, scale, mean: triple('mean', args.mean), std };
+  return { channels, resize, scale, mean: triple('mean', args.mean), std };
 }
 
 function list(json: boolean): void {

@@ -4,13 +4,18 @@ import { UsageError, type Command } from '../command';
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'serve maps over HTTP: POST /map/NAME (JSON or float32 bodies), /healthz, /metrics',
-  usage:
-    'embmap serve --map NAME=FILE.safetensors [--map NAME=FILE ...] [--port 8080] [--host 127.0.0.1] ' +
-    '[--max-body-mb 16] [--max-rows 16384] [--threads 1] [--grace 30] [--log]',
-  flags: { map: 'strings', port: 'number', host: 'string', 'max-body-mb': 'number', 'max-rows': 'number', threads: 'number', grace: 'number', log: 'boolean' },
+  flags: {
+    map: { type: 'string', value: 'NAME=FILE', repeatable: true, required: true, description: 'a NAME=FILE pair (the map in FILE is served at POST /map/NAME)' },
+    port: { type: 'number', value: 'PORT', default: 8080, description: 'the TCP port (0: any free one)' },
+    host: { type: 'string', value: 'HOST', default: '127.0.0.1', description: 'the address to listen on' },
+    'max-body-mb': { type: 'number', value: 'MB', description: 'the largest request body (default 16)' },
+    'max-rows': { type: 'number', value: 'N', description: 'the most rows in one request (default 16384)' },
+    threads: { type: 'number', value: 'N', default: 1, description: 'BLAS threads per GEMM' },
+    grace: { type: 'number', value: 'S', default: 30, description: 'seconds for in-flight requests to finish after SIGTERM/SIGINT' },
+    log: { type: 'boolean', description: 'log every request (JSON lines)' },
+  },
   async run(args) {
-    const specs = (args.map as string[] | undefined) ?? [];
-    if (specs.length === 0) throw new UsageError(`--map: expected NAME=FILE at least once\nusage: ${serveCommand.usage}`);
+    const specs = args.map as string[];
     const maps: Record<string, string> = {};
     for (const s of specs) {
       const i = s.indexOf('=');
@@ -19,21 +24,21 @@ export const serveCommand: Command = {
       if (name in maps) throw new UsageError(`--map: expected distinct names, received '${name}' twice`);
       maps[name] = s.slice(i + 1);
     }
-    const grace = (args.grace as number | undefined) ?? 30;
+    const grace = args.grace as number;
     if (!(grace >= 0)) throw new UsageError(`--grace: expected seconds >= 0, received ${grace}`);
     const mb = args['max-body-mb'] as number | undefined;
     // One thread per GEMM by default: a service's GEMMs are small, and a multi-threaded BLAS
     // call pays a fork/join that, on a loaded machine, waits for a second core to be scheduled
     // (measured: seconds of stalls for 1-row GEMMs with 2 OpenMP threads on 2 busy cores).
     const engine = Engine.get();
-    const threads = (args.threads as number | undefined) ?? 1;
+    const threads = args.threads as number;
     engine.setThreads(threads);
     // fastify is loaded only by this command, not by every CLI start.
     const { createMapServer } = await import('../../serve/server');
     const server = createMapServer({
       maps,
-      host: (args.host as string | undefined) ?? '127.0.0.1',
-      port: (args.port as number | undefined) ?? 8080,
+      host: args.host as string,
+      port: args.port as number,
       limits: { bodyBytes: mb === undefined ? undefined : Math.round(mb * 2 ** 20), maxRows: args['max-rows'] as number | undefined },
       logger: args.log === true,
     });

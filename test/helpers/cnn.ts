@@ -1,8 +1,9 @@
 // A small convolutional-network writer: a sequence of layers in, an ONNX model with seeded random
-// weights out. Used for tests with known weights (the weights are returned) and for throughput
-// benchmarks with realistic shapes (e.g. a ResNet-like net at 224 x 224) when no trained model is at hand.
-import type { Layout } from '../models/card';
-import { floatTensor, model, node, onnx, valueInfo } from './proto';
+// weights out. Used for tests with known weights (the weights are returned), for the shapes of
+// third-party networks (an embedding projection, heads with and without Softmax, several outputs)
+// and for throughput benchmarks with realistic shapes (e.g. a ResNet-like net at 224 x 224).
+import type { Layout } from '../../src/models/card';
+import { floatTensor, model, node, onnx, valueInfo } from '../../src/onnx/proto';
 
 export type LayerSpec =
   | { op: 'conv'; out: number; kernel: number; stride?: number; pad?: number; groups?: number; relu?: boolean }
@@ -15,8 +16,15 @@ export type LayerSpec =
 export interface ConvNetSpec {
   input: { name?: string; size: [number, number]; layout?: Layout };
   layers: LayerSpec[];
-  /** Ends with a classifier after 'gap': Gemm (default), MatMul + Add, or a 1x1 Conv + Flatten. */
+  /**
+   * After 'gap': a linear embedding projection to `out` dims, no activation: a 1x1 Conv on the pooled
+   * tensor then Flatten (MobileFaceNet's last layer), or Flatten then Gemm. Its output is 'embedding'.
+   */
+  projection?: { out: number; op?: 'conv' | 'gemm' };
+  /** Ends with a classifier after 'gap' (or the projection): Gemm (default), MatMul + Add, or a 1x1 Conv + Flatten (no projection). */
   head?: { classes: number; op?: 'gemm' | 'matmul' | 'conv'; softmax?: boolean };
+  /** The graph's outputs, in order (default: the last tensor: the softmax, the logits or the embedding). */
+  outputs?: ('embedding' | 'features' | 'logits' | 'prob')[];
   /** Uniform [0, 1) source for the weights (e.g. makeRng(seed) from evaluate/split). */
   rng: () => number;
 }
@@ -25,7 +33,7 @@ export interface ConvNet {
   model: onnx.IModelProto;
   /** Every weight by initializer name, as stored (conv W: out x in/groups x k x k). */
   weights: Map<string, { dims: number[]; data: Float32Array }>;
-  /** The pooled, flattened features ('embedding'; 'pool' for a Conv head, which reads the unflattened tensor). */
+  /** The pooled, flattened features or the projection ('embedding'; 'pool' for a Conv head, which reads the unflattened tensor). */
   embedding: string;
   logits?: string;
   /** The graph's output (the logits, their softmax, or the embedding without a head). */
@@ -97,43 +105,60 @@ export function convNet(spec: ConvNetSpec): ConvNet {
   };
   for (const layer of spec.layers) x = add(layer, x);
 
-  const dim = shape[0];
+  let dim = shape[0];
   const head = spec.head;
+  const proj = spec.projection;
   let embedding = x;
   let logits: string | undefined;
+  if ((head || proj) && x !== 'pool') throw new RangeError(`head, projection: expected the layers to end with { op: 'gap' }, they end with '${x}'`);
+  if (proj && head?.op === 'conv') throw new RangeError("head: a 1x1 Conv head reads the pooled tensor, so it cannot follow a projection");
+  if (proj) {
+    const P = proj.out;
+    if (proj.op === 'gemm') {
+      nodes.push(node('Flatten', ['pool'], ['features']));
+      weight('proj.weight', [P, dim], dim);
+      nodes.push(node('Gemm', ['features', 'proj.weight', bias('proj.bias', P)], ['embedding'], { transB: 1 }));
+    } else {
+      weight('proj.weight', [P, dim, 1, 1], dim);
+      nodes.push(node('Conv', ['pool', 'proj.weight', bias('proj.bias', P)], ['proj'], { kernel_shape: [1, 1] }));
+      nodes.push(node('Flatten', ['proj'], ['embedding']), node('Flatten', ['pool'], ['features']));
+    }
+    embedding = 'embedding';
+    dim = P;
+  } else if (x === 'pool' && head?.op !== 'conv') {
+    nodes.push(node('Flatten', ['pool'], ['embedding']));
+    embedding = 'embedding';
+  }
   if (head) {
-    if (x !== 'pool') throw new RangeError(`head: expected the layers to end with { op: 'gap' }, they end with '${x}'`);
     const C = head.classes;
     if (head.op === 'conv') {
       weight('fc.weight', [C, dim, 1, 1], dim);
       nodes.push(node('Conv', ['pool', 'fc.weight', bias('fc.bias', C)], ['logits_map'], { kernel_shape: [1, 1] }));
       nodes.push(node('Flatten', ['logits_map'], ['logits']));
+    } else if (head.op === 'matmul') {
+      weight('fc.weight', [dim, C], dim);
+      nodes.push(node('MatMul', ['embedding', 'fc.weight'], ['fc.mm']), node('Add', ['fc.mm', bias('fc.bias', C)], ['logits']));
     } else {
-      nodes.push(node('Flatten', ['pool'], ['embedding']));
-      embedding = 'embedding';
-      if (head.op === 'matmul') {
-        weight('fc.weight', [dim, C], dim);
-        nodes.push(node('MatMul', ['embedding', 'fc.weight'], ['fc.mm']), node('Add', ['fc.mm', bias('fc.bias', C)], ['logits']));
-      } else {
-        weight('fc.weight', [C, dim], dim);
-        nodes.push(node('Gemm', ['embedding', 'fc.weight', bias('fc.bias', C)], ['logits'], { transB: 1 }));
-      }
+      weight('fc.weight', [C, dim], dim);
+      nodes.push(node('Gemm', ['embedding', 'fc.weight', bias('fc.bias', C)], ['logits'], { transB: 1 }));
     }
     logits = 'logits';
     if (head.softmax) nodes.push(node('Softmax', ['logits'], ['prob'], { axis: 1 }));
-  } else if (x === 'pool') {
-    nodes.push(node('Flatten', ['pool'], ['embedding']));
-    embedding = 'embedding';
   }
-  const output = head?.softmax ? 'prob' : (logits ?? embedding);
-  const outDims = head ? [null, head.classes] : embedding === 'embedding' ? [null, dim] : [null, ...shape];
+  const last = head?.softmax ? 'prob' : (logits ?? embedding);
+  const embeddingDim = embedding === 'embedding' || embedding === 'pool' ? dim : shape.reduce((a, b) => a * b, 1);
+  const outDims: Record<string, (number | null)[]> = {
+    embedding: [null, embeddingDim], features: [null, shape[0]], logits: [null, head?.classes ?? 0], prob: [null, head?.classes ?? 0],
+  };
+  const outputs = spec.outputs ?? [last];
+  for (const o of outputs) if (!nodes.some((n) => n.output?.includes(o))) throw new RangeError(`outputs: '${o}' is not computed by this network`);
   const inDims = spec.input.layout === 'NHWC' ? [null, H, W, 3] : [null, 3, H, W];
   const graph: onnx.IGraphProto = {
     name: 'convnet',
     node: nodes,
     initializer: [...weights].map(([name, w]) => floatTensor(name, w.dims, w.data)),
     input: [valueInfo(inputName, inDims)],
-    output: [valueInfo(output, outDims)],
+    output: outputs.map((o) => valueInfo(o, outDims[o] ?? [null, ...shape])),
   };
-  return { model: model(graph), weights, embedding, logits, output, embeddingDim: embedding === 'embedding' || embedding === 'pool' ? dim : shape.reduce((a, b) => a * b, 1) };
+  return { model: model(graph), weights, embedding, logits, output: outputs[0], embeddingDim };
 }
