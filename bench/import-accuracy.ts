@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { decodeImage, inputSize, preprocessInto } from '../src/images/preprocess';
 import { CATALOGUE, importModel, locate } from '../src/importers';
 import { writeFileAtomic } from '../src/io/atomic';
-import { ort } from '../src/onnx/runtime';
+import * as ort from 'onnxruntime-node';
 import { REPO } from './common';
 import { describeMachine } from './machine';
 import { machineLines, updateResultsFile } from './report';

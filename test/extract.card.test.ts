@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { makeRng as seeded } from '../src/evaluate/split';
-import { ModelRunner, PreparedModel } from '../src/extract/runner';
+import { ModelRunner } from '../src/extract/runner';
 import { FileFormatError } from '../src/io/binary';
 import type { ModelCard } from '../src/models/card';
 import { cardFromOnnx, checkCardAgainstModel, loadCard, resolveModel, validateCard } from '../src/models/load';
@@ -14,7 +14,7 @@ import { type LayerSpec, convNet } from './helpers/cnn';
 import { METADATA_KEY } from '../src/models/draft';
 import { preset } from '../src/models/presets';
 import { GraphIndex, UnknownTensorError } from '../src/onnx/graph';
-import { readHead } from '../src/onnx/head';
+import { findHead, readHead } from '../src/onnx/head';
 import { model, node, valueInfo, writeModel } from '../src/onnx/proto';
 import { tempDir } from './helpers/io';
 import { makeRng } from './helpers/random';
@@ -242,12 +242,11 @@ describe('cards against their models', () => {
       const n = 3, x = Float32Array.from({ length: n * 3 * 20 * 24 }, () => rng() * 2 - 1);
       const { embeddings, logits } = await runner.run(x, n);
       assert.equal(embeddings.length, n * 8);
-      const head = runner.head()!;
-      assert.deepEqual(head, readHead(g, { weight: 'fc.weight', bias: 'fc.bias' }));
-      // Without logits.head in the card, the head is found in the graph; without logits there is none.
-      const { head: _h, ...bare } = card().logits!;
-      assert.deepEqual(PreparedModel.prepare({ ...runner.loaded, card: { ...card(), logits: bare } }).head(), head);
-      assert.equal(PreparedModel.prepare({ ...runner.loaded, card: { ...card(), logits: undefined } }).head(), undefined);
+      const head = readHead(g, { weight: 'fc.weight', bias: 'fc.bias' });
+      // The head found in the graph before the logits tensor is the card's.
+      const found = findHead(g, card().logits!.tensor);
+      assert.ok(!('reason' in found), JSON.stringify(found));
+      assert.deepEqual(readHead(g, found), head);
       for (let i = 0; i < n; i++) {
         const want = Array.from({ length: 5 }, (_, k) => head.c[k] + Array.from({ length: 8 }, (_, d) => head.W.get(k, d) * embeddings[i * 8 + d]).reduce((a, b) => a + b, 0));
         assert.ok(relErr(logits!.subarray(i * 5, i * 5 + 5), want) < 1e-5);
@@ -282,7 +281,7 @@ describe('cards against their models', () => {
     try {
       cuda = await ModelRunner.open(loaded, { device: 'cuda' });
     } catch (err) {
-      assert.match((err as Error).message, /check\.onnx: device 'cuda': the CUDA execution provider could not be loaded \(.+\); .*--onnxruntime-node-install=cuda12.*or choose device 'cpu' or 'auto'/);
+      assert.match((err as Error).message, /check\.onnx: device 'cuda': the CUDA execution provider could not be loaded \(.+\); .*ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install.*or choose device 'cpu' or 'auto'/);
     }
     if (cuda) {
       // A machine with the CUDA build: the provider is reported.

@@ -13,7 +13,7 @@ import { ImportError, UnsupportedOpError, convertFaceapi, convertTfjs, importMod
 import { checkCardAgainstModel, loadCard } from '../src/models';
 import { GraphIndex } from '../src/onnx/graph';
 import { readModel } from '../src/onnx/proto';
-import { ort } from '../src/onnx/runtime';
+import * as ort from 'onnxruntime-node';
 import { tempDir } from './helpers/io';
 import { makeRng } from './helpers/random';
 import { relErr } from './helpers/reference';

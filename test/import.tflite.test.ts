@@ -17,7 +17,7 @@ import { checkCardAgainstModel, loadCard } from '../src/models';
 import { GraphIndex } from '../src/onnx/graph';
 import { readHead } from '../src/onnx/head';
 import { readModel } from '../src/onnx/proto';
-import { ort } from '../src/onnx/runtime';
+import * as ort from 'onnxruntime-node';
 import { tempDir } from './helpers/io';
 import { makeRng } from './helpers/random';
 import { relErr } from './helpers/reference';

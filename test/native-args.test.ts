@@ -22,6 +22,7 @@ const cases: Record<keyof NativeBinding, Case[]> = {
     ['mode not a string', () => binding().setPrecision(be, 32 as unknown as string), /precision: expected a string, received number 32/],
   ],
   cudaStatus: [['extra argument', () => (binding().cudaStatus as (x: number) => unknown)(1), /expected 0 arguments/]],
+  blasStatus: [['extra argument', () => (binding().blasStatus as (x: number) => unknown)(1), /expected 0 arguments/]],
   gemm: [
     ['too few arguments', () => (binding().gemm as (...a: unknown[]) => unknown)(be, f32(4)), /gemm: expected 12 arguments, received 2/],
     ['A not a typed array', () => binding().gemm(be, [1, 2] as unknown as Float32Array, 1, 2, false, f32(2), 2, 1, false, null, f32(1), false), /A: expected a Float32Array or Float64Array, received Array/],

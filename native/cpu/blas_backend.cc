@@ -1,89 +1,39 @@
-// cpu-blas backend: BLIS for BLAS-3 (its typed API takes row-major strides: no copies) and
-// the reference LAPACK (Fortran ABI) for factorisations.
+// cpu-blas backend: the BLAS and LAPACK that blas_lib.cc loaded at run time (BLIS, OpenBLAS or
+// MKL). BLAS-3 calls go through the column-major interface below: a row-major matrix is the
+// column-major view of its transpose, so every call is the transposed problem (no copies).
 //
-// Kernel choice: BLIS picks its micro-kernel from CPUID. For AVX-512 CPUs it only takes "skx"
-// when it recognises the brand string (it counts FMA units by model name); under a hypervisor
-// that hides the model ("Intel(R) Xeon(R) Processor") it falls back to "haswell" (AVX2), about
-// half the speed. The skx kernel needs only AVX-512 F/DQ/BW/VL, which we verify ourselves, so
-// we select it before BLIS initialises unless the user set BLIS_ARCH_TYPE. This is a kernel the
-// build ships and knows (unlike forcing a newer OpenBLAS core type on an old OpenBLAS), and the
-// tests check every result against a float64 reference. bench/RESULTS.md has the measurements.
+// Where the loaded library is the BLIS this was built against (same version as blis.h), its typed
+// expert API gives each call its own thread count (see Runtime below) and we choose its kernel:
+// BLIS picks its micro-kernel from CPUID, and for AVX-512 CPUs only takes "skx" when it
+// recognises the brand string (it counts FMA units by model name); under a hypervisor that hides
+// the model ("Intel(R) Xeon(R) Processor") it falls back to "haswell" (AVX2), about half the
+// speed. The skx kernel needs only AVX-512 F/DQ/BW/VL, which we verify ourselves, so we select it
+// before BLIS initialises unless the user set BLIS_ARCH_TYPE. This is a kernel the library ships
+// and knows (unlike forcing a newer OpenBLAS core type on an old OpenBLAS, which we never do), and
+// the tests check every result against a float64 reference. bench/RESULTS.md has the measurements.
+#if EMBMAP_HAVE_BLIS_H
 #include <blis.h>
+#endif
 #include <dlfcn.h>
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
-#include <type_traits>
+#include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
+#include "cpu/blas_lib.h"
 #include "engine/backend.h"
 #include "engine/finite.h"
-
-extern "C" {
-void spotrf_(const char*, const int*, float*, const int*, int*);
-void dpotrf_(const char*, const int*, double*, const int*, int*);
-void sgelsd_(const int*, const int*, const int*, float*, const int*, float*, const int*, float*,
-             const float*, int*, float*, const int*, int*, int*);
-void dgelsd_(const int*, const int*, const int*, double*, const int*, double*, const int*,
-             double*, const double*, int*, double*, const int*, int*, int*);
-void ssyevd_(const char*, const char*, const int*, float*, const int*, float*, float*,
-             const int*, int*, const int*, int*);
-void dsyevd_(const char*, const char*, const int*, double*, const int*, double*, double*,
-             const int*, int*, const int*, int*);
-void sgesdd_(const char*, const int*, const int*, float*, const int*, float*, float*,
-             const int*, float*, const int*, float*, const int*, int*, int*);
-void dgesdd_(const char*, const int*, const int*, double*, const int*, double*, double*,
-             const int*, double*, const int*, double*, const int*, int*, int*);
-}
 
 namespace embmap {
 namespace {
 
-// LAPACK's Fortran ABI takes 32-bit ints: refuse sizes it cannot represent rather than wrap.
-bool fitsInt(int64_t v) { return v >= 0 && v <= 0x7fffffff; }
-
-template <typename T>
-struct Lapack;
-
-#define EMBMAP_LAPACK_TRAITS(T, P)                                                          \
-  template <>                                                                               \
-  struct Lapack<T> {                                                                        \
-    static void potrf(const char* u, const int* n, T* a, const int* lda, int* info) {       \
-      P##potrf_(u, n, a, lda, info);                                                        \
-    }                                                                                       \
-    static void gelsd(const int* m, const int* n, const int* r, T* a, const int* lda, T* b, \
-                      const int* ldb, T* s, const T* rc, int* rank, T* w, const int* lw,    \
-                      int* iw, int* info) {                                                 \
-      P##gelsd_(m, n, r, a, lda, b, ldb, s, rc, rank, w, lw, iw, info);                     \
-    }                                                                                       \
-    static void syevd(const char* j, const char* u, const int* n, T* a, const int* lda,     \
-                      T* w, T* work, const int* lw, int* iw, const int* liw, int* info) {   \
-      P##syevd_(j, u, n, a, lda, w, work, lw, iw, liw, info);                               \
-    }                                                                                       \
-    static void gesdd(const char* j, const int* m, const int* n, T* a, const int* lda,      \
-                      T* s, T* u, const int* ldu, T* vt, const int* ldvt, T* w,             \
-                      const int* lw, int* iw, int* info) {                                  \
-      P##gesdd_(j, m, n, a, lda, s, u, ldu, vt, ldvt, w, lw, iw, info);                     \
-    }                                                                                       \
-  };
-EMBMAP_LAPACK_TRAITS(float, s)
-EMBMAP_LAPACK_TRAITS(double, d)
-#undef EMBMAP_LAPACK_TRAITS
-
-// BLIS's typed expert API takes row and column strides (row-major needs no CBLAS layer) and
-// a per-call runtime, so each call gets its own thread count. The global BLIS setting stays at
-// one thread: LAPACK's blocked factorisations make many small BLAS calls, and OpenMP teams on
-// those collapse when the machine is busy (measured: a 2048 Cholesky 0.26 s on one thread,
-// 2-30 s on two under load).
-trans_t tr(bool t) { return t ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE; }
-
-struct Runtime {
-  rntm_t r = BLIS_RNTM_INITIALIZER;
-  explicit Runtime(int threads) { bli_rntm_set_num_threads(threads, &r); }
-};
+// The Fortran ABI takes 32-bit ints: refuse sizes it cannot represent rather than wrap.
+bool fitsInt(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
 // Below this many multiply-adds one thread is faster, and far steadier, than waking a team:
 // on a busy machine a two-thread team stalled a 1x512x512 product for milliseconds and a
@@ -91,47 +41,130 @@ struct Runtime {
 constexpr double kParallelFlops = 134217728.0;  // 2^27, e.g. 512 x 512 x 512
 int threadsFor(double work, int threads) { return work < kParallelFlops ? 1 : threads; }
 
+// Column-major BLAS-3 with a thread count per call (used where the library allows it).
 template <typename T>
-void gemmCall(int threads, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
-              const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  Runtime rt(threadsFor(double(m) * n * k, threads));
-  T* a = const_cast<T*>(A);
-  T* b = const_cast<T*>(B);
-  if constexpr (std::is_same_v<T, float>)
-    bli_sgemm_ex(tr(ta), tr(tb), m, n, k, &alpha, a, lda, 1, b, ldb, 1, &beta, C, ldc, 1, nullptr,
-                 &rt.r);
-  else
-    bli_dgemm_ex(tr(ta), tr(tb), m, n, k, &alpha, a, lda, 1, b, ldb, 1, &beta, C, ldc, 1, nullptr,
-                 &rt.r);
-}
+class Level3 {
+ public:
+  virtual ~Level3() = default;
+  // The largest dimension or leading dimension the calls accept.
+  virtual int64_t maxDim() const = 0;
+  // C = alpha op(A) op(B) + beta C, C m x n.
+  virtual void gemm(int threads, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
+                    const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                    int64_t ldc) = 0;
+  // C (one triangle) = alpha op(A) op(A)^T + beta C, C n x n; op(A) is n x k.
+  virtual void syrk(int threads, bool upper, bool trans, int64_t n, int64_t k, T alpha,
+                    const T* A, int64_t lda, T beta, T* C, int64_t ldc) = 0;
+  // B (m x n) <- op(A)^-1 B (left) or B op(A)^-1 (right), A triangular, non-unit diagonal.
+  virtual void trsm(int threads, bool left, bool upper, bool trans, int64_t m, int64_t n,
+                    const T* A, int64_t lda, T* B, int64_t ldb) = 0;
+};
 
-// C (upper) = alpha A^T A + beta C, A stored k x n row-major.
+// The Fortran ABI that every library exports; threads are the library's global setting.
 template <typename T>
-void syrkCall(int threads, int64_t n, int64_t k, T alpha, const T* A, int64_t lda, T beta, T* C,
-              int64_t ldc) {
-  Runtime rt(threadsFor(double(n) * n * k / 2, threads));
-  T* a = const_cast<T*>(A);
-  if constexpr (std::is_same_v<T, float>)
-    bli_ssyrk_ex(BLIS_UPPER, BLIS_TRANSPOSE, n, k, &alpha, a, lda, 1, &beta, C, ldc, 1, nullptr,
-                 &rt.r);
-  else
-    bli_dsyrk_ex(BLIS_UPPER, BLIS_TRANSPOSE, n, k, &alpha, a, lda, 1, &beta, C, ldc, 1, nullptr,
-                 &rt.r);
-}
+class FortranLevel3 final : public Level3<T> {
+ public:
+  explicit FortranLevel3(const blas::Fortran<T>& f) : f_(f) {}
+  int64_t maxDim() const override { return INT_MAX; }
+  void gemm(int, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A,
+            int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) override {
+    const int mi = int(m), ni = int(n), ki = int(k), la = int(lda), lb = int(ldb), lc = int(ldc);
+    f_.gemm(ta ? "T" : "N", tb ? "T" : "N", &mi, &ni, &ki, &alpha, A, &la, B, &lb, &beta, C, &lc);
+  }
+  void syrk(int, bool upper, bool trans, int64_t n, int64_t k, T alpha, const T* A, int64_t lda,
+            T beta, T* C, int64_t ldc) override {
+    const int ni = int(n), ki = int(k), la = int(lda), lc = int(ldc);
+    f_.syrk(upper ? "U" : "L", trans ? "T" : "N", &ni, &ki, &alpha, A, &la, &beta, C, &lc);
+  }
+  void trsm(int, bool left, bool upper, bool trans, int64_t m, int64_t n, const T* A,
+            int64_t lda, T* B, int64_t ldb) override {
+    const int mi = int(m), ni = int(n), la = int(lda), lb = int(ldb);
+    const T one = T(1);
+    f_.trsm(left ? "L" : "R", upper ? "U" : "L", trans ? "T" : "N", "N", &mi, &ni, &one, A, &la,
+            B, &lb);
+  }
 
-// B <- op(L)^-1 B, L lower triangular.
+ private:
+  const blas::Fortran<T>& f_;
+};
+
+#if EMBMAP_HAVE_BLIS_H
+// BLIS's typed expert API: row and column strides (here column-major: 1 and ld) and a runtime
+// per call, so each call gets its own thread count. The global BLIS setting stays at one thread:
+// LAPACK's blocked factorisations make many small BLAS calls, and OpenMP teams on those collapse
+// when the machine is busy (measured: a 2048 Cholesky 0.26 s on one thread, 2-30 s on two under
+// load). Entry points are looked up in the loaded library; rntm_t is the header's, which is why
+// this path needs the loaded BLIS to be the header's version.
+struct BlisTyped {
+  decltype(&bli_sgemm_ex) sgemm;
+  decltype(&bli_dgemm_ex) dgemm;
+  decltype(&bli_ssyrk_ex) ssyrk;
+  decltype(&bli_dsyrk_ex) dsyrk;
+  decltype(&bli_strsm_ex) strsm;
+  decltype(&bli_dtrsm_ex) dtrsm;
+};
+
+trans_t tr(bool t) { return t ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE; }
+
+struct Runtime {
+  rntm_t r = BLIS_RNTM_INITIALIZER;
+  explicit Runtime(int threads) { bli_rntm_set_num_threads(threads, &r); }
+};
+
 template <typename T>
-void trsmCall(int threads, bool trans, int64_t n, int64_t nrhs, const T* L, int64_t ldl, T* B,
-              int64_t ldb) {
-  Runtime rt(threadsFor(double(n) * n * nrhs, threads));
-  T one = T(1);
-  T* l = const_cast<T*>(L);
+class BlisLevel3 final : public Level3<T> {
+ public:
+  explicit BlisLevel3(const BlisTyped& b) : b_(b) {}
+  int64_t maxDim() const override { return INT64_MAX; }
+  void gemm(int threads, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A,
+            int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) override {
+    Runtime rt(threadsFor(double(m) * n * k, threads));
+    T* a = const_cast<T*>(A);
+    T* b = const_cast<T*>(B);
+    if constexpr (std::is_same_v<T, float>)
+      b_.sgemm(tr(ta), tr(tb), m, n, k, &alpha, a, 1, lda, b, 1, ldb, &beta, C, 1, ldc, nullptr,
+               &rt.r);
+    else
+      b_.dgemm(tr(ta), tr(tb), m, n, k, &alpha, a, 1, lda, b, 1, ldb, &beta, C, 1, ldc, nullptr,
+               &rt.r);
+  }
+  void syrk(int threads, bool upper, bool trans, int64_t n, int64_t k, T alpha, const T* A,
+            int64_t lda, T beta, T* C, int64_t ldc) override {
+    Runtime rt(threadsFor(double(n) * n * k / 2, threads));
+    T* a = const_cast<T*>(A);
+    const uplo_t u = upper ? BLIS_UPPER : BLIS_LOWER;
+    if constexpr (std::is_same_v<T, float>)
+      b_.ssyrk(u, tr(trans), n, k, &alpha, a, 1, lda, &beta, C, 1, ldc, nullptr, &rt.r);
+    else
+      b_.dsyrk(u, tr(trans), n, k, &alpha, a, 1, lda, &beta, C, 1, ldc, nullptr, &rt.r);
+  }
+  void trsm(int threads, bool left, bool upper, bool trans, int64_t m, int64_t n, const T* A,
+            int64_t lda, T* B, int64_t ldb) override {
+    const int64_t order = left ? m : n;
+    Runtime rt(threadsFor(double(order) * m * n, threads));
+    T one = T(1);
+    T* a = const_cast<T*>(A);
+    const side_t s = left ? BLIS_LEFT : BLIS_RIGHT;
+    const uplo_t u = upper ? BLIS_UPPER : BLIS_LOWER;
+    if constexpr (std::is_same_v<T, float>)
+      b_.strsm(s, u, tr(trans), BLIS_NONUNIT_DIAG, m, n, &one, a, 1, lda, B, 1, ldb, nullptr,
+               &rt.r);
+    else
+      b_.dtrsm(s, u, tr(trans), BLIS_NONUNIT_DIAG, m, n, &one, a, 1, lda, B, 1, ldb, nullptr,
+               &rt.r);
+  }
+
+ private:
+  const BlisTyped& b_;
+};
+#endif
+
+template <typename T>
+const blas::Fortran<T>& fortran(const blas::Library& L) {
   if constexpr (std::is_same_v<T, float>)
-    bli_strsm_ex(BLIS_LEFT, BLIS_LOWER, tr(trans), BLIS_NONUNIT_DIAG, n, nrhs, &one, l, ldl, 1, B,
-                 ldb, 1, nullptr, &rt.r);
+    return L.s;
   else
-    bli_dtrsm_ex(BLIS_LEFT, BLIS_LOWER, tr(trans), BLIS_NONUNIT_DIAG, n, nrhs, &one, l, ldl, 1, B,
-                 ldb, 1, nullptr, &rt.r);
+    return L.d;
 }
 
 // C = beta * C for an empty product. BLAS would do the same, except that beta == 0 must
@@ -145,20 +178,27 @@ void scaleOnly(int64_t m, int64_t n, T beta, T* C, int64_t ldc) {
 template <typename T>
 class BlasLinalg final : public Linalg<T> {
  public:
-  explicit BlasLinalg(const std::atomic<int>& threads) : threads_(threads) {}
+  BlasLinalg(const std::atomic<int>& threads, Level3<T>& l3, const blas::Fortran<T>& lapack,
+             Linalg<T>& fallback)
+      : threads_(threads), l3_(l3), lapack_(lapack), fallback_(fallback) {}
 
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t lda,
             const T* B, int64_t ldb, T beta, T* C, int64_t ldc) override {
     if (m == 0 || n == 0) return;
     if (k == 0) return scaleOnly(m, n, beta, C, ldc);
-    gemmCall(threads_.load(), ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (std::max({m, n, k, lda, ldb, ldc}) > l3_.maxDim())
+      return fallback_.gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T.
+    l3_.gemm(threads_.load(), tb, ta, n, m, k, alpha, B, ldb, A, lda, beta, C, ldc);
   }
 
   void syrkT(int64_t n, int64_t k, T alpha, const T* A, int64_t lda, T beta, T* C,
              int64_t ldc) override {
     if (n == 0) return;
     if (k == 0) return scaleOnly(n, n, beta, C, ldc);
-    syrkCall(threads_.load(), n, k, alpha, A, lda, beta, C, ldc);
+    if (std::max({n, k, lda, ldc}) > l3_.maxDim()) return fallback_.syrkT(n, k, alpha, A, lda, beta, C, ldc);
+    // Row-major A (k x n) is column-major A^T; row-major upper C is column-major lower.
+    l3_.syrk(threads_.load(), false, false, n, k, alpha, A, lda, beta, C, ldc);
     for (int64_t i = 1; i < n; i++)  // mirror the upper triangle into the lower one
       for (int64_t j = 0; j < i; j++) C[i * ldc + j] = C[j * ldc + i];
   }
@@ -170,34 +210,22 @@ class BlasLinalg final : public Linalg<T> {
     for (int64_t i = 0; i < n; i++)
       if (!allFinite(1, i + 1, A + i * lda, lda)) return i + 1;
     // Right-looking blocked Cholesky: LAPACK factors each diagonal block (one thread), and the
-    // panel solve and trailing update, where the O(n^3) work is, go to BLIS on every thread
-    // (LAPACK's own blocking would run them on one). Column-major upper factor U (A = U^T U)
-    // is, read row-major, the lower factor L = U^T.
+    // panel solve and trailing update, where the O(n^3) work is, go to BLAS-3 on every thread
+    // (LAPACK's own blocking would run them on one). Read column-major, row-major A is A^T: the
+    // upper factor U (A = U^T U) that LAPACK computes is, read row-major, the lower factor L.
     constexpr int64_t nb = 256;
     const int threads = threads_.load();
-    T one = T(1), minusOne = T(-1);
     for (int64_t j = 0; j < n; j += nb) {
       const int64_t jb = std::min(nb, n - j), rest = n - j - jb;
       T* A11 = A + j * lda + j;
       int jbi = int(jb), ldai = int(lda), info = 0;
-      Lapack<T>::potrf("U", &jbi, A11, &ldai, &info);
+      lapack_.potrf("U", &jbi, A11, &ldai, &info);
       if (info != 0) return j + info;
       if (rest == 0) break;
-      T* A21 = A11 + jb * lda;
+      T* A21 = A11 + jb * lda;  // column-major: the jb x rest block U12
       T* A22 = A21 + jb;
-      Runtime rt(threadsFor(double(rest) * jb * jb, threads));
-      Runtime ru(threadsFor(double(rest) * rest * jb / 2, threads));
-      if constexpr (std::is_same_v<T, float>) {  // L21 = A21 L11^-T; A22 -= L21 L21^T (lower)
-        bli_strsm_ex(BLIS_RIGHT, BLIS_LOWER, BLIS_TRANSPOSE, BLIS_NONUNIT_DIAG, rest, jb, &one, A11,
-                     lda, 1, A21, lda, 1, nullptr, &rt.r);
-        bli_ssyrk_ex(BLIS_LOWER, BLIS_NO_TRANSPOSE, rest, jb, &minusOne, A21, lda, 1, &one, A22,
-                     lda, 1, nullptr, &ru.r);
-      } else {
-        bli_dtrsm_ex(BLIS_RIGHT, BLIS_LOWER, BLIS_TRANSPOSE, BLIS_NONUNIT_DIAG, rest, jb, &one, A11,
-                     lda, 1, A21, lda, 1, nullptr, &rt.r);
-        bli_dsyrk_ex(BLIS_LOWER, BLIS_NO_TRANSPOSE, rest, jb, &minusOne, A21, lda, 1, &one, A22,
-                     lda, 1, nullptr, &ru.r);
-      }
+      l3_.trsm(threads, true, true, true, jb, rest, A11, lda, A21, lda);      // U12 = U11^-T A12
+      l3_.syrk(threads, true, true, rest, jb, T(-1), A21, lda, T(1), A22, lda);  // A22 -= U12^T U12
     }
     for (int64_t i = 0; i < n; i++)
       for (int64_t j = i + 1; j < n; j++) A[i * lda + j] = T(0);
@@ -206,8 +234,11 @@ class BlasLinalg final : public Linalg<T> {
 
   void potrs(int64_t n, int64_t nrhs, const T* L, int64_t ldl, T* B, int64_t ldb) override {
     if (n == 0 || nrhs == 0) return;
-    trsmCall(threads_.load(), false, n, nrhs, L, ldl, B, ldb);
-    trsmCall(threads_.load(), true, n, nrhs, L, ldl, B, ldb);
+    if (std::max({n, nrhs, ldl, ldb}) > l3_.maxDim()) return fallback_.potrs(n, nrhs, L, ldl, B, ldb);
+    // Row-major X = L^-1 B is column-major X^T = B^T U^-1 with U = L^T (L's memory read
+    // column-major); then L^-T likewise.
+    l3_.trsm(threads_.load(), false, true, false, nrhs, n, L, ldl, B, ldb);
+    l3_.trsm(threads_.load(), false, true, true, nrhs, n, L, ldl, B, ldb);
   }
 
   int64_t lstsq(int64_t m, int64_t n, int64_t nrhs, T* A, int64_t lda, T* B, int64_t ldb,
@@ -231,13 +262,13 @@ class BlasLinalg final : public Linalg<T> {
     int mi = int(m), ni = int(n), ri = int(nrhs), ldb2 = int(mb), rank = 0, info = 0, lw = -1;
     T wq = 0;
     int iwq = 0;
-    Lapack<T>::gelsd(&mi, &ni, &ri, a.data(), &mi, b.data(), &ldb2, s.data(), &rcond, &rank, &wq,
+    lapack_.gelsd(&mi, &ni, &ri, a.data(), &mi, b.data(), &ldb2, s.data(), &rcond, &rank, &wq,
                      &lw, &iwq, &info);
     if (info != 0) return -1;
     lw = int(wq);
     std::vector<T> work(size_t(std::max(1, lw)));
     std::vector<int> iwork(size_t(std::max(1, iwq)));
-    Lapack<T>::gelsd(&mi, &ni, &ri, a.data(), &mi, b.data(), &ldb2, s.data(), &rcond, &rank,
+    lapack_.gelsd(&mi, &ni, &ri, a.data(), &mi, b.data(), &ldb2, s.data(), &rcond, &rank,
                      work.data(), &lw, iwork.data(), &info);
     if (info != 0) return -1;
     for (int64_t i = 0; i < n; i++)
@@ -253,13 +284,13 @@ class BlasLinalg final : public Linalg<T> {
     // are row-major rows, which is the interface's layout.
     int ni = int(n), ldai = int(lda), info = 0, lw = -1, liw = -1, iwq = 0;
     T wq = 0;
-    Lapack<T>::syevd("V", "U", &ni, A, &ldai, w, &wq, &lw, &iwq, &liw, &info);
+    lapack_.syevd("V", "U", &ni, A, &ldai, w, &wq, &lw, &iwq, &liw, &info);
     if (info != 0) return info;
     lw = int(wq);
     liw = iwq;
     std::vector<T> work(size_t(std::max(1, lw)));
     std::vector<int> iwork(size_t(std::max(1, liw)));
-    Lapack<T>::syevd("V", "U", &ni, A, &ldai, w, work.data(), &lw, iwork.data(), &liw, &info);
+    lapack_.syevd("V", "U", &ni, A, &ldai, w, work.data(), &lw, iwork.data(), &liw, &info);
     return info;
   }
 
@@ -275,29 +306,84 @@ class BlasLinalg final : public Linalg<T> {
     const int r = int(std::min(m, n));
     T wq = 0;
     std::vector<int> iwork(size_t(8 * r));
-    Lapack<T>::gesdd("S", &mi, &ni, A, &ldai, S, Vt, &ldu2, U, &ldvt2, &wq, &lw, iwork.data(),
+    lapack_.gesdd("S", &mi, &ni, A, &ldai, S, Vt, &ldu2, U, &ldvt2, &wq, &lw, iwork.data(),
                      &info);
     if (info != 0) return info;
     lw = int(wq);
     std::vector<T> work(size_t(std::max(1, lw)));
-    Lapack<T>::gesdd("S", &mi, &ni, A, &ldai, S, Vt, &ldu2, U, &ldvt2, work.data(), &lw,
+    lapack_.gesdd("S", &mi, &ni, A, &ldai, S, Vt, &ldu2, U, &ldvt2, work.data(), &lw,
                      iwork.data(), &info);
     return info;
   }
 
  private:
   const std::atomic<int>& threads_;
+  Level3<T>& l3_;
+  const blas::Fortran<T>& lapack_;
+  Linalg<T>& fallback_;
 };
 
-std::string lapackPath() {
-  Dl_info dl{};
-  if (dladdr(reinterpret_cast<void*>(&dpotrf_), &dl) && dl.dli_fname) return dl.dli_fname;
-  return "liblapack";
+// Symbols looked up in the loaded library by name.
+template <typename F>
+F sym(void* handle, const char* name) {
+  return reinterpret_cast<F>(dlsym(handle, name));
 }
 
 class BlasBackend final : public Backend {
  public:
-  BlasBackend() {
+  explicit BlasBackend(const blas::Library& lib) : lib_(lib) {
+    threads_ = int(std::max(1u, std::thread::hardware_concurrency()));
+    if (!setUpBlis()) {
+      f32l3_ = std::make_unique<FortranLevel3<float>>(lib.s);
+      f64l3_ = std::make_unique<FortranLevel3<double>>(lib.d);
+      if (lib_.setThreads) lib_.setThreads(threads_);
+    }
+    f32_ = std::make_unique<BlasLinalg<float>>(threads_, *f32l3_, lib.s, portable_->f32());
+    f64_ = std::make_unique<BlasLinalg<double>>(threads_, *f64l3_, lib.d, portable_->f64());
+  }
+
+  BackendInfo info() const override {
+    BackendInfo i;
+    i.name = "cpu-blas";
+    i.library = lib_.description;
+    i.kernel = kernel();
+    i.reason = reason_;
+    i.threads = threads_;
+    return i;
+  }
+
+  void setThreads(int n) override {
+    threads_ = std::max(1, n);
+    if (!perCall_ && lib_.setThreads) lib_.setThreads(threads_);
+  }
+
+  Linalg<float>& f32() override { return *f32_; }
+  Linalg<double>& f64() override { return *f64_; }
+
+ private:
+  // BLIS as built against: per-call threads and the kernel choice described at the top.
+  bool setUpBlis() {
+    if (lib_.vendor != blas::Vendor::Blis) {
+      reason_ = lib_.vendor == blas::Vendor::OpenBlas ? "OpenBLAS's own CPU detection"
+                                                      : "MKL's own CPU dispatch";
+      return false;
+    }
+#if EMBMAP_HAVE_BLIS_H
+    auto version = sym<const char* (*)()>(lib_.blas, "bli_info_get_version_str");
+    const std::string loaded = version ? version() : "?";
+    blis_ = {sym<decltype(&bli_sgemm_ex)>(lib_.blas, "bli_sgemm_ex"),
+             sym<decltype(&bli_dgemm_ex)>(lib_.blas, "bli_dgemm_ex"),
+             sym<decltype(&bli_ssyrk_ex)>(lib_.blas, "bli_ssyrk_ex"),
+             sym<decltype(&bli_dsyrk_ex)>(lib_.blas, "bli_dsyrk_ex"),
+             sym<decltype(&bli_strsm_ex)>(lib_.blas, "bli_strsm_ex"),
+             sym<decltype(&bli_dtrsm_ex)>(lib_.blas, "bli_dtrsm_ex")};
+    auto init = sym<void (*)()>(lib_.blas, "bli_init");
+    if (loaded != EMBMAP_BLIS_VERSION || !init || !blis_.sgemm || !blis_.dgemm || !blis_.ssyrk ||
+        !blis_.dsyrk || !blis_.strsm || !blis_.dtrsm) {
+      reason_ = "BLIS " + loaded + " is not the " EMBMAP_BLIS_VERSION
+                " this addon was built with: BLIS's own CPUID detection, one thread count for all calls";
+      return false;
+    }
     const char* forced = std::getenv("BLIS_ARCH_TYPE");
     __builtin_cpu_init();
     const bool skxCapable = __builtin_cpu_supports("avx512f") &&
@@ -313,35 +399,49 @@ class BlasBackend final : public Backend {
     } else {
       reason_ = "BLIS's own CPUID detection";
     }
-    bli_init();
-    bli_thread_set_num_threads(1);  // LAPACK's internal BLAS calls: see Runtime above
-    threads_ = int(std::max(1u, std::thread::hardware_concurrency()));
+    init();
+    if (lib_.setThreads) lib_.setThreads(1);  // LAPACK's internal BLAS calls: see Runtime above
+    f32l3_ = std::make_unique<BlisLevel3<float>>(blis_);
+    f64l3_ = std::make_unique<BlisLevel3<double>>(blis_);
+    perCall_ = true;
+    return true;
+#else
+    reason_ = "BLIS's own CPUID detection (built without blis.h: one thread count for all calls)";
+    return false;
+#endif
   }
 
-  BackendInfo info() const override {
-    BackendInfo i;
-    i.name = "cpu-blas";
-    i.library = std::string("BLIS ") + bli_info_get_version_str() + " + LAPACK " + lapackPath();
-    i.kernel = bli_arch_string(bli_arch_query_id());
-    i.reason = reason_;
-    i.threads = threads_;
-    return i;
+  // The kernel family the library runs, as it names it.
+  std::string kernel() const {
+    if (lib_.vendor == blas::Vendor::Blis) {
+      auto query = sym<int (*)()>(lib_.blas, "bli_arch_query_id");
+      auto name = sym<const char* (*)(int)>(lib_.blas, "bli_arch_string");
+      if (query && name) return name(query());
+    } else if (lib_.vendor == blas::Vendor::OpenBlas) {
+      if (auto core = sym<const char* (*)()>(lib_.blas, "openblas_get_corename")) return core();
+    }
+    return "(the library's choice)";
   }
 
-  void setThreads(int n) override { threads_ = std::max(1, n); }
-
-  Linalg<float>& f32() override { return f32_; }
-  Linalg<double>& f64() override { return f64_; }
-
- private:
+  const blas::Library& lib_;
   std::string reason_;
   std::atomic<int> threads_{1};
-  BlasLinalg<float> f32_{threads_};
-  BlasLinalg<double> f64_{threads_};
+  bool perCall_ = false;
+#if EMBMAP_HAVE_BLIS_H
+  BlisTyped blis_{};
+#endif
+  std::unique_ptr<Backend> portable_ = makePortableBackend();  // for sizes past the Fortran ABI
+  std::unique_ptr<Level3<float>> f32l3_;
+  std::unique_ptr<Level3<double>> f64l3_;
+  std::unique_ptr<BlasLinalg<float>> f32_;
+  std::unique_ptr<BlasLinalg<double>> f64_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> makeBlasBackend() { return std::make_unique<BlasBackend>(); }
+std::unique_ptr<Backend> makeBlasBackend(std::string* whyNot) {
+  const blas::Library* lib = blas::load(whyNot);
+  return lib ? std::make_unique<BlasBackend>(*lib) : nullptr;
+}
 
 }  // namespace embmap

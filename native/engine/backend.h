@@ -89,10 +89,11 @@ inline Linalg<float>& Backend::la<float>() { return f32(); }
 template <>
 inline Linalg<double>& Backend::la<double>() { return f64(); }
 
-// Backends compiled into this build. makeBlasBackend returns nullptr when the build has no
-// BLAS/LAPACK (then the portable backend serves everything).
+// Backends compiled into this build. makeBlasBackend returns nullptr, with the reason, when no
+// BLAS/LAPACK library loads (native/cpu/blas_lib.h) or the build has none (EMBMAP_BLAS=OFF);
+// then the portable backend serves everything.
 std::unique_ptr<Backend> makePortableBackend();
-std::unique_ptr<Backend> makeBlasBackend();
+std::unique_ptr<Backend> makeBlasBackend(std::string* whyNot);
 // The GPU backend (native/cuda); null with the reason when the CUDA libraries or a GPU are
 // missing. The libraries are loaded at run time, so every build has it.
 std::unique_ptr<Backend> makeCudaBackend(std::string* whyNot);

@@ -7,7 +7,8 @@ namespace embmap {
 namespace {
 
 struct Registry {
-  std::unique_ptr<Backend> blas = makeBlasBackend();
+  std::string blasWhy;
+  std::unique_ptr<Backend> blas = makeBlasBackend(&blasWhy);
   std::unique_ptr<Backend> portable = makePortableBackend();
   std::string cudaWhy;
   std::unique_ptr<Backend> cuda = probeCuda(&cudaWhy);
@@ -46,5 +47,7 @@ std::vector<std::string> backendNames() {
 }
 
 std::string cudaUnavailableReason() { return registry().cudaWhy; }
+
+std::string blasUnavailableReason() { return registry().blasWhy; }
 
 }  // namespace embmap

@@ -13,5 +13,7 @@ Backend* findBackend(const std::string& name);
 std::vector<std::string> backendNames();
 // Why "cuda" is not among them (empty when it is).
 std::string cudaUnavailableReason();
+// Why "cpu-blas" is not among them (empty when it is).
+std::string blasUnavailableReason();
 
 }  // namespace embmap

@@ -36,13 +36,22 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// cudaStatus(): whether the cuda backend is available, and if not, what is missing.
+// { available, reason }: whether backend `name` is available, and if not, what is missing.
+Napi::Value Status(const Napi::CallbackInfo& info, const char* name, std::string (*why)()) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("available", findBackend(name) != nullptr);
+  o.Set("reason", why());
+  return o;
+}
+
 Napi::Value CudaStatus(const Napi::CallbackInfo& info) {
   Args args(info, "cudaStatus", 0);
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("available", findBackend("cuda") != nullptr);
-  o.Set("reason", cudaUnavailableReason());
-  return o;
+  return Status(info, "cuda", cudaUnavailableReason);
+}
+
+Napi::Value BlasStatus(const Napi::CallbackInfo& info) {
+  Args args(info, "blasStatus", 0);
+  return Status(info, "cpu-blas", blasUnavailableReason);
 }
 
 // setPrecision(backend, mode): false when the backend does not offer the mode.
@@ -67,6 +76,7 @@ void registerInfo(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("setPrecision", Napi::Function::New(env, SetPrecision, "setPrecision"));
   exports.Set("cudaStatus", Napi::Function::New(env, CudaStatus, "cudaStatus"));
+  exports.Set("blasStatus", Napi::Function::New(env, BlasStatus, "blasStatus"));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

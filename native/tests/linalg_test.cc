@@ -705,9 +705,12 @@ int main() {
     seen.push_back(info.kernel);
     backends.push_back({info.name + "/" + info.kernel, std::move(be)});
   }
-  if (auto be = makeBlasBackend()) {
+  std::string noBlas;
+  if (auto be = makeBlasBackend(&noBlas)) {
     const BackendInfo info = be->info();
     backends.push_back({info.name + "/" + info.kernel, std::move(be)});
+  } else {
+    std::printf("backend cpu-blas: SKIPPED (%s)\n", noBlas.c_str());
   }
   std::string noCuda;
   if (auto be = makeCudaBackend(&noCuda)) backends.push_back({"cuda", std::move(be)});

@@ -10,6 +10,8 @@ export interface DoctorReport {
   defaultBackend: string;
   backends: BackendInfo[];
   cuda: { available: boolean; reason: string };
+  /** cpu-blas: whether a BLAS/LAPACK library loaded (the backends' `library` says which). */
+  blas: { available: boolean; reason: string };
 }
 
 export function doctor(): DoctorReport {
@@ -22,6 +24,7 @@ export function doctor(): DoctorReport {
     defaultBackend: Engine.get().name,
     backends: Engine.available(),
     cuda: Engine.cudaStatus(),
+    blas: Engine.blasStatus(),
   };
 }
 
@@ -42,8 +45,8 @@ export function formatDoctor(r: DoctorReport): string {
   if (!r.cuda.available) {
     lines.push(`  cuda      unavailable, the CPU backend runs: ${r.cuda.reason}`);
   }
-  if (!r.backends.some((b) => b.name === 'cpu-blas')) {
-    lines.push('  note      no BLAS/LAPACK in this build: apt-get install libblis-dev liblapack-dev, then npx cmake-js compile');
+  if (!r.blas.available) {
+    lines.push(`  cpu-blas  unavailable: ${r.blas.reason}`);
   }
   return lines.join('\n');
 }

@@ -127,7 +127,9 @@ export class Engine {
     assertOneOf(name === undefined && process.env.EMBMAP_BACKEND ? 'EMBMAP_BACKEND' : 'backend', wanted, BACKEND_NAMES);
     const avail = Engine.available().map((b) => b.name);
     if (!avail.includes(wanted)) {
-      const why = wanted === 'cuda' ? `cuda unavailable: ${Engine.cudaStatus().reason}` : 'not built into this addon';
+      const why = wanted === 'cuda'
+        ? `cuda unavailable: ${Engine.cudaStatus().reason}`
+        : wanted === 'cpu-blas' ? `cpu-blas unavailable: ${Engine.blasStatus().reason}` : 'not built into this addon';
       throw new RangeError(
         `backend: expected one of the available backends ${avail.map((a) => `'${a}'`).join(', ')}, received '${wanted}' (${why})`,
       );
@@ -141,6 +143,11 @@ export class Engine {
   /** Whether the GPU backend is available here, and if not, what is missing. */
   static cudaStatus(): { available: boolean; reason: string } {
     return binding().cudaStatus();
+  }
+
+  /** Whether a BLAS/LAPACK library (BLIS, OpenBLAS, MKL) loaded for cpu-blas, and if not, why and how to get one. */
+  static blasStatus(): { available: boolean; reason: string } {
+    return binding().blasStatus();
   }
 
   info(): BackendInfo {

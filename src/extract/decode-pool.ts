@@ -3,10 +3,8 @@
 // the main thread sits in ONNX Runtime's (synchronous) inference call.
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-// Loaded on the main thread first, sharp's shared libraries stay loaded while workers come and go.
-import 'sharp';
 import { assertInteger } from '../core/validate';
-import type { InputSpec } from '../images/preprocess';
+import { type InputSpec, sharp } from '../images/preprocess';
 import type { DecodeReply, DecodeRequest, DecodeWorkerData } from './decode-worker';
 
 export type DecodedBatch = Omit<DecodeReply, 'id'>;
@@ -27,6 +25,8 @@ export class DecodePool {
   constructor(size: number, options: DecodeWorkerData = {}) {
     assertInteger('workers', size, 1, 64);
     if (options.maxPixels !== undefined) assertInteger('maxPixels', options.maxPixels, 1);
+    // Loaded on the main thread first, sharp's shared libraries stay loaded while workers come and go.
+    sharp();
     for (let i = 0; i < size; i++) {
       const worker = new Worker(path.join(__dirname, 'decode-worker.js'), { workerData: options });
       const pending = new Map<number, Pending>();

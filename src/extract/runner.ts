@@ -10,7 +10,7 @@ import type { LoadedCard } from '../models/load';
 import { type GraphIndex, withOutputs } from '../onnx/graph';
 import { findHead, readHead } from '../onnx/head';
 import { encodeModel } from '../onnx/proto';
-import { type Provider, type RuntimeOptions, openSession, ort, probeOutputDims } from '../onnx/runtime';
+import { type Ort, type Provider, type RuntimeOptions, openSession, ort, probeOutputDims } from '../onnx/runtime';
 
 export interface RunResult {
   /** n x embedding dim, row-major. */
@@ -113,10 +113,10 @@ export class ModelRunner {
   readonly provider: Provider;
   /** Why CUDA was not used, when device 'auto' fell back to the CPU. */
   readonly fallback?: string;
-  private readonly session: ort.InferenceSession;
+  private readonly session: Ort.InferenceSession;
 
   /** Made by PreparedModel.open (or ModelRunner.open). */
-  constructor(prepared: PreparedModel, session: ort.InferenceSession, provider: Provider, fallback?: string) {
+  constructor(prepared: PreparedModel, session: Ort.InferenceSession, provider: Provider, fallback?: string) {
     this.prepared = prepared;
     this.session = session;
     this.provider = provider;
@@ -185,14 +185,9 @@ export class ModelRunner {
     return logits ? { embeddings, logits } : { embeddings };
   }
 
-  private tensor(data: Float32Array, n: number): ort.Tensor {
+  private tensor(data: Float32Array, n: number): Ort.Tensor {
     const [h, w] = this.loaded.card.input.size;
-    return new ort.Tensor('float32', data, this.loaded.card.input.layout === 'NCHW' ? [n, 3, h, w] : [n, h, w, 3]);
-  }
-
-  /** The classifier head: see PreparedModel.head(). */
-  head(): Head | undefined {
-    return this.prepared.head();
+    return new (ort().Tensor)('float32', data, this.loaded.card.input.layout === 'NCHW' ? [n, 3, h, w] : [n, h, w, 3]);
   }
 
   async close(): Promise<void> {
@@ -201,7 +196,7 @@ export class ModelRunner {
 }
 
 /** The first `count` values of a float32 output (a view). */
-function floatData(t: ort.Tensor, count: number): Float32Array {
+function floatData(t: Ort.Tensor, count: number): Float32Array {
   if (t.type !== 'float32') throw new TypeError(`output: expected float32 values, the model gives ${t.type}`);
   return (t.data as Float32Array).subarray(0, count);
 }

@@ -9,9 +9,8 @@ import * as path from 'node:path';
 import { assertNumber } from '../core/validate';
 import { type DecodedImage, type InputSpec, inputSize, preprocessInto } from '../images/preprocess';
 import { FACE_DETECTOR, locate } from '../importers/catalogue';
-import { convertTfjsOutputs } from '../importers/tfjs';
 import { encodeModel } from '../onnx/proto';
-import { type RuntimeOptions, openSession, ort } from '../onnx/runtime';
+import { type Ort, type RuntimeOptions, openSession, ort } from '../onnx/runtime';
 import type { Point } from './similarity';
 
 export interface Box {
@@ -50,7 +49,7 @@ export class FaceDetector {
   private readonly minScore: number;
   private readonly iou: number;
 
-  private constructor(private readonly session: ort.InferenceSession, private readonly inputName: string, size: number, minScore: number, iou: number) {
+  private constructor(private readonly session: Ort.InferenceSession, private readonly inputName: string, size: number, minScore: number, iou: number) {
     // The image letterboxed onto black, values in [-1, 1] as MediaPipe feeds it.
     this.spec = { size: [size, size], layout: 'NCHW', channels: 'RGB', scale: 1 / 127.5, mean: [1, 1, 1], std: [1, 1, 1], resize: 'pad' };
     this.minScore = minScore;
@@ -71,6 +70,9 @@ export class FaceDetector {
     assertNumber('minScore', minScore, 0, 1);
     assertNumber('iou', iou, 0, 1);
     const { file } = locate(FACE_DETECTOR, options.from);
+    // The TF.js importer loads here, not with the package: `import { FaceDetector } from 'embmap'` stays light.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { convertTfjsOutputs } = require('../importers/tfjs') as typeof import('../importers/tfjs');
     const converted = convertTfjsOutputs(file, OUTPUTS);
     const [h, w] = converted.input.size;
     if (h !== 256 || w !== 256) throw new RangeError(`${file}: expected BlazeFace's 256x256 back model, the graph's input is ${h}x${w}`);
@@ -84,7 +86,7 @@ export class FaceDetector {
     const n = images.length, per = inputSize(this.spec), size = this.spec.size[0];
     const input = new Float32Array(n * per);
     for (let i = 0; i < n; i++) await preprocessInto(images[i], this.spec, input, i * per);
-    const out = await this.session.run({ [this.inputName]: new ort.Tensor('float32', input, [n, 3, size, size]) });
+    const out = await this.session.run({ [this.inputName]: new (ort().Tensor)('float32', input, [n, 3, size, size]) });
     return images.map((image, i) => {
       const candidates: Face[] = [];
       for (const g of GRIDS) {

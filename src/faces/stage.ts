@@ -6,9 +6,8 @@
 // 'centre' it still gets a crop (a centred one, flagged as such), with 'skip' it gets none.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import sharp from 'sharp';
 import { assertInteger, assertOneOf, fail } from '../core/validate';
-import { type DecodedImage, decodeImageBytes } from '../images/preprocess';
+import { type DecodedImage, decodeImageBytes, sharp } from '../images/preprocess';
 import { Progress, type ProgressStream } from '../extract/progress';
 import { type AlignPolicy, CANVAS, FAILURE_KINDS, type FailureKind, TEMPLATE, alignFace, checkPolicy } from './align';
 import { AlignCache, type AlignRecord } from './cache';
@@ -74,6 +73,7 @@ export async function alignImages(files: string[], options: AlignOptions): Promi
   const batch = options.batch ?? 16;
   assertOneOf('align.fallback', fallback, FALLBACKS);
   assertInteger('align.batch', batch, 1, 1024);
+  sharp(); // a missing sharp is an error here, not every image recorded as unreadable
   // What changes the crops, not what is done with the faces it could not find.
   const key = { CROP_VERSION, canvas: CANVAS, template: TEMPLATE, policy, detector: FaceDetector.filesHash(options) };
   const cache = new AlignCache(options.cache, key);
@@ -157,5 +157,5 @@ function centred(image: DecodedImage): Similarity {
 }
 
 async function png(image: DecodedImage): Promise<Uint8Array> {
-  return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png({ compressionLevel: 3 }).toBuffer();
+  return sharp()(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png({ compressionLevel: 3 }).toBuffer();
 }

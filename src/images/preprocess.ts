@@ -3,11 +3,18 @@
 // then per model: resize by the card's policy and normalise straight into a float32 batch buffer
 // at the image's slot, in the model's layout and channel order.
 import * as fs from 'node:fs';
-import sharp, { type Sharp } from 'sharp';
+import type SharpLib from 'sharp';
+import type { Sharp } from 'sharp';
+import { optional } from '../core/optional';
 import { assertInteger, fail } from '../core/validate';
 import { FileFormatError } from '../io/binary';
 import type { ModelCard } from '../models/card';
 import { decodePnm, isPnm } from './pnm';
+
+/** sharp (an optional peer dependency), loaded on first use. */
+export function sharp(): typeof SharpLib {
+  return optional<typeof SharpLib>('sharp', 'reading images');
+}
 
 /** What preprocessing needs from a card: its input section without the tensor name. */
 export type InputSpec = Omit<ModelCard['input'], 'name'>;
@@ -52,10 +59,10 @@ export async function decodeImageBytes(bytes: Uint8Array, file: string, maxPixel
   let pipeline: Sharp;
   if (isPnm(bytes)) {
     const pnm = decodePnm(bytes, file, maxPixels);
-    pipeline = sharp(pnm.data, { raw: { width: pnm.width, height: pnm.height, channels: pnm.channels } });
+    pipeline = sharp()(pnm.data, { raw: { width: pnm.width, height: pnm.height, channels: pnm.channels } });
   } else {
     // failOn 'warning' (sharp's default) turns truncated or damaged data into an error, not a grey image.
-    pipeline = sharp(bytes, { failOn: 'warning', limitInputPixels: maxPixels }).autoOrient();
+    pipeline = sharp()(bytes, { failOn: 'warning', limitInputPixels: maxPixels }).autoOrient();
   }
   try {
     const { data, info } = await pipeline.flatten({ background: '#000000' }).toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
@@ -65,7 +72,7 @@ export async function decodeImageBytes(bytes: Uint8Array, file: string, maxPixel
     // libvips' messages span lines; a skip reason is one line.
     const message = (err as Error).message.split('\n').map((l) => l.trim()).filter(Boolean).join('; ');
     if (/exceeds pixel limit/.test(message)) {
-      const { width, height } = await sharp(bytes).metadata().catch(() => ({ width: undefined, height: undefined }));
+      const { width, height } = await sharp()(bytes).metadata().catch(() => ({ width: undefined, height: undefined }));
       const size = width && height ? `${width} x ${height} = ${width * height} pixels` : 'more pixels';
       throw new FileFormatError(file, `expected an image of at most ${maxPixels} pixels (the decode limit, --max-pixels), found ${size}`);
     }
@@ -91,7 +98,7 @@ export async function preprocessInto(image: DecodedImage, spec: InputSpec, out: 
   if (image.width !== w || image.height !== h || crop < 1) {
     const fit = spec.resize === 'crop' ? 'cover' : spec.resize === 'stretch' ? 'fill' : 'contain';
     const cw = Math.max(1, Math.round(image.width * crop)), ch = Math.max(1, Math.round(image.height * crop));
-    const { data } = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+    const { data } = await sharp()(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
       .extract({ left: place(image.width, cw, fx), top: place(image.height, ch, fy), width: cw, height: ch })
       .resize(w, h, { fit, position: 'centre', background: '#000000' })
       .raw()

@@ -4,7 +4,8 @@
 // those of schema.fbs; the flatbuffers runtime does the little-endian reads, every offset is
 // checked here because the runtime reads past the end of a truncated file without complaint.
 import * as fs from 'node:fs';
-import { ByteBuffer } from 'flatbuffers';
+import type * as Flatbuffers from 'flatbuffers';
+import { optional } from '../core/optional';
 import { FileFormatError } from '../io/binary';
 
 export type TensorType = 'float32' | 'float16' | 'int32' | 'uint8' | 'int64' | 'string' | 'bool' | 'int16' | 'complex64' | 'int8' | 'float64';
@@ -172,10 +173,10 @@ class Table {
 }
 
 class Reader {
-  readonly bb: ByteBuffer;
+  readonly bb: Flatbuffers.ByteBuffer;
 
   constructor(readonly path: string, readonly bytes: Uint8Array) {
-    this.bb = new ByteBuffer(bytes);
+    this.bb = new (optional<typeof Flatbuffers>('flatbuffers', 'reading TFLite models').ByteBuffer)(bytes);
   }
 
   check(pos: number, size: number, what: string): void {

@@ -1,8 +1,10 @@
-// NumPy .npy files: format versions 1.0, 2.0 and 3.0, dtypes '<f4' and '<f8', C order, 1-D or 2-D.
+// NumPy .npy files: format versions 1.0, 2.0 and 3.0, dtypes '<f4' and '<f8', 1-D or 2-D, C or
+// Fortran order (NumPy writes the latter for transposed arrays, e.g. np.save(f, X.T)).
 // A 1-D array of length n is read as a 1 x n matrix; a bare typed array is written as a 1-D array.
-// The data is read with positional reads straight into the buffer backing the returned matrix.
+// The data is read with positional reads straight into the buffer backing the returned matrix;
+// Fortran order is transposed on read, except where both orders are the same bytes (a vector).
 import * as fs from 'node:fs';
-import { type DType, Matrix, dtypeOf } from '../core/matrix';
+import { type DType, type FloatArray, Matrix, allocate, dtypeOf } from '../core/matrix';
 import { assertInteger } from '../core/validate';
 import { writeFileAtomic } from './atomic';
 import {
@@ -51,6 +53,7 @@ export function openNpy(path: string): NpyReader {
     throw err;
   }
   const { dtype, shape, rows, cols, dataOffset } = header;
+  const columnMajor = header.fortranOrder && rows > 1 && cols > 1;
   let open = true;
   return {
     path,
@@ -62,8 +65,22 @@ export function openNpy(path: string): NpyReader {
       if (!open) throw new Error(`${path}: readRows: expected an open reader, received one already closed`);
       assertInteger('start', start, 0, rows);
       assertInteger('end', end, start, rows);
-      const position = dataOffset + start * cols * ITEM_SIZE[dtype];
-      return new Matrix(readFloats(fd, dtype, (end - start) * cols, position, path, 'data'), end - start, cols);
+      const size = ITEM_SIZE[dtype];
+      if (!columnMajor) {
+        return new Matrix(readFloats(fd, dtype, (end - start) * cols, dataOffset + start * cols * size, path, 'data'), end - start, cols);
+      }
+      // Column j holds rows [0, rows) at dataOffset + j * rows; a full read is one contiguous block.
+      const n = end - start;
+      const columns = n === rows
+        ? readFloats(fd, dtype, rows * cols, dataOffset, path, 'data')
+        : allocate(dtype, n * cols);
+      if (n !== rows) {
+        const bytes = new Uint8Array(columns.buffer);
+        for (let j = 0; j < cols; j++) {
+          readExact(fd, bytes.subarray(j * n * size, (j + 1) * n * size), dataOffset + (j * rows + start) * size, path, 'data');
+        }
+      }
+      return new Matrix(transpose(columns, cols, n), n, cols);
     },
     close(): void {
       if (open) fs.closeSync(fd);
@@ -80,6 +97,20 @@ export function readNpy(path: string): Matrix {
   } finally {
     reader.close();
   }
+}
+
+/** The cols x rows transpose of `a` (rows x cols), both row-major, in cache-sized tiles. */
+function transpose(a: FloatArray, rows: number, cols: number): FloatArray {
+  const out = allocate(dtypeOf(a), rows * cols);
+  const tile = 32;
+  for (let i0 = 0; i0 < rows; i0 += tile) {
+    for (let j0 = 0; j0 < cols; j0 += tile) {
+      const iEnd = Math.min(i0 + tile, rows);
+      const jEnd = Math.min(j0 + tile, cols);
+      for (let i = i0; i < iEnd; i++) for (let j = j0; j < jEnd; j++) out[j * rows + i] = a[i * cols + j];
+    }
+  }
+  return out;
 }
 
 /** Writes a Matrix as a 2-D array, or a typed array as a 1-D array, atomically. */
@@ -115,6 +146,7 @@ interface NpyHeader {
   shape: number[];
   rows: number;
   cols: number;
+  fortranOrder: boolean;
   dataOffset: number;
 }
 
@@ -169,9 +201,8 @@ function readHeader(fd: number, size: number, path: string): NpyHeader {
     throw bad(`unsupported dtype: expected '<f4' (float32) or '<f8' (float64), found ${pyRepr(descr)}${hint}`);
   }
   const fortranOrder = dict.get('fortran_order');
-  if (fortranOrder !== false) {
-    const hint = fortranOrder === true ? ' (save a C-ordered array, e.g. np.ascontiguousarray(a))' : '';
-    throw bad(`unsupported fortran_order: expected False (C order), found ${pyRepr(fortranOrder!)}${hint}`);
+  if (typeof fortranOrder !== 'boolean') {
+    throw bad(`invalid fortran_order: expected True or False, found ${pyRepr(fortranOrder!)}`);
   }
   const shape = dict.get('shape')!;
   if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
@@ -187,7 +218,7 @@ function readHeader(fd: number, size: number, path: string): NpyHeader {
     const what = found < expected ? 'truncated data' : 'trailing bytes after the data';
     throw bad(`${what}: expected ${expected} data bytes for shape ${pyRepr(dims)} ${pyRepr(descr)}, found ${found}`);
   }
-  return { dtype, shape: dims, rows: matrix[0], cols: matrix[1], dataOffset };
+  return { dtype, shape: dims, rows: matrix[0], cols: matrix[1], fortranOrder, dataOffset };
 }
 
 /** Python's repr(), sequences shown as tuples: used for header text and messages. */

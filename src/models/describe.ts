@@ -3,7 +3,7 @@
 // embmap would use with each field's origin and every missing field marked (`embmap inspect`).
 import { GraphIndex, type Dim } from '../onnx/graph';
 import { readModel } from '../onnx/proto';
-import { DATA_TYPE_NAMES } from '../onnx/tensor';
+import { dataTypeName } from '../onnx/tensor';
 import { type Draft, type DraftOptions, draftCard, layoutOf, missingMessage } from './draft';
 
 export interface TensorInfo {
@@ -33,7 +33,7 @@ export function describeOnnx(file: string, options: DraftOptions = {}): ModelDes
   const index = new GraphIndex(model.graph, file);
   const info = (name: string): TensorInfo => {
     const type = index.elemTypeOf(name);
-    return { name, dims: index.shapeOf(name), dtype: type === undefined ? 'undeclared' : (DATA_TYPE_NAMES[type] ?? String(type)) };
+    return { name, dims: index.shapeOf(name), dtype: type === undefined ? 'undeclared' : dataTypeName(type) };
   };
   const draft = draftCard({}, model, file, options);
   return {

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { describe } from '../core/validate';
 import { FileFormatError } from '../io/binary';
 import { GraphIndex, type Dim, withOutputs } from '../onnx/graph';
-import { encodeModel, onnx, readModel } from '../onnx/proto';
+import { encodeModel, readModel } from '../onnx/proto';
+import { dataTypeName } from '../onnx/tensor';
 import { openSession, probeOutputDims } from '../onnx/runtime';
 import type { ChannelOrder, Layout, ModelCard, ResizePolicy } from './card';
 import { type DraftOptions, draftCard, missingMessage } from './draft';
@@ -175,8 +176,8 @@ export function checkCardAgainstModel(card: ModelCard, index: GraphIndex): void 
     throw new RangeError(`${where}: input.name: expected one of the graph's inputs ${inputs.map((v) => `'${v.name}'`).join(', ')}, received '${card.input.name}'`);
   }
   const type = index.elemTypeOf(card.input.name);
-  if (type !== undefined && type !== onnx.TensorProto.DataType.FLOAT) {
-    throw new TypeError(`${where}: input '${card.input.name}': expected a float32 input, the graph declares ${onnx.TensorProto.DataType[type]?.toLowerCase() ?? type}`);
+  if (type !== undefined && dataTypeName(type) !== 'float') {
+    throw new TypeError(`${where}: input '${card.input.name}': expected a float32 input, the graph declares ${dataTypeName(type)}`);
   }
   const [h, w] = card.input.size;
   const expected: Dim[] = card.input.layout === 'NCHW' ? [null, 3, h, w] : [null, h, w, 3];

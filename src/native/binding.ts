@@ -1,5 +1,6 @@
-// Loads the C++ addon (built by cmake-js into build/Release during `npm ci`). When it cannot
-// load, the error says why and how to rebuild, instead of a bare "module not found".
+// Loads the C++ addon: a source build (build/Release, made by `npm ci` in a clone) or the prebuilt
+// one the package carries (prebuilds/linux-x64), found by node-gyp-build. When none fits or loads,
+// the error says why and the one command that builds it here, instead of a stack trace.
 import * as path from 'node:path';
 
 /** The raw native functions. Callers use src/engine, which validates arguments first. */
@@ -8,6 +9,7 @@ export interface NativeBinding {
   setThreads(backend: string, threads: number): void;
   setPrecision(backend: string, precision: string): boolean;
   cudaStatus(): { available: boolean; reason: string };
+  blasStatus(): { available: boolean; reason: string };
   gemm(
     backend: string, A: FloatArr, aRows: number, aCols: number, transA: boolean,
     B: FloatArr, bRows: number, bCols: number, transB: boolean, bias: FloatArr | null,
@@ -45,19 +47,20 @@ let cached: NativeBinding | undefined;
 
 export function binding(): NativeBinding {
   if (cached) return cached;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
+  let file: string | undefined;
   try {
+    file = nodeGypBuild.path(packageRoot);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const load = require('node-gyp-build') as (dir: string) => NativeBinding;
-    cached = load(packageRoot);
+    cached = require(file) as NativeBinding;
     return cached;
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = ((err instanceof Error ? err.message : String(err)).split('\n')[0]);
+    const found = file ? `${file} did not load: ${reason}` : `no addon built or prebuilt for ${process.platform}-${process.arch} (the package carries linux-x64 glibc >= 2.35)`;
     throw new Error(
-      `embmap: the native addon could not be loaded.\n  reason: ${reason}\n` +
-        `  The addon is compiled by cmake-js when the package installs. To rebuild it:\n` +
-        `    apt-get install cmake g++ libblis-dev liblapack-dev   # BLAS/LAPACK optional: without them the portable backend is built\n` +
-        `    cd ${packageRoot} && npx cmake-js compile\n` +
-        `  A Node.js version change needs no rebuild (N-API 8); a different CPU architecture or libc does.`,
+      `embmap: the native addon could not be loaded: ${found}. ` +
+        `Build it from source (cmake and g++ needed; BLAS is found at run time): node ${path.join(packageRoot, 'scripts', 'build-addon.js')}`,
     );
   }
 }

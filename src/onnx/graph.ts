@@ -2,7 +2,7 @@
 // shape a tensor is declared with, weights (initializers, Constants, DequantizeLinear of int8/uint8
 // initializers) as float32, and a copy of the model with intermediate tensors exposed as outputs.
 import { type FloatTensor, dimsOf, tensorToFloat32, toInt } from './tensor';
-import { onnx } from './proto';
+import { type onnx, onnxSchema } from './proto';
 
 export type Dim = number | string | null;
 
@@ -168,7 +168,7 @@ export function withOutputs(model: onnx.IModelProto, names: readonly string[], w
     index.assertTensor('output', name);
     // The element type is required; the shape may be left to ONNX Runtime's inference.
     const declared = index.elemTypeOf(name);
-    outputs.push({ name, type: { tensorType: { elemType: declared ?? onnx.TensorProto.DataType.FLOAT } } });
+    outputs.push({ name, type: { tensorType: { elemType: declared ?? onnxSchema().TensorProto.DataType.FLOAT } } });
   }
   return { ...model, graph: { ...model.graph, output: outputs } };
 }

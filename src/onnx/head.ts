@@ -4,7 +4,7 @@
 import { Matrix } from '../core/matrix';
 import type { Head } from '../estimators/weights';
 import { GraphIndex } from './graph';
-import { onnx } from './proto';
+import { type onnx, onnxSchema } from './proto';
 import { toInt } from './tensor';
 
 /** Where the head sits in the graph; `weight`/`bias`/`transposed` are what a ModelCard's logits.head stores. */
@@ -141,5 +141,5 @@ function checkBias(index: GraphIndex, name: string, classes: number): string | {
 function attrNumber(node: onnx.INodeProto, name: string, fallback: number): number {
   const a = node.attribute?.find((x) => x.name === name);
   if (!a) return fallback;
-  return a.type === onnx.AttributeProto.AttributeType.FLOAT ? (a.f ?? fallback) : toInt(a.i);
+  return a.type === onnxSchema().AttributeProto.AttributeType.FLOAT ? (a.f ?? fallback) : toInt(a.i);
 }

@@ -1,11 +1,17 @@
 // ONNX protobuf I/O and the small constructors every graph writer shares (importers, graph
 // surgery, test fixtures). The schema comes from onnx-proto (generated from onnx.proto).
 import * as fs from 'node:fs';
-import { onnx } from 'onnx-proto';
+import type { onnx } from 'onnx-proto';
+import { optional } from '../core/optional';
 import { writeFileAtomic } from '../io/atomic';
 import { FileFormatError } from '../io/binary';
 
-export { onnx };
+export type { onnx };
+
+/** The ONNX schema (onnx-proto, an optional peer dependency), loaded on first use. */
+export function onnxSchema(): typeof onnx {
+  return optional<typeof import('onnx-proto')>('onnx-proto', 'reading and writing ONNX models').onnx;
+}
 
 export const OPSET = 13;
 
@@ -24,15 +30,17 @@ export function readModelBytes(path: string): Buffer {
 
 /** Decodes a model's bytes; `path` names it in the FileFormatError thrown for bytes that are not one. */
 export function decodeModel(bytes: Uint8Array, path: string): onnx.ModelProto {
+  const { ModelProto } = onnxSchema();
   try {
-    return onnx.ModelProto.decode(bytes);
+    return ModelProto.decode(bytes);
   } catch (err) {
     throw new FileFormatError(path, `expected an ONNX model (protobuf ModelProto): ${(err as Error).message}`);
   }
 }
 
 export function encodeModel(model: onnx.IModelProto): Uint8Array {
-  return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+  const { ModelProto } = onnxSchema();
+  return ModelProto.encode(ModelProto.create(model)).finish();
 }
 
 /** Writes atomically, so a crash never leaves a truncated model that looks whole. */
@@ -46,20 +54,20 @@ export function floatTensor(name: string, dims: readonly number[], data: Float32
   return {
     name,
     dims: [...dims],
-    dataType: onnx.TensorProto.DataType.FLOAT,
+    dataType: onnxSchema().TensorProto.DataType.FLOAT,
     rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
   };
 }
 
 export function int64Tensor(name: string, dims: readonly number[], values: readonly number[]): onnx.ITensorProto {
-  return { name, dims: [...dims], dataType: onnx.TensorProto.DataType.INT64, int64Data: [...values] };
+  return { name, dims: [...dims], dataType: onnxSchema().TensorProto.DataType.INT64, int64Data: [...values] };
 }
 
 export type AttrValue = number | string | number[] | onnx.ITensorProto | { ints: number[] } | { floats: number[] } | { float: number };
 
 /** An attribute; plain numbers are INT when integral, FLOAT otherwise. Use {float}/{floats}/{ints} to force. */
 export function attribute(name: string, value: AttrValue): onnx.IAttributeProto {
-  const A = onnx.AttributeProto.AttributeType;
+  const A = onnxSchema().AttributeProto.AttributeType;
   if (typeof value === 'string') return { name, type: A.STRING, s: new TextEncoder().encode(value) };
   if (typeof value === 'number') return Number.isInteger(value) ? { name, type: A.INT, i: value } : { name, type: A.FLOAT, f: value };
   if (Array.isArray(value)) return { name, type: A.INTS, ints: value };
@@ -87,7 +95,7 @@ export function valueInfo(name: string, dims: readonly (number | string | null)[
     name,
     type: {
       tensorType: {
-        elemType: onnx.TensorProto.DataType.FLOAT,
+        elemType: onnxSchema().TensorProto.DataType.FLOAT,
         shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d ?? 'N' })) },
       },
     },

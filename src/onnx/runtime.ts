@@ -3,8 +3,16 @@
 // graph does not declare.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
+import { optional } from '../core/optional';
 import { assertInteger, assertOneOf } from '../core/validate';
+
+export type { Ort };
+
+/** onnxruntime-node (an optional peer dependency), loaded on first use. */
+export function ort(): typeof Ort {
+  return optional<typeof Ort>('onnxruntime-node', 'running ONNX models');
+}
 
 export const DEVICES = ['cpu', 'cuda', 'auto'] as const;
 export type Device = (typeof DEVICES)[number];
@@ -18,7 +26,7 @@ export interface RuntimeOptions {
 }
 
 export interface OpenedSession {
-  session: ort.InferenceSession;
+  session: Ort.InferenceSession;
   /** The execution provider the session was created with. */
   provider: Provider;
   /** Why CUDA was not used when device was 'auto'. */
@@ -34,7 +42,7 @@ export function checkRuntimeOptions(name: string, options: RuntimeOptions): void
 export async function openSession(bytes: Uint8Array, where: string, options: RuntimeOptions = {}): Promise<OpenedSession> {
   checkRuntimeOptions('options', options);
   const device = options.device ?? 'cpu';
-  const base: ort.InferenceSession.SessionOptions = {
+  const base: Ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     // Warnings (e.g. shape merges on exposed outputs) are noise to a CLI user; errors still show.
     logSeverityLevel: 3,
@@ -48,7 +56,7 @@ export async function openSession(bytes: Uint8Array, where: string, options: Run
     if (missing && device === 'auto') return { ...(await createCpu(bytes, where, base)), fallback: missing };
     try {
       if (missing) throw new Error(missing);
-      const session = await ort.InferenceSession.create(bytes, {
+      const session = await ort().InferenceSession.create(bytes, {
         ...base,
         executionProviders: ['cuda'],
         ...(device === 'auto' ? { logSeverityLevel: 4 } : {}),
@@ -57,7 +65,7 @@ export async function openSession(bytes: Uint8Array, where: string, options: Run
     } catch (err) {
       const why = cudaProblem(err);
       if (device === 'cuda') {
-        throw new Error(`${where}: device 'cuda': the CUDA execution provider could not be loaded (${why}); its binaries are not in the npm package: fetch them with \`npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12\` (network access, an NVIDIA GPU with CUDA 12 and cuDNN 9; this project's .npmrc skips them), or choose device 'cpu' or 'auto'`);
+        throw new Error(`${where}: device 'cuda': the CUDA execution provider could not be loaded (${why}); its binaries are not in the npm package: fetch them with \`ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install\` (network access, an NVIDIA GPU with CUDA 12 and cuDNN 9; this project's allowScripts skips them), or choose device 'cpu' or 'auto'`);
       }
       const opened = await createCpu(bytes, where, base);
       return { ...opened, fallback: why };
@@ -66,9 +74,9 @@ export async function openSession(bytes: Uint8Array, where: string, options: Run
   return createCpu(bytes, where, base);
 }
 
-async function createCpu(bytes: Uint8Array, where: string, options: ort.InferenceSession.SessionOptions): Promise<OpenedSession> {
+async function createCpu(bytes: Uint8Array, where: string, options: Ort.InferenceSession.SessionOptions): Promise<OpenedSession> {
   try {
-    return { session: await ort.InferenceSession.create(bytes, { ...options, executionProviders: ['cpu'] }), provider: 'cpu' };
+    return { session: await ort().InferenceSession.create(bytes, { ...options, executionProviders: ['cpu'] }), provider: 'cpu' };
   } catch (err) {
     throw new Error(`${where}: ONNX Runtime could not load the model: ${(err as Error).message}`);
   }
@@ -91,11 +99,9 @@ function cudaProblem(err: unknown): string {
  * Runs one all-zero image through the session and returns the dims of each of `outputs`: the shapes
  * of tensors whose declaration the graph leaves out (typical for exposed intermediates).
  */
-export async function probeOutputDims(session: ort.InferenceSession, input: string, inputDims: readonly number[], outputs: readonly string[]): Promise<number[][]> {
+export async function probeOutputDims(session: Ort.InferenceSession, input: string, inputDims: readonly number[], outputs: readonly string[]): Promise<number[][]> {
   const dims = [1, ...inputDims.slice(1)];
-  const feed = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+  const feed = new (ort().Tensor)('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
   const result = await session.run({ [input]: feed }, [...outputs]);
   return outputs.map((name) => [...result[name].dims]);
 }
-
-export { ort };

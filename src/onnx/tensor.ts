@@ -1,9 +1,14 @@
 // Reading ONNX tensors (initializers, Constant values) as float32: float32/float64/float16/bfloat16
 // and integer storage, from raw_data or the typed repeated fields. Quantised weights are read as the
 // integers they store; DequantizeLinear is applied by readWeight in graph.ts.
-import { onnx } from './proto';
+import { type onnx, onnxSchema } from './proto';
 
-const DT = onnx.TensorProto.DataType;
+type DataTypes = typeof onnx.TensorProto.DataType;
+
+/** ONNX's data type enum, read from the schema on first use. */
+function dataTypes(): DataTypes {
+  return onnxSchema().TensorProto.DataType;
+}
 
 /** protobufjs decodes int64 as Long when the long package is present; dims and attributes are small. */
 export function toInt(value: number | { toNumber(): number } | null | undefined): number {
@@ -15,9 +20,11 @@ export function dimsOf(t: onnx.ITensorProto): number[] {
   return (t.dims ?? []).map(toInt);
 }
 
-export const DATA_TYPE_NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries(DT).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v as number, k.toLowerCase()]),
-);
+/** ONNX's name for a data type, e.g. 'float16'; the number itself when unknown. */
+export function dataTypeName(type: number): string {
+  const name = (dataTypes() as unknown as Record<number, string | undefined>)[type];
+  return name === undefined ? String(type) : name.toLowerCase();
+}
 
 /** A decoded tensor: float32 values in row-major order. */
 export interface FloatTensor {
@@ -27,37 +34,40 @@ export interface FloatTensor {
 }
 
 // Element sizes of the raw_data encodings handled below.
-const RAW_BYTES: Partial<Record<number, number>> = {
-  [DT.FLOAT]: 4, [DT.DOUBLE]: 8, [DT.FLOAT16]: 2, [DT.BFLOAT16]: 2,
-  [DT.INT8]: 1, [DT.UINT8]: 1, [DT.INT16]: 2, [DT.UINT16]: 2, [DT.INT32]: 4, [DT.INT64]: 8,
-};
+function rawBytes(DT: DataTypes): Partial<Record<number, number>> {
+  return {
+    [DT.FLOAT]: 4, [DT.DOUBLE]: 8, [DT.FLOAT16]: 2, [DT.BFLOAT16]: 2,
+    [DT.INT8]: 1, [DT.UINT8]: 1, [DT.INT16]: 2, [DT.UINT16]: 2, [DT.INT32]: 4, [DT.INT64]: 8,
+  };
+}
 
 /**
  * The values of `t` as float32. `where` names the tensor in errors (e.g. "model.onnx: initializer 'fc.weight'").
  * External data (tensors stored beside the .onnx file) is not supported.
  */
 export function tensorToFloat32(t: onnx.ITensorProto, where: string): Float32Array {
+  const DT = dataTypes();
   const type = t.dataType ?? DT.UNDEFINED;
   const count = dimsOf(t).reduce((a, b) => a * b, 1);
-  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
+  if (t.dataLocation === onnxSchema().TensorProto.DataLocation.EXTERNAL) {
     throw new RangeError(`${where}: expected the values inside the .onnx file, found external data (not supported; re-save the model without external data)`);
   }
-  const bytesPer = RAW_BYTES[type];
+  const bytesPer = rawBytes(DT)[type];
   if (bytesPer === undefined) {
-    throw new TypeError(`${where}: expected a float or integer tensor, found data type ${DATA_TYPE_NAMES[type] ?? type}`);
+    throw new TypeError(`${where}: expected a float or integer tensor, found data type ${dataTypeName(type)}`);
   }
   const out = new Float32Array(count);
   const raw = t.rawData;
   if (raw && raw.byteLength > 0) {
     if (raw.byteLength !== count * bytesPer) {
-      throw new RangeError(`${where}: expected ${count * bytesPer} bytes of raw_data for dims [${dimsOf(t)}] ${DATA_TYPE_NAMES[type]}, found ${raw.byteLength}`);
+      throw new RangeError(`${where}: expected ${count * bytesPer} bytes of raw_data for dims [${dimsOf(t)}] ${dataTypeName(type)}, found ${raw.byteLength}`);
     }
     // raw_data is little-endian and may sit at any offset inside the decoded buffer.
     const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    for (let i = 0; i < count; i++) out[i] = readRaw(view, type, i);
+    for (let i = 0; i < count; i++) out[i] = readRaw(DT, view, type, i);
     return out;
   }
-  const field = typedField(t, type);
+  const field = typedField(DT, t, type);
   if (field.length !== count) {
     throw new RangeError(`${where}: expected ${count} values for dims [${dimsOf(t)}], found ${field.length}`);
   }
@@ -68,7 +78,7 @@ export function tensorToFloat32(t: onnx.ITensorProto, where: string): Float32Arr
   return out;
 }
 
-function readRaw(view: DataView, type: number, i: number): number {
+function readRaw(DT: DataTypes, view: DataView, type: number, i: number): number {
   switch (type) {
     case DT.FLOAT: return view.getFloat32(i * 4, true);
     case DT.DOUBLE: return view.getFloat64(i * 8, true);
@@ -84,7 +94,7 @@ function readRaw(view: DataView, type: number, i: number): number {
 }
 
 /** The repeated field ONNX uses for each type when raw_data is absent (onnx.proto, TensorProto). */
-function typedField(t: onnx.ITensorProto, type: number): ArrayLike<unknown> {
+function typedField(DT: DataTypes, t: onnx.ITensorProto, type: number): ArrayLike<unknown> {
   if (type === DT.FLOAT) return t.floatData ?? [];
   if (type === DT.DOUBLE) return t.doubleData ?? [];
   if (type === DT.INT64) return t.int64Data ?? [];

