@@ -30,14 +30,22 @@ const ids = Array.from({ length: n }, (_, i) => `img${i}`);
 saveEmbeddings(f('a.npy'), { matrix: A, ids });
 saveEmbeddings(f('b.npy'), { matrix: B, ids: [...ids].reverse() });
 
-test('fit pairs rows by id, reports held-out diagnostics, writes a map', () => {
+test('fit pairs rows by id, fits on every pair, reports cross-fit held-out diagnostics, writes a map', () => {
   const r = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--method', 'lstsq', '--out', f('m.safetensors'), '--source-model', 'A');
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /wrote .*m\.safetensors: lstsq map 20 -> 12 from 270 pairs/);
-  assert.match(r.stdout, /held-out \(30 pairs\): relative residual [0-9.e-]+, cosine mean 1\.000/);
+  assert.match(r.stdout, /wrote .*m\.safetensors: lstsq map 20 -> 12 from 300 pairs/);
+  assert.match(r.stdout, /held-out \(5-fold cross-fit, every pair; cosine on 300\): relative residual [0-9.e-]+, mean R² 1\.000, cosine mean 1\.000/);
   const map = LinearMap.load(f('m.safetensors'));
   assert.equal(map.metadata.source.model, 'A');
+  assert.equal(map.metadata.pairs, 300);
+  assert.deepEqual(map.metadata.diagnostics.fit, { protocol: 'crossfit', folds: 5, seed: 0, mapPairs: 300 });
   assert.ok(relErr(map.weight().data, M.data) < 1e-4);
+  // A plain split, asked for: fitted on the rest, recorded as such.
+  const s = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--test-fraction', '0.1', '--out', f('m-split.safetensors'));
+  assert.equal(s.status, 0, s.stderr);
+  assert.match(s.stdout, /from 270 pairs \(a split: 30 more held out\)/);
+  assert.match(s.stdout, /held-out \(split, 30 pairs\): relative residual [0-9.e-]+, mean R² 1\.000, cosine mean 1\.000/);
+  assert.deepEqual(LinearMap.load(f('m-split.safetensors')).metadata.diagnostics.fit, { protocol: 'split', testFraction: 0.1, seed: 0, trainPairs: 270, testPairs: 30 });
 });
 
 test('apply maps a set and carries its ids; inspect describes files', () => {
@@ -55,7 +63,7 @@ test('apply maps a set and carries its ids; inspect describes files', () => {
 });
 
 test('every method runs from the command line', () => {
-  for (const args of [['--method', 'ridge', '--lambda', 'auto'], ['--method', 'ridge', '--lambda', 'cv'], ['--method', 'procrustes', '--scale'], ['--method', 'lowrank', '--rank', '4']]) {
+  for (const args of [['--method', 'ridge', '--lambda', 'gcv'], ['--method', 'ridge', '--lambda', 'cv'], ['--method', 'procrustes', '--scale'], ['--method', 'lowrank', '--rank', '4']]) {
     const r = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), ...args, '--out', f('x.safetensors'), '--json');
     assert.equal(r.status, 0, `${args}: ${r.stderr}`);
     assert.equal(JSON.parse(r.stdout).estimator, args[1]);
