@@ -29,6 +29,8 @@ export function parseArgs(argv: string[], flags: Record<string, FlagType>, usage
     const [rawName, inline] = a.slice(2).split(/=(.*)/s, 2);
     const type = flags[rawName];
     if (!type) throw new UsageError(`unknown option --${rawName}\nusage: ${usage}`);
+    // Only 'strings' flags repeat; a second value of any other would silently replace the first.
+    if (type !== 'strings' && rawName in out) throw new UsageError(`--${rawName}: given more than once; expected a single value`);
     if (type === 'boolean') {
       out[rawName] = inline === undefined ? true : inline !== 'false';
       continue;

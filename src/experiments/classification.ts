@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import type { Matrix } from '../core/matrix';
 import { imagenetDataset } from '../datasets';
-import { pairedEstimator } from '../estimators';
+import { fitMap } from '../estimators/fit-map';
 import { WeightsEstimator } from '../estimators/weights';
 import { accuracy, agreement, logits, type TopK } from '../evaluate/classification';
 import { trainTestSplit } from '../evaluate/split';
@@ -91,9 +91,10 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
   for (const a of models) {
     for (const b of models) {
       if (a === b) continue;
-      const est = await pairedEstimator(cfg.method ?? 'lstsq', cfg.method === 'ridge' ? { lambda: 'gcv' } : {}).fit(E(a.id).takeRows(fitRows), E(b.id).takeRows(fitRows));
+      // Scored on the test images below: no held-out diagnostics of its own.
+      const { map } = await fitMap(E(a.id).takeRows(fitRows), E(b.id).takeRows(fitRows), { method: cfg.method ?? 'lstsq', validation: 'none' });
       const XA = E(a.id).takeRows(testRows);
-      const mappedLogits = await logits(await est.transform(XA), head(b.id));
+      const mappedLogits = await logits(await map.applyBatch(XA), head(b.id));
       const w = await new WeightsEstimator().fitHeads(head(a.id), head(b.id));
       const weightsLogits = await logits(await w.transform(XA), head(b.id));
       const labels = labelsFor(b.id);

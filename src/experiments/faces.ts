@@ -7,8 +7,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { Matrix } from '../core/matrix';
 import { lfwDataset, type Dataset, type LfwPair } from '../datasets';
-import { LowRankEstimator } from '../estimators/lowrank';
-import { RidgeEstimator } from '../estimators/ridge';
+import { fitMap } from '../estimators/fit-map';
 import { identify, type IdentificationResult } from '../evaluate/identification';
 import { makeRng, permutation } from '../evaluate/split';
 import { cosine, evaluateVerification, type VerificationResult } from '../evaluate/verification';
@@ -145,15 +144,16 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   };
   const labels = dataset.items.map((i) => i.label!);
   // Rank-k maps reuse the ridge penalty GCV chose for the full map of the same pair.
-  const fitMap = async (a: WorkModel, b: WorkModel, rows: number[], low?: { rank: number; lambda: number }): Promise<LinearMap> => {
-    const X = E(a).takeRows(rows), Y = E(b).takeRows(rows);
-    const est = low === undefined ? new RidgeEstimator({ lambda: 'gcv' }) : new LowRankEstimator(low);
-    return (await est.fit(X, Y)).toMap({ source: { model: a.id, dim: X.cols }, target: { model: b.id, dim: Y.cols } });
+  // The experiment scores its maps itself (verification on held-out identities): no diagnostics.
+  const fitPair = async (a: WorkModel, b: WorkModel, rows: number[], low?: { rank: number; lambda: number }): Promise<LinearMap> => {
+    const method = low === undefined ? { method: 'ridge' as const, lambda: 'gcv' } : { method: 'lowrank' as const, ...low };
+    const models = { sourceModel: a.id, targetModel: b.id, validation: 'none' as const };
+    return (await fitMap(E(a).takeRows(rows), E(b).takeRows(rows), { ...method, ...models })).map;
   };
   for (const a of models) {
     for (const b of models) {
       if (a === b) continue;
-      const map = await fitMap(a, b, fitRows);
+      const map = await fitPair(a, b, fitRows);
       const mapped = await map.applyBatch(E(a));
       const native = result.models.find((m) => m.id === b.id)!.verification;
       const cross = verify(mapped, E(b));
@@ -179,12 +179,12 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
     result.curves.source = a.id;
     result.curves.target = b.id;
     for (const n of (cfg.pairCurve ?? [25, 50, 100, 250, 500, 1000, 2000, 5000]).filter((n) => n <= fitRows.length)) {
-      const map = await fitMap(a, b, fitRows.slice(0, n));
+      const map = await fitPair(a, b, fitRows.slice(0, n));
       result.curves.pairs.push([n, verify(await map.applyBatch(E(a)), E(b)).accuracy]);
     }
     const maxRank = Math.min(E(a).cols, E(b).cols, fitRows.length - 1);
     for (const k of (cfg.rankCurve ?? [4, 8, 16, 32, 64, 128, 256]).filter((k) => k <= maxRank)) {
-      const map = await fitMap(a, b, fitRows, { rank: k, lambda: best.lambda });
+      const map = await fitPair(a, b, fitRows, { rank: k, lambda: best.lambda });
       result.curves.rank.push([k, verify(await map.applyBatch(E(a)), E(b)).accuracy]);
     }
   }
