@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { Matrix } from '../src/core/matrix';
 import { loadEmbeddings, saveEmbeddings } from '../src/io/embeddings';
+import { writeNpy as writeNpyFile } from '../src/io/npy';
 import { writeSafetensors } from '../src/io/safetensors';
 import { LinearMap } from '../src/maps/linear-map';
 import { makeRng, randn } from './helpers/random';
@@ -113,4 +114,58 @@ test('bad input: clear messages and exit codes, no output file', () => {
   assert.equal(r.status, 1);
   assert.match(r.stderr, /row 2.*img2/);
   assert.ok(!fs.existsSync(f('z.safetensors')) && !fs.existsSync(f('z.npy')));
+});
+
+test('fit refuses what it used to accept silently: irrelevant parameters, bad fractions, repeated flags', () => {
+  const fit = (...args: string[]) => run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--out', f('z.safetensors'), ...args);
+  const cases: [string[], RegExp][] = [
+    [['--method', 'lstsq', '--rank', '5'], /--rank: not a parameter of method 'lstsq', which takes --no-intercept, --precision, --rcond/],
+    [['--method', 'lstsq', '--lambda', '3'], /--lambda: not a parameter of method 'lstsq'/],
+    [['--method', 'lowrank', '--rank', '4', '--lambda', 'gcv'], /--lambda: expected a number >= 0, received string "gcv"/],
+    [['--method', 'lowrank'], /--rank: required by method 'lowrank'/],
+    [['--test-fraction', '1'], /--test-fraction: expected a number in \[0, 1\), received 1/],
+    [['--test-fraction', '-0.1'], /--test-fraction: expected a number in \[0, 1\), received -0.1/],
+    [['--test-fraction', '0.999'], /testFraction: 0.999 of 300 pairs leaves 0 to fit and 300 held out/],
+    [['--test-fraction', '0.001'], /testFraction: 0.001 of 300 pairs leaves 300 to fit and 0 held out/],
+    [['--stream', '--test-fraction', '0.2'], /--test-fraction: a plain split needs the rows in memory: drop --stream/],
+    [['--source', f('b.npy')], /--source: given more than once; expected a single value/],
+  ];
+  for (const [args, message] of cases) {
+    const r = fit(...args);
+    assert.notEqual(r.status, 0, `${args.join(' ')} was accepted`);
+    assert.match(r.stderr, message, args.join(' '));
+    assert.ok(!fs.existsSync(f('z.safetensors')));
+  }
+  assert.match(run('fit', '--help').stdout + run('fit', '--help').stderr, /--rank K {2}\(lowrank; required\)/);
+});
+
+test('fit: NaN in a streamed file is named by file and row; weights given .npy files says what it wanted', () => {
+  const X = randn(rng, 50, p, 'float32'), Y = randn(rng, 50, q, 'float32');
+  Y.set(41, 2, NaN);
+  writeNpyFile(f('sx.npy'), X);
+  writeNpyFile(f('sy.npy'), Y);
+  const r = run('fit', '--source', f('sx.npy'), '--target', f('sy.npy'), '--stream', '--out', f('z.safetensors'));
+  assert.equal(r.status, 1);
+  assert.ok(r.stderr.includes(`${f('sy.npy')}: expected finite values, received NaN at row 41, column 2`), r.stderr);
+  X.set(7, 0, Infinity);
+  Y.set(41, 2, 0);
+  writeNpyFile(f('sx.npy'), X);
+  writeNpyFile(f('sy.npy'), Y);
+  const s = run('fit', '--source', f('sx.npy'), '--target', f('sy.npy'), '--stream', '--out', f('z.safetensors'));
+  assert.equal(s.status, 1);
+  assert.ok(s.stderr.includes(`${f('sx.npy')}: expected finite values, received Infinity at row 7, column 0`), s.stderr);
+  const w = run('fit', '--method', 'weights', '--source', f('a.npy'), '--target', f('b.npy'), '--out', f('z.safetensors'));
+  assert.equal(w.status, 1);
+  assert.match(w.stderr, /--source: expected a classifier head file \(\.safetensors with "weight" C x d and "bias" C/);
+  assert.ok(!fs.existsSync(f('z.safetensors')));
+});
+
+test('apply refuses a map with NaN weights', () => {
+  const w = Matrix.zeros(p, q, 'float32');
+  w.data[3] = NaN;
+  writeSafetensors(f('nan-map.safetensors'), { weight: w, bias: new Float32Array(q) });
+  const r = run('apply', '--map', f('nan-map.safetensors'), '--input', f('a.npy'), '--out', f('z.npy'));
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /expected finite values in "weight", found NaN at index 3/);
+  assert.ok(!fs.existsSync(f('z.npy')));
 });

@@ -28,6 +28,13 @@ export function normalProblem(stats: SufficientStats, intercept: boolean): Norma
   const meanX = intercept ? stats.meanX() : new Float64Array(stats.p);
   const meanY = intercept ? stats.meanY() : new Float64Array(stats.q);
   const m = stats.about(meanX, meanY);
+  // The rows were checked finite as they were fed: a non-finite product is an overflow.
+  if (![m.xx.data, m.xy.data, m.sqY].every((a) => a.every(Number.isFinite))) {
+    throw new RangeError(
+      `stats: the cross-products overflowed (${stats.precision} products of finite inputs): ` +
+        "rescale the inputs (e.g. divide each set by its largest absolute value)" + (stats.precision === 'float32' ? " or use precision 'float64'" : ''),
+    );
+  }
   return { n, p: stats.p, q: stats.q, meanX, meanY, Sxx: m.xx, Sxy: m.xy, ssY: m.sqY.map((v) => Math.max(v, 0)) };
 }
 

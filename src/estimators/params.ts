@@ -50,7 +50,7 @@ export const PARAMETERS: readonly ParamSpec[] = [
     name: 'grid', type: { kind: 'numbers', min: Number.MIN_VALUE }, defaultText: '25 values, 1e-6..1e2 x the mean eigenvalue of X^T X',
     methods: ['ridge'], doc: 'candidate lambdas', libraryOnly: true,
   },
-  { name: 'rank', type: { kind: 'number', min: 1, integer: true }, methods: ['lowrank'], doc: 'rank of the map (required)' },
+  { name: 'rank', type: { kind: 'number', min: 1, integer: true }, methods: ['lowrank'], doc: 'rank of the map' },
   { name: 'scale', type: { kind: 'boolean' }, default: false, methods: ['procrustes'], doc: 'also fit an isotropic scale' },
   { name: 'centre', type: { kind: 'boolean' }, default: true, methods: ['weights'], doc: 'centre the heads over classes' },
 ];
@@ -141,6 +141,7 @@ export function describeParam(s: ParamSpec): string {
     t.kind === 'choice' ? ` ${t.values.join('|')}` :
     t.kind === 'number|choice' ? ` X|${t.values.join('|')}` :
     t.kind === 'numbers' ? ' X,Y,...' : t.integer ? ' K' : ' X';
+  if (cliFlag(s) !== flagName(s.name)) return `--${cliFlag(s)}  (${s.methods.join('|')}) do not: ${s.doc}`;
   const dflt = s.default !== undefined ? `default ${String(s.default)}` : s.defaultText ? `default ${s.defaultText}` : 'required';
   return `--${cliFlag(s)}${value}  (${s.methods.join('|')}; ${dflt}) ${s.doc}`;
 }

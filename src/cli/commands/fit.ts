@@ -93,7 +93,7 @@ function required(args: ParsedArgs, name: string): string {
 }
 
 function fmt(v: unknown): string {
-  return typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v);
+  return typeof v === 'number' ? (Number.isInteger(v) && Math.abs(v) > 1 ? String(v) : v.toPrecision(4)) : String(v);
 }
 
 /** The flags as fitMap options: parameters checked against the method's declaration, then the protocol. */
