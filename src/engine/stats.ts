@@ -166,19 +166,19 @@ export class SufficientStats {
       this.shiftX.set(other.shiftX);
       this.shiftY.set(other.shiftY);
     }
-    // The other's moments re-expressed about this shift, then added: exact in real arithmetic,
-    // so merging shards in any order gives the same centred statistics to rounding.
-    const o = other.about(this.shiftX, this.shiftY);
-    const add = (a: Float64Array, b: Float64Array) => {
-      for (let i = 0; i < a.length; i++) a[i] += sign * b[i];
-    };
-    this.n[0] += sign * o.n;
-    add(this.sumX, o.sumX);
-    add(this.sumY, o.sumY);
-    add(this.sqY, o.sqY);
-    add(this.xtx, o.xx.data);
-    add(this.xty, o.xy.data);
-    if (this.yty && o.yy) add(this.yty, o.yy.data);
+    // The other's moments re-expressed about this shift and added in place (no O(p^2)
+    // temporaries): exact in real arithmetic, so shards merge in any order to the same centred
+    // statistics, to rounding.
+    const n = other.count;
+    const dx = other.shiftX.map((v, i) => v - this.shiftX[i]);
+    const dy = other.shiftY.map((v, j) => v - this.shiftY[j]);
+    this.sqY.set(this.sqY.map((v, j) => v + sign * (other.sqY[j] + 2 * dy[j] * other.sumY[j] + n * dy[j] * dy[j])));
+    addShifted(this.xtx, sign, other.xtx, other.sumX, dx, other.sumX, dx, n);
+    addShifted(this.xty, sign, other.xty, other.sumX, dx, other.sumY, dy, n);
+    if (this.yty && other.yty) addShifted(this.yty, sign, other.yty, other.sumY, dy, other.sumY, dy, n);
+    for (let i = 0; i < this.p; i++) this.sumX[i] += sign * (other.sumX[i] + n * dx[i]);
+    for (let j = 0; j < this.q; j++) this.sumY[j] += sign * (other.sumY[j] + n * dy[j]);
+    this.n[0] += sign * n;
     return this;
   }
 
@@ -204,24 +204,41 @@ export class SufficientStats {
     const n = this.count;
     const dx = this.shiftX.map((s, i) => s - cx[i]);
     const dy = this.shiftY.map((s, j) => s - cy[j]);
-    const cross = (m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array) => {
-      const out = new Matrix<'float64'>(m.slice(), sa.length, sb.length);
-      const w = sb.length;
-      for (let i = 0; i < sa.length; i++) {
-        for (let j = 0; j < w; j++) out.data[i * w + j] += da[i] * sb[j] + sa[i] * db[j] + n * da[i] * db[j];
-      }
-      return out;
-    };
     return {
       n,
       sumX: this.sumX.map((s, i) => s + n * dx[i]),
       sumY: this.sumY.map((s, j) => s + n * dy[j]),
-      sqY: this.sqY.map((s, j) => s + 2 * dy[j] * this.sumY[j] + n * dy[j] * dy[j]),
-      xx: cross(this.xtx, this.sumX, dx, this.sumX, dx),
-      xy: cross(this.xty, this.sumX, dx, this.sumY, dy),
-      yy: this.yty && cross(this.yty, this.sumY, dy, this.sumY, dy),
+      sqY: this.sqYAbout(cy),
+      xx: shifted(this.xtx, this.sumX, dx, this.sumX, dx, n),
+      xy: shifted(this.xty, this.sumX, dx, this.sumY, dy, n),
+      yy: this.yty && shifted(this.yty, this.sumY, dy, this.sumY, dy, n),
     };
   }
+
+  /** Column sums of squares of Y about cy: the `sqY` of about(), without the O(p^2) parts. */
+  sqYAbout(cy: Float64Array): Float64Array {
+    const n = this.count;
+    return this.sqY.map((s, j) => {
+      const d = this.shiftY[j] - cy[j];
+      return s + 2 * d * this.sumY[j] + n * d * d;
+    });
+  }
+}
+
+// out += sign (m + da sb^T + sa db^T + n da db^T): moments m with sums sa, sb, re-expressed
+// about a centre moved by da, db (the shift-change identity of `about`).
+function addShifted(out: Float64Array, sign: number, m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number): void {
+  const w = sb.length;
+  for (let i = 0; i < sa.length; i++) {
+    const ai = da[i], ci = sa[i] + n * ai;
+    for (let j = 0, k = i * w; j < w; j++, k++) out[k] += sign * (m[k] + ai * sb[j] + ci * db[j]);
+  }
+}
+
+function shifted(m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number): Matrix<'float64'> {
+  const out = new Float64Array(m.length);
+  addShifted(out, 1, m, sa, da, sb, db, n);
+  return new Matrix<'float64'>(out, sa.length, sb.length);
 }
 
 function columnMeans(M: Matrix, rows: number, out: Float64Array): void {

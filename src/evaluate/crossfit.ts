@@ -42,10 +42,12 @@ export async function crossFitDiagnostics(
   let yy = 0;
   const cos: number[] = [];
   const sx: Matrix<'float64'>[] = [], sy: Matrix<'float64'>[] = [];
+  // One copy of the total, each fold taken out and put back in turn (no O(p^2) copy per fold).
+  const train = total.clone();
   for (let f = 0; f < folds.length; f++) {
     const fold = folds[f];
     if (fold.count === 0) continue;
-    const train = total.clone().subtract(fold);
+    train.subtract(fold);
     const { weight: M, bias } = (await refit(train)).fitted;
     const cx = train.meanX();
     const cy = Float64Array.from(bias);
@@ -56,9 +58,10 @@ export async function crossFitDiagnostics(
       for (let j = 0; j < q; j++) ssRes[j] += M.data[i * q + j] * (AM.data[i * q + j] - 2 * m.xy.data[i * q + j]);
     }
     for (let j = 0; j < q; j++) ssRes[j] += m.sqY[j];
-    const own = fold.centred().sqY;
+    const own = fold.sqYAbout(fold.meanY());
     for (let j = 0; j < q; j++) ssTot[j] += own[j];
-    yy += fold.about(new Float64Array(p), new Float64Array(q)).sqY.reduce((a, b) => a + b, 0);
+    yy += fold.sqYAbout(new Float64Array(q)).reduce((a, b) => a + b, 0);
+    train.merge(fold);
     const rows = samples[f].X.length;
     if (rows === 0) continue;
     const Xs = stack(samples[f].X, p), Ys = stack(samples[f].Y, q);
