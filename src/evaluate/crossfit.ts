@@ -10,6 +10,7 @@ import { Engine } from '../engine/engine';
 import type { SufficientStats } from '../engine/stats';
 import type { Fitted } from '../estimators/estimator';
 import { linearCKA } from './diagnostics';
+import { cosine } from './verification';
 
 /** Rows of one fold kept for the row-based diagnostics. */
 export interface FoldSample {
@@ -97,14 +98,4 @@ function stack(rows: ArrayLike<number>[], cols: number): Matrix<'float64'> {
 function concat(parts: Matrix<'float64'>[]): Matrix<'float64'> {
   const cols = parts[0].cols;
   return stack(parts.flatMap((m) => Array.from({ length: m.rows }, (_, i) => m.row(i))), cols);
-}
-
-function cosine(z: ArrayLike<number>, y: ArrayLike<number>): number {
-  let dot = 0, zz = 0, yy = 0;
-  for (let j = 0; j < z.length; j++) {
-    dot += z[j] * y[j];
-    zz += z[j] * z[j];
-    yy += y[j] * y[j];
-  }
-  return zz > 0 && yy > 0 ? dot / Math.sqrt(zz * yy) : 0;
 }

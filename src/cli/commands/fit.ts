@@ -123,7 +123,7 @@ function optionsFrom(args: ParsedArgs, method: string): FitMapOptions {
   if (args.folds !== undefined && frac !== undefined) throw new UsageError('--folds: not with --test-fraction (a plain split has no folds)');
   const validation = args['no-diagnostics'] || frac === 0 ? 'none' : frac !== undefined ? 'split' : undefined;
   if (method === 'weights') {
-    for (const k of ['test-fraction', 'folds', 'seed', 'stream'] as const) {
+    for (const k of ['test-fraction', 'folds', 'seed', 'stream', 'no-diagnostics'] as const) {
       if (args[k] !== undefined) throw new UsageError(`--${k}: method 'weights' fits from classifier heads, not pairs: no held-out diagnostics or streaming`);
     }
   }
