@@ -67,6 +67,7 @@ async function main(): Promise<void> {
       fs.writeFileSync(path.join(dir, 'cond.json'), JSON.stringify(runNumpy('reference', dir, env).cond));
     }
     cond = JSON.parse(fs.readFileSync(path.join(dir, 'cond.json'), 'utf8'));
+    for (const pair of (process.env.BENCH_REAL ?? '').split(',').filter(Boolean)) real.push(realCase(pair, env));
     const Wref = readNpy(path.join(dir, 'W_ref.npy')).data, bref = readNpy(path.join(dir, 'b_ref.npy')).data;
     for (const round of [1, 2]) {
       for (const c of CONTENDERS) {
@@ -79,7 +80,6 @@ async function main(): Promise<void> {
       const np = runNumpy('fit', dir, env);
       if (!numpy.fit64_in_memory_s || (np.fit64_in_memory_s as number) < (numpy.fit64_in_memory_s as number)) numpy = np;
     }
-    for (const pair of (process.env.BENCH_REAL ?? '').split(',').filter(Boolean)) real.push(...realCase(pair, env));
   } finally {
     if (!keep) fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -112,7 +112,7 @@ async function main(): Promise<void> {
 }
 
 /** One real pair "A.npy:B.npy": paired by id, the reference, and each contender's error (no timing). */
-function realCase(pair: string, env: NodeJS.ProcessEnv): string[] {
+function realCase(pair: string, env: NodeJS.ProcessEnv): string {
   const [a, b] = pair.split(':');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'embmap-real-'));
   try {
@@ -125,7 +125,7 @@ function realCase(pair: string, env: NodeJS.ProcessEnv): string[] {
     const e = (c: Contender) => relErr(fit(c, x, y, out).W, Wref).toExponential(1);
     const cols = [CONTENDERS[2], CONTENDERS[3], ...(BASE ? [CONTENDERS[4]] : [])].map(e);
     const name = (f: string) => path.basename(f, '.npy');
-    return [`| ${name(a)} -> ${name(b)} | ${p.source.rows} x ${p.source.cols} -> ${p.target.cols} | ${cond.toExponential(1)} | ${cols.join(' | ')} |`];
+    return `| ${name(a)} -> ${name(b)} | ${p.source.rows} x ${p.source.cols} -> ${p.target.cols} | ${cond.toExponential(1)} | ${cols.join(' | ')} |`;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

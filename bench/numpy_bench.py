@@ -65,16 +65,22 @@ def gen_suite(d, out, n, p, q, cond):
 
 def reference_suite(d, out):
     """The float64 answer on the files' values under the intercept convention (centre, then
-    least squares), by QR of the centred data: error ~cond * 1e-16. Writes W_ref.npy, b_ref.npy."""
+    least squares), by QR of the centred data (error ~cond * 1e-16), or for fewer rows than
+    columns NumPy's minimum-norm lstsq. Writes W_ref.npy, b_ref.npy."""
     X = np.load(os.path.join(d, "X.npy")).astype(np.float64)
     Y = np.load(os.path.join(d, "Y.npy")).astype(np.float64)
     mx, my = X.mean(0), Y.mean(0)
     Xc, Yc = X - mx, Y - my
-    Qm, R = np.linalg.qr(Xc)
-    W = np.linalg.solve(R, Qm.T @ Yc)
+    if X.shape[0] > X.shape[1]:
+        Qm, R = np.linalg.qr(Xc)
+        W = np.linalg.solve(R, Qm.T @ Yc)
+    else:
+        W, _, _, _ = np.linalg.lstsq(Xc, Yc, rcond=None)
+        R = Xc
     np.save(os.path.join(d, "W_ref.npy"), W)
     np.save(os.path.join(d, "b_ref.npy"), (my - mx @ W)[None, :])
     s = np.linalg.svd(R, compute_uv=False)
+    s = s[s > s[0] * max(X.shape) * 2.2e-16]
     out["cond"] = float(s[0] / s[-1])
 
 

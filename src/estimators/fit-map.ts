@@ -45,6 +45,9 @@ export interface ProtocolOptions {
   engine?: Engine;
 }
 
+/** The protocol options with their defaults filled in. */
+export type Protocol = ProtocolOptions & Required<Pick<ProtocolOptions, 'validation' | 'folds' | 'seed' | 'sampleRows'>>;
+
 const PROTOCOL_KEYS = ['validation', 'folds', 'testFraction', 'seed', 'sampleRows', 'sourceModel', 'targetModel', 'engine'] as const;
 
 export interface FitMapOptions extends ProtocolOptions {
@@ -67,7 +70,7 @@ export async function fitMap(source: Matrix | Head, target: Matrix | Head, optio
       throw new RangeError("validation: method 'weights' fits from classifier heads, not pairs: it has no held-out diagnostics");
     }
     const est = await new WeightsEstimator(params, { engine: protocol.engine }).fitHeads(source as Head, target as Head);
-    return result(est.toMap(metadata(protocol, { protocol: 'heads' })), []);
+    return { map: est.toMap(metadata(protocol, { protocol: 'heads' })), warnings: [] };
   }
   assertMatrix('source', source);
   assertMatrix('target', target);
@@ -87,7 +90,7 @@ export async function fitMap(source: Matrix | Head, target: Matrix | Head, optio
     const { est, warnings } = await fitFolds(method, params, folds, protocol);
     const heldOut = await diagnose(est.toMap(), source.takeRows(split.test), Y.takeRows(split.test), protocol.engine);
     const fit = { protocol: 'split', testFraction: protocol.testFraction, seed: protocol.seed, trainPairs: split.train.length, testPairs: split.test.length };
-    return result(est.toMap(metadata(protocol, fit, { heldOut: { ...heldOut, r2: undefined } }, warnings)), warnings);
+    return { map: est.toMap(metadata(protocol, fit, { heldOut: { ...heldOut, r2: undefined } }, warnings)), warnings };
   }
   const dealt = new FoldDealer(source.rows, source.cols, Y.cols, params, protocol);
   await dealt.add(source, Y, 0);
@@ -103,7 +106,7 @@ export async function fitFromFolds(
 ): Promise<FitMapResult> {
   const { est, total, warnings } = await fitFolds(method, params, folds, protocol);
   if (folds.length < 2) {
-    return result(est.toMap(metadata(protocol, { protocol: 'none', pairs: total.count })), warnings);
+    return { map: est.toMap(metadata(protocol, { protocol: 'none', pairs: total.count }, {}, warnings)), warnings };
   }
   // Ridge's lambda is chosen once, on all the pairs, and reused in the folds.
   const foldParams = typeof est.fitted.info.lambda === 'number' && method === 'ridge' ? { ...params, lambda: est.fitted.info.lambda } : params;
@@ -112,11 +115,11 @@ export async function fitFromFolds(
     protocol: 'crossfit', folds: folds.length, seed: protocol.seed, mapPairs: total.count,
     ...(method === 'ridge' ? { foldLambda: 'the lambda chosen on all pairs' } : {}),
   };
-  return result(est.toMap(metadata(protocol, fit, { heldOut }, warnings)), warnings);
+  return { map: est.toMap(metadata(protocol, fit, { heldOut }, warnings)), warnings };
 }
 
 /** Validates the options: the method's parameters against the declaration, then the protocol. */
-export function splitOptions(options: FitMapOptions): { method: EstimatorName; params: Record<string, ParamValue>; protocol: Required<Pick<ProtocolOptions, 'validation' | 'folds' | 'seed' | 'sampleRows'>> & ProtocolOptions } {
+export function splitOptions(options: FitMapOptions): { method: EstimatorName; params: Record<string, ParamValue>; protocol: Protocol } {
   if (options === null || typeof options !== 'object') fail(TypeError, 'options', '{ method, ...parameters }', options);
   const { method, ...rest } = options;
   const raw: Record<string, unknown> = { ...rest };
@@ -162,10 +165,7 @@ export class FoldDealer {
   private readonly fold: Uint16Array;
   private readonly perFold: number;
 
-  constructor(
-    rows: number, p: number, q: number, params: Record<string, ParamValue>,
-    protocol: { validation: Validation; folds: number; seed: number; sampleRows: number; engine?: Engine },
-  ) {
+  constructor(rows: number, p: number, q: number, params: Record<string, ParamValue>, protocol: Protocol) {
     // Fewer pairs than folds: one pair per fold (leave-one-out).
     const k = protocol.validation === 'none' ? 1 : Math.min(protocol.folds, rows);
     const order = permutation(rows, makeRng(protocol.seed));
@@ -250,6 +250,3 @@ function metadata(protocol: ProtocolOptions, fit: Record<string, unknown>, extra
   };
 }
 
-function result(map: LinearMap, warnings: string[]): FitMapResult {
-  return { map, warnings };
-}

@@ -7,7 +7,7 @@ import { readSidecar } from '../io/embeddings';
 import { openNpy } from '../io/npy';
 import type { Engine } from '../engine/engine';
 import type { StatsPrecision, SufficientStats } from '../engine/stats';
-import { FoldDealer, fitFromFolds, splitOptions, type FitMapOptions, type FitMapResult } from './fit-map';
+import { FoldDealer, fitFromFolds, splitOptions, type FitMapOptions, type FitMapResult, type Protocol } from './fit-map';
 import type { ParamValue } from './params';
 
 export interface StreamOptions {
@@ -35,7 +35,7 @@ export async function fitMapFromNpy(sourcePath: string, targetPath: string, opti
 }
 
 async function deal(
-  sourcePath: string, targetPath: string, params: Record<string, ParamValue>, protocol: ConstructorParameters<typeof FoldDealer>[4], chunkRows = 16384,
+  sourcePath: string, targetPath: string, params: Record<string, ParamValue>, protocol: Protocol, chunkRows = 16384,
 ): Promise<FoldDealer> {
   assertInteger('chunkRows', chunkRows, 1);
   assertSameIds(sourcePath, targetPath);
