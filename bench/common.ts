@@ -44,8 +44,10 @@ export function cleanEnv(): NodeJS.ProcessEnv {
 }
 
 /** Runs one suite of bench/numpy_bench.py and returns its JSON. */
-export function runNumpy(suite: 'engine' | 'fit' | 'macro', dir: string, env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const out = execFileSync(PYTHON, [path.join(REPO, 'bench', 'numpy_bench.py'), suite, dir], {
+export function runNumpy(
+  suite: 'engine' | 'fit' | 'macro' | 'gen' | 'reference', dir: string, env: NodeJS.ProcessEnv, ...args: string[]
+): Record<string, unknown> {
+  const out = execFileSync(PYTHON, [path.join(REPO, 'bench', 'numpy_bench.py'), suite, dir, ...args], {
     env,
     encoding: 'utf8',
     maxBuffer: 1 << 24,

@@ -1,87 +1,134 @@
-// Fit-from-files benchmark (issue: estimators). 50000 x 2048 -> 2048, float32 .npy files:
-//  - embmap lstsq from the files (chunked reads + streaming statistics + Cholesky) against
-//    NumPy loading the same files and solving the float64 normal equations, interleaved;
-//  - ridge with lambda chosen by GCV over 25 values against one fixed-lambda ridge fit, both
-//    from the same statistics pass and end to end.
-// No intercept, so that both sides solve the same problem. Writes the "fit" section of bench/RESULTS.md.
+// Fit accuracy and time (issue 13). A cond-1e4 float32 case with ReLU-like means, 50,000 x 2048
+// -> 512 in .npy files (made by numpy_bench.py gen), through the whole `embmap fit` command:
+//  - the default (float64 products about a shift, every pair, 5-fold cross-fit diagnostics),
+//  - without diagnostics, and the opt-in float32 fast mode,
+//  - the fit of the code before issue 13 (float32 block products, uncentred), when BASE_CLI
+//    points at that build's dist/src/cli/main.js,
+//  - NumPy's centred float64 normal-equation solve on arrays already in memory,
+// interleaved, best of two rounds; errors against the float64 QR answer on the same values.
+// Then the same accuracy on real embeddings (BENCH_REAL: pairs of embedding files with the same
+// ids, e.g. the LFW faces of `embmap demo`). Writes the "fit" section of bench/RESULTS.md.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Engine } from '../src/engine/engine';
-import { LstsqEstimator } from '../src/estimators/lstsq';
-import { RidgeEstimator } from '../src/estimators/ridge';
-import { statsFromNpy } from '../src/estimators/streaming';
+import { loadEmbeddings, pairById } from '../src/io/embeddings';
 import { readNpy, writeNpy } from '../src/io/npy';
-import { best, cleanEnv, relErr, REPO, runNumpy, uniform } from './common';
+import { LinearMap } from '../src/maps/linear-map';
+import { cleanEnv, relErr, REPO, runNumpy } from './common';
 import { describeMachine } from './machine';
 import { machineLines, updateResultsFile } from './report';
 
 const N = Number(process.env.BENCH_N ?? 50000);
-const P = 2048, Q = 2048;
+const P = 2048, Q = 512, COND = 1e4;
+const CLI = path.join(REPO, 'dist', 'src', 'cli', 'main.js');
+const BASE = process.env.BASE_CLI;
+
+interface Contender {
+  name: string;
+  cli: string;
+  args: string[];
+}
+
+const CONTENDERS: Contender[] = [
+  { name: '`embmap fit` (default: float64 products, every pair, 5-fold cross-fit diagnostics)', cli: CLI, args: [] },
+  { name: '`embmap fit --folds 3`', cli: CLI, args: ['--folds', '3'] },
+  { name: '`embmap fit --no-diagnostics`', cli: CLI, args: ['--no-diagnostics'] },
+  { name: '`embmap fit --no-diagnostics --precision float32` (opt-in fast mode)', cli: CLI, args: ['--no-diagnostics', '--precision', 'float32'] },
+  ...(BASE ? [{ name: 'before issue 13: `embmap fit --test-fraction 0` (float32 blocks, uncentred sums)', cli: BASE, args: ['--test-fraction', '0'] }] : []),
+];
+
+/** Runs one fit command; returns its wall time and the written map's weight and bias. */
+function fit(c: Contender, x: string, y: string, out: string): { s: number; W: Float32Array | Float64Array; b: Float32Array | Float64Array } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [c.cli, 'fit', '--source', x, '--target', y, '--method', 'lstsq', '--out', out, ...c.args], { encoding: 'utf8' });
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`${c.name}: ${r.stderr}`);
+  const map = LinearMap.load(out);
+  return { s, W: map.weight().data, b: map.bias() };
+}
 
 async function main(): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'embmap-fit-'));
   const machine = describeMachine();
-  const r: Record<string, number> = {};
-  const numpy: Record<string, Record<string, unknown>> = {};
+  const env = cleanEnv();
+  // BENCH_DIR keeps the generated files and their reference between runs (they take minutes).
+  const keep = process.env.BENCH_DIR;
+  const dir = keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'embmap-fit-'));
+  const x = path.join(dir, 'X.npy'), y = path.join(dir, 'Y.npy'), out = path.join(dir, 'map.safetensors');
+  const time: Record<string, number> = {}, err: Record<string, string> = {};
+  let numpy: Record<string, unknown> = {};
+  let cond = 0;
+  const real: string[] = [];
   try {
-    console.error('generating data...');
-    const X = uniform(N, P);
-    const Y = Engine.get().gemmSync(X, uniform(P, Q));
-    for (let i = 0; i < Y.data.length; i++) Y.data[i] += 0.1 * (Math.random() * 2 - 1);
-    const xf = path.join(dir, 'X.npy'), yf = path.join(dir, 'Y.npy');
-    writeNpy(xf, X);
-    writeNpy(yf, Y);
-    const env = cleanEnv();
-    const keepMin = (k: string, v: number) => (r[k] = Math.min(r[k] ?? Infinity, v));
-    let W: Float64Array | undefined;
-    for (const round of [0, 1]) {
-      console.error(`embmap round ${round + 1}...`);
-      keepMin('lstsq_s', await best(1, async () => {
-        const est = await new LstsqEstimator({ intercept: false }).fitStats(await statsFromNpy(xf, yf));
-        W = est.fitted.weight.data;
-      }));
-      let statsTime = 0;
-      const stats = await (async () => {
-        const s0 = process.hrtime.bigint();
-        const s = await statsFromNpy(xf, yf);
-        statsTime = Number(process.hrtime.bigint() - s0) / 1e9;
-        return s;
-      })();
-      keepMin('stats_s', statsTime);
-      keepMin('ridge_fixed_solve_s', await best(1, () => new RidgeEstimator({ intercept: false, lambda: 10 }).fitStats(stats)));
-      keepMin('ridge_gcv_solve_s', await best(1, () => new RidgeEstimator({ intercept: false, lambda: 'gcv' }).fitStats(stats)));
-      const name = round === 0 ? 'default' : 'skylakex';
-      console.error(`numpy (${name})...`);
-      numpy[name] = runNumpy('fit', dir, round === 0 ? env : { ...env, OPENBLAS_CORETYPE: 'SkylakeX' });
+    if (!fs.existsSync(path.join(dir, 'cond.json'))) {
+      console.error('generating data and the float64 reference...');
+      fs.mkdirSync(dir, { recursive: true });
+      runNumpy('gen', dir, env, String(N), String(P), String(Q), String(COND));
+      fs.writeFileSync(path.join(dir, 'cond.json'), JSON.stringify(runNumpy('reference', dir, env).cond));
     }
-    r.lstsq_relerr = relErr(W!, readNpy(path.join(dir, 'W64.npy')).data);
+    cond = JSON.parse(fs.readFileSync(path.join(dir, 'cond.json'), 'utf8'));
+    for (const pair of (process.env.BENCH_REAL ?? '').split(',').filter(Boolean)) real.push(realCase(pair, env));
+    const Wref = readNpy(path.join(dir, 'W_ref.npy')).data, bref = readNpy(path.join(dir, 'b_ref.npy')).data;
+    for (const round of [1, 2]) {
+      for (const c of CONTENDERS) {
+        console.error(`round ${round}: ${c.name}...`);
+        const r = fit(c, x, y, out);
+        time[c.name] = Math.min(time[c.name] ?? Infinity, r.s);
+        err[c.name] = `${relErr(r.W, Wref).toExponential(1)} / ${relErr(r.b, bref).toExponential(1)}`;
+      }
+      console.error(`round ${round}: numpy...`);
+      const np = runNumpy('fit', dir, env);
+      if (!numpy.fit64_in_memory_s || (np.fit64_in_memory_s as number) < (numpy.fit64_in_memory_s as number)) numpy = np;
+    }
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (!keep) fs.rmSync(dir, { recursive: true, force: true });
   }
-  const npBest = Math.min(...Object.values(numpy).map((x) => x.fit64_from_files_s as number));
-  const fixed = r.stats_s + r.ridge_fixed_solve_s, gcv = r.stats_s + r.ridge_gcv_solve_s;
   const f2 = (v: number) => v.toFixed(2);
+  const [full, three, bare, fast] = CONTENDERS.map((c) => time[c.name]);
+  const base = BASE ? time[CONTENDERS[4].name] : undefined;
+  const npS = numpy.fit64_in_memory_s as number;
   const md = [
-    `## Fit from files (${new Date().toISOString().slice(0, 10)}, ${N} x ${P} -> ${Q}, float32 .npy)`,
+    `## Fit accuracy and time (${new Date().toISOString().slice(0, 10)}, ${N} x ${P} -> ${Q} float32 .npy, cond(centred X) ${cond.toExponential(1)}, column means 2..5)`,
     '',
     ...machineLines(machine),
-    '- command: `node dist/bench/fit.bench.js` (contenders interleaved; best of two rounds)',
+    '- command: `BASE_CLI=<pre-issue-13 build>/dist/src/cli/main.js BENCH_REAL=<A.npy>:<B.npy>,... node dist/bench/fit.bench.js` (contenders interleaved, best of two rounds; each `embmap fit` a fresh process reading the files)',
+    `- load average while it ran: ${os.loadavg().map((v) => v.toFixed(1)).join(', ')} (1, 5, 15 min) on ${os.cpus().length} CPUs shared with other work: compare times within this table only`,
+    '- error: relative Frobenius error of the written (float32) map\'s weight / bias against the float64 QR solution of the centred problem on the same values',
     '',
-    '| contender | seconds |',
-    '|---|---|',
-    `| embmap \`lstsq\` from the files (chunked reads, statistics, Cholesky) | ${f2(r.lstsq_s)} |`,
-    ...Object.entries(numpy).map(([k, x]) => `| NumPy ${x.numpy} ${k} (${(x.blas as { kernel: string }).kernel}): load + float64 \`solve(X.T@X, X.T@Y)\` | ${f2(x.fit64_from_files_s as number)} |`),
-    `| embmap statistics pass alone | ${f2(r.stats_s)} |`,
-    `| ridge, fixed lambda, solve from statistics | ${f2(r.ridge_fixed_solve_s)} |`,
-    `| ridge, lambda by GCV over 25 values, solve from statistics | ${f2(r.ridge_gcv_solve_s)} |`,
+    '| contender | seconds | error weight / bias |',
+    '|---|---|---|',
+    ...CONTENDERS.map((c) => `| ${c.name} | ${f2(time[c.name])} | ${err[c.name]} |`),
+    `| NumPy ${numpy.numpy} (${(numpy.blas as { library: string }).library}): centred float64 \`solve(Xc.T@Xc, Xc.T@Yc)\`, arrays in memory | ${f2(npS)} | ${(numpy.fit64_relerr as number).toExponential(1)} (float64 weights) |`,
     '',
-    `- lstsq from files: ${f2(r.lstsq_s)} s = **${f2(r.lstsq_s / npBest)}×** the faster NumPy (target ≤ 1.2×); relative error against NumPy's float64 solution ${r.lstsq_relerr.toExponential(1)}.`,
-    `- ridge with automatic lambda end to end ${f2(gcv)} s against a single ridge fit ${f2(fixed)} s: **${f2(gcv / fixed)}×** (target ≤ 2×).`,
+    `- the accurate fit, whole command, no diagnostics: ${f2(bare)} s = **${f2(bare / npS)}×** NumPy's float64 solve on arrays in memory (target ≤ 1.0×)` +
+      (base ? `, **${f2(bare / base)}×** the fit before issue 13 (target ≤ 2×)` : '') + '.',
+    `- default diagnostics (5-fold cross-fit on the statistics, cosine/CKA on 2,000 held-out rows): ${f2(full)} s = **${f2(full / bare)}×** the fit without them (target ≤ 1.15×); with 3 folds ${f2(three)} s = **${f2(three / bare)}×**.`,
+    `- the opt-in float32 mode: ${f2(fast)} s, ${f2(bare / fast)}× faster than the accurate default.`,
+    ...(real.length ? ['', '### Real embeddings (lstsq, every pair, float32 map against the float64 QR answer)', '', '| source -> target | pairs x dims | cond(centred X) | default | `--precision float32` |' + (BASE ? ' before issue 13 |' : ''), '|---|---|---|---|---|' + (BASE ? '---|' : ''), ...real] : []),
     '',
   ].join('\n');
   updateResultsFile(path.join(REPO, 'bench', 'RESULTS.md'), 'fit', md);
   process.stdout.write(md);
+}
+
+/** One real pair "A.npy:B.npy": paired by id, the reference, and each contender's error (no timing). */
+function realCase(pair: string, env: NodeJS.ProcessEnv): string {
+  const [a, b] = pair.split(':');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'embmap-real-'));
+  try {
+    const p = pairById(loadEmbeddings(a), loadEmbeddings(b));
+    const x = path.join(dir, 'X.npy'), y = path.join(dir, 'Y.npy'), out = path.join(dir, 'map.safetensors');
+    writeNpy(x, p.source);
+    writeNpy(y, p.target);
+    const cond = runNumpy('reference', dir, env).cond as number;
+    const Wref = readNpy(path.join(dir, 'W_ref.npy')).data;
+    const e = (c: Contender) => relErr(fit(c, x, y, out).W, Wref).toExponential(1);
+    const cols = [CONTENDERS[2], CONTENDERS[3], ...(BASE ? [CONTENDERS[4]] : [])].map(e);
+    const name = (f: string) => path.basename(f, '.npy');
+    return `| ${name(a)} -> ${name(b)} | ${p.source.rows} x ${p.source.cols} -> ${p.target.cols} | ${cond.toExponential(1)} | ${cols.join(' | ')} |`;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 main().catch((err) => {

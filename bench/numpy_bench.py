@@ -3,9 +3,9 @@
 Run by bench/engine.bench.ts and bench/fit.bench.ts (twice: as the machine has it, and with
 OPENBLAS_CORETYPE=SkylakeX set for that process only), and by bench/macro.ts (`embmap bench`,
 as installed). Prints one JSON object on stdout.
-usage: numpy_bench.py engine|fit|macro DIR
-  DIR holds X.npy and Y.npy written by the Node bench; W64.npy (the float64 normal-equation
-  solution, the error reference) is written there.
+usage: numpy_bench.py engine|fit|macro|reference DIR, or numpy_bench.py gen DIR N P Q COND
+  DIR holds X.npy and Y.npy (written by the Node bench, or by `gen`); `reference` writes the
+  float64 answer (W_ref.npy, b_ref.npy) that `fit` and bench/fit.bench.ts measure errors against.
 """
 import ctypes
 import json
@@ -47,15 +47,57 @@ def best(fn, reps):
     return min(times)
 
 
-def fit_suite(d, out):
-    """Issue 3: fit from files, numpy's solve on float64 normal equations, load included."""
-    def fit64():
-        X = np.load(os.path.join(d, "X.npy")).astype(np.float64)
-        Y = np.load(os.path.join(d, "Y.npy")).astype(np.float64)
-        return np.linalg.solve(X.T @ X, X.T @ Y)
+def gen_suite(d, out, n, p, q, cond):
+    """Issue 13's case: float32 X (n x p) with condition number ~cond after centring and large
+    ReLU-like column means, Y = X M + 1 + noise (n x q), written as X.npy, Y.npy."""
+    n, p, q, cond = int(n), int(p), int(q), float(cond)
+    rng = np.random.default_rng(13)
+    Q, _ = np.linalg.qr(rng.standard_normal((p, p)))
+    X = rng.standard_normal((n, p), dtype=np.float32)
+    X -= X.mean(0)
+    X = (X * np.logspace(0, -np.log10(cond), p).astype(np.float32)) @ Q.T.astype(np.float32)
+    X += rng.uniform(2, 5, p).astype(np.float32)
+    M = rng.standard_normal((p, q), dtype=np.float32)
+    Y = X @ M + 1 + 0.01 * rng.standard_normal((n, q), dtype=np.float32)
+    np.save(os.path.join(d, "X.npy"), X.astype(np.float32))
+    np.save(os.path.join(d, "Y.npy"), Y.astype(np.float32))
 
-    out["fit64_from_files_s"] = best(fit64, 1)
-    np.save(os.path.join(d, "W64.npy"), fit64())
+
+def reference_suite(d, out):
+    """The float64 answer on the files' values under the intercept convention (centre, then
+    least squares), by QR of the centred data (error ~cond * 1e-16), or for fewer rows than
+    columns NumPy's minimum-norm lstsq. Writes W_ref.npy, b_ref.npy."""
+    X = np.load(os.path.join(d, "X.npy")).astype(np.float64)
+    Y = np.load(os.path.join(d, "Y.npy")).astype(np.float64)
+    mx, my = X.mean(0), Y.mean(0)
+    Xc, Yc = X - mx, Y - my
+    if X.shape[0] > X.shape[1]:
+        Qm, R = np.linalg.qr(Xc)
+        W = np.linalg.solve(R, Qm.T @ Yc)
+    else:
+        W, _, _, _ = np.linalg.lstsq(Xc, Yc, rcond=None)
+        R = Xc
+    np.save(os.path.join(d, "W_ref.npy"), W)
+    np.save(os.path.join(d, "b_ref.npy"), (my - mx @ W)[None, :])
+    s = np.linalg.svd(R, compute_uv=False)
+    s = s[s > s[0] * max(X.shape) * 2.2e-16]
+    out["cond"] = float(s[0] / s[-1])
+
+
+def fit_suite(d, out):
+    """NumPy's accurate path: the centred float64 normal equations solved on arrays already in
+    memory (loading and the float64 conversion not timed); its error against W_ref.npy."""
+    X = np.load(os.path.join(d, "X.npy")).astype(np.float64)
+    Y = np.load(os.path.join(d, "Y.npy")).astype(np.float64)
+
+    def fit64():
+        mx, my = X.mean(0), Y.mean(0)
+        Xc, Yc = X - mx, Y - my
+        return np.linalg.solve(Xc.T @ Xc, Xc.T @ Yc)
+
+    out["fit64_in_memory_s"] = best(fit64, 1)
+    W_ref = np.load(os.path.join(d, "W_ref.npy"))
+    out["fit64_relerr"] = float(np.linalg.norm(fit64() - W_ref) / np.linalg.norm(W_ref))
 
 
 def engine_suite(d, out):
@@ -149,9 +191,10 @@ def macro_suite(d, out):
 
 
 def main():
-    suite, d = sys.argv[1], sys.argv[2]
+    suite, d, args = sys.argv[1], sys.argv[2], sys.argv[3:]
     out = {"numpy": np.__version__, "blas": blas_info()}
-    {"engine": engine_suite, "fit": fit_suite, "macro": macro_suite}[suite](d, out)
+    suites = {"engine": engine_suite, "fit": fit_suite, "macro": macro_suite, "gen": gen_suite, "reference": reference_suite}
+    suites[suite](d, out, *args)
     print(json.dumps(out))
 
 

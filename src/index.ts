@@ -14,13 +14,12 @@ export {
   type CosineOptions,
   type CosineResult,
 } from './engine/engine';
-export { SufficientStats, type StatsOptions } from './engine/stats';
+export { SufficientStats, type StatsOptions, type StatsPrecision, type Moments } from './engine/stats';
 export { doctor, type DoctorReport } from './engine/doctor';
 
 // Estimating, storing and applying maps.
 export * from './estimators';
 export { LinearMap, MAP_FORMAT, type MapMetadata } from './maps/linear-map';
-export { statsFromNpy } from './estimators/streaming';
 export { diagnose, linearCKA, type Diagnostics } from './evaluate/diagnostics';
 export { trainTestSplit, makeRng, permutation } from './evaluate/split';
 export { evaluateVerification, type VerificationResult } from './evaluate/verification';

@@ -10,6 +10,7 @@ import { helpText, parseArgs, UsageError } from '../src/cli/command';
 import { commands } from '../src/cli/main';
 import { Matrix } from '../src/core/matrix';
 import { loadEmbeddings, saveEmbeddings } from '../src/io/embeddings';
+import { writeNpy as writeNpyFile } from '../src/io/npy';
 import { writeSafetensors } from '../src/io/safetensors';
 import { LinearMap } from '../src/maps/linear-map';
 import { makeRng, randn } from './helpers/random';
@@ -33,14 +34,22 @@ const ids = Array.from({ length: n }, (_, i) => `img${i}`);
 saveEmbeddings(f('a.npy'), { matrix: A, ids });
 saveEmbeddings(f('b.npy'), { matrix: B, ids: [...ids].reverse() });
 
-test('fit pairs rows by id, reports held-out diagnostics, writes a map', () => {
+test('fit pairs rows by id, fits on every pair, reports cross-fit held-out diagnostics, writes a map', () => {
   const r = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--method', 'lstsq', '--out', f('m.safetensors'), '--source-model', 'A');
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /wrote .*m\.safetensors: lstsq map 20 -> 12 from 270 pairs/);
-  assert.match(r.stdout, /held-out \(30 pairs\): relative residual [0-9.e-]+, cosine mean 1\.000/);
+  assert.match(r.stdout, /wrote .*m\.safetensors: lstsq map 20 -> 12 from 300 pairs/);
+  assert.match(r.stdout, /held-out \(5-fold cross-fit, every pair; cosine on 300\): relative residual [0-9.e-]+, mean R² 1\.000, cosine mean 1\.000/);
   const map = LinearMap.load(f('m.safetensors'));
   assert.equal(map.metadata.source.model, 'A');
+  assert.equal(map.metadata.pairs, 300);
+  assert.deepEqual(map.metadata.diagnostics.fit, { protocol: 'crossfit', folds: 5, seed: 0, mapPairs: 300 });
   assert.ok(relErr(map.weight().data, M.data) < 1e-4);
+  // A plain split, asked for: fitted on the rest, recorded as such.
+  const s = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--test-fraction', '0.1', '--out', f('m-split.safetensors'));
+  assert.equal(s.status, 0, s.stderr);
+  assert.match(s.stdout, /from 270 pairs \(a split: 30 more held out\)/);
+  assert.match(s.stdout, /held-out \(split, 30 pairs\): relative residual [0-9.e-]+, mean R² 1\.000, cosine mean 1\.000/);
+  assert.deepEqual(LinearMap.load(f('m-split.safetensors')).metadata.diagnostics.fit, { protocol: 'split', testFraction: 0.1, seed: 0, trainPairs: 270, testPairs: 30 });
 });
 
 test('apply maps a set and carries its ids; inspect describes files', () => {
@@ -58,7 +67,7 @@ test('apply maps a set and carries its ids; inspect describes files', () => {
 });
 
 test('every method runs from the command line', () => {
-  for (const args of [['--method', 'ridge', '--lambda', 'auto'], ['--method', 'ridge', '--lambda', 'cv'], ['--method', 'procrustes', '--scale'], ['--method', 'lowrank', '--rank', '4']]) {
+  for (const args of [['--method', 'ridge', '--lambda', 'gcv'], ['--method', 'ridge', '--lambda', 'cv'], ['--method', 'procrustes', '--scale'], ['--method', 'lowrank', '--rank', '4']]) {
     const r = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), ...args, '--out', f('x.safetensors'), '--json');
     assert.equal(r.status, 0, `${args}: ${r.stderr}`);
     assert.equal(JSON.parse(r.stdout).estimator, args[1]);
@@ -201,4 +210,58 @@ test('parseArgs: defaults, required, repeatable, short aliases, choices, numbers
   assert.match(text, /\n +--tag VALUE +a tag \(repeatable\)\n/);
   assert.match(text, /\n +--mode a\|b +a mode \(default a\)\n/);
   assert.match(text, /\n  -h, --help +show this help/);
+});
+
+test('fit refuses what it used to accept silently: irrelevant parameters, bad fractions, repeated flags', () => {
+  const fit = (...args: string[]) => run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--out', f('z.safetensors'), ...args);
+  const cases: [string[], RegExp][] = [
+    [['--method', 'lstsq', '--rank', '5'], /--rank: not a parameter of method 'lstsq', which takes --no-intercept, --precision, --rcond/],
+    [['--method', 'lstsq', '--lambda', '3'], /--lambda: not a parameter of method 'lstsq'/],
+    [['--method', 'lowrank', '--rank', '4', '--lambda', 'gcv'], /--lambda: expected a number >= 0, received string "gcv"/],
+    [['--method', 'lowrank'], /--rank: required by method 'lowrank'/],
+    [['--test-fraction', '1'], /--test-fraction: expected a number in \[0, 1\), received 1/],
+    [['--test-fraction', '-0.1'], /--test-fraction: expected a number in \[0, 1\), received -0.1/],
+    [['--test-fraction', '0.999'], /testFraction: 0.999 of 300 pairs leaves 0 to fit and 300 held out/],
+    [['--test-fraction', '0.001'], /testFraction: 0.001 of 300 pairs leaves 300 to fit and 0 held out/],
+    [['--stream', '--test-fraction', '0.2'], /--test-fraction: a plain split needs the rows in memory: drop --stream/],
+    [['--source', f('b.npy')], /--source: (given more than once|expected once, received it twice)/], // main's new parser words it the second way
+  ];
+  for (const [args, message] of cases) {
+    const r = fit(...args);
+    assert.notEqual(r.status, 0, `${args.join(' ')} was accepted`);
+    assert.match(r.stderr, message, args.join(' '));
+    assert.ok(!fs.existsSync(f('z.safetensors')));
+  }
+  assert.match(run('fit', '--help').stdout + run('fit', '--help').stderr, /--rank K {2}\(lowrank; required\)/);
+});
+
+test('fit: NaN in a streamed file is named by file and row; weights given .npy files says what it wanted', () => {
+  const X = randn(rng, 50, p, 'float32'), Y = randn(rng, 50, q, 'float32');
+  Y.set(41, 2, NaN);
+  writeNpyFile(f('sx.npy'), X);
+  writeNpyFile(f('sy.npy'), Y);
+  const r = run('fit', '--source', f('sx.npy'), '--target', f('sy.npy'), '--stream', '--out', f('z.safetensors'));
+  assert.equal(r.status, 1);
+  assert.ok(r.stderr.includes(`${f('sy.npy')}: expected finite values, received NaN at row 41, column 2`), r.stderr);
+  X.set(7, 0, Infinity);
+  Y.set(41, 2, 0);
+  writeNpyFile(f('sx.npy'), X);
+  writeNpyFile(f('sy.npy'), Y);
+  const s = run('fit', '--source', f('sx.npy'), '--target', f('sy.npy'), '--stream', '--out', f('z.safetensors'));
+  assert.equal(s.status, 1);
+  assert.ok(s.stderr.includes(`${f('sx.npy')}: expected finite values, received Infinity at row 7, column 0`), s.stderr);
+  const w = run('fit', '--method', 'weights', '--source', f('a.npy'), '--target', f('b.npy'), '--out', f('z.safetensors'));
+  assert.equal(w.status, 1);
+  assert.match(w.stderr, /--source: expected a classifier head file \(\.safetensors with "weight" C x d and "bias" C/);
+  assert.ok(!fs.existsSync(f('z.safetensors')));
+});
+
+test('apply refuses a map with NaN weights', () => {
+  const w = Matrix.zeros(p, q, 'float32');
+  w.data[3] = NaN;
+  writeSafetensors(f('nan-map.safetensors'), { weight: w, bias: new Float32Array(q) });
+  const r = run('apply', '--map', f('nan-map.safetensors'), '--input', f('a.npy'), '--out', f('z.npy'));
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /expected finite values in "weight", found NaN at index 3/);
+  assert.ok(!fs.existsSync(f('z.npy')));
 });

@@ -298,6 +298,6 @@ test('bad input: unpaired rows, not fitted, bad hyper-parameters', async () => {
   assert.throws(() => new LstsqEstimator().fitted, /lstsq: not fitted yet: call fit\(\) first/);
   assert.throws(() => new RidgeEstimator({ lambda: -1 }), /lambda: expected a number in \[0/);
   assert.throws(() => new RidgeEstimator({ lambda: 'auto' as never }), /lambda: expected a number >= 0, 'gcv' or 'cv'/);
-  assert.throws(() => pairedEstimator('pca'), /method: expected one of 'lstsq'/);
+  assert.throws(() => pairedEstimator('pca'), /method: expected one of lstsq, ridge/);
   await assert.rejects(new LstsqEstimator().fit(Matrix.zeros(0, 3), Matrix.zeros(0, 2)), /X: expected at least one row/);
 });

@@ -7,9 +7,9 @@ namespace embmap {
 namespace {
 
 // statsUpdate(backend, X, Y|null, rows, p, q, n, sumX, sumY|null, sqY|null, xtx, xty|null,
-//             yty|null, exactF64, async)
+//             yty|null, shiftX|null, shiftY|null, f64Products, async)
 Napi::Value StatsUpdate(const Napi::CallbackInfo& info) {
-  Args a(info, "statsUpdate", 15);
+  Args a(info, "statsUpdate", 17);
   Backend& be = a.backend(0);
   FloatArray X = a.floats(1, "X");
   FloatArray Y = a.floatsOrNull(2, "Y");
@@ -18,8 +18,9 @@ Napi::Value StatsUpdate(const Napi::CallbackInfo& info) {
   FloatArray sumY = a.float64sOrNull(8, "sumY"), sqY = a.float64sOrNull(9, "sqY");
   FloatArray xtx = a.float64s(10, "xtx");
   FloatArray xty = a.float64sOrNull(11, "xty"), yty = a.float64sOrNull(12, "yty");
-  bool exact = a.boolean(13, "exactF64");
-  bool async = a.boolean(14, "async");
+  FloatArray shiftX = a.float64sOrNull(13, "shiftX"), shiftY = a.float64sOrNull(14, "shiftY");
+  bool f64Products = a.boolean(15, "f64Products");
+  bool async = a.boolean(16, "async");
   a.expectLength(X, "X", rows, p);
   if (q > 0) {
     if (!Y.present()) a.typeError(2, "Y", "a Float32Array or Float64Array since q > 0");
@@ -36,6 +37,8 @@ Napi::Value StatsUpdate(const Napi::CallbackInfo& info) {
   a.expectLength(sumX, "sumX", 1, p);
   a.expectLength(xtx, "xtx", p, p);
   if (yty.present()) a.expectLength(yty, "yty", q, q);
+  if (shiftX.present()) a.expectLength(shiftX, "shiftX", 1, p);
+  if (q > 0 && shiftY.present()) a.expectLength(shiftY, "shiftY", 1, q);
   StatsRef s;
   s.p = p;
   s.q = q;
@@ -46,13 +49,15 @@ Napi::Value StatsUpdate(const Napi::CallbackInfo& info) {
   s.xtx = ptr<double>(xtx);
   s.xty = q > 0 ? ptr<double>(xty) : nullptr;
   s.yty = q > 0 && yty.present() ? ptr<double>(yty) : nullptr;
+  s.shiftX = shiftX.present() ? ptr<double>(shiftX) : nullptr;
+  s.shiftY = q > 0 && shiftY.present() ? ptr<double>(shiftY) : nullptr;
   return dispatch(info.Env(), async,
                   {X.value, Y.value, n.value, sumX.value, sumY.value, sqY.value, xtx.value,
-                   xty.value, yty.value},
+                   xty.value, yty.value, shiftX.value, shiftY.value},
                   [=, &be]() {
                     withDType(X.dtype, [&](auto* tag) {
                       using T = std::remove_pointer_t<decltype(tag)>;
-                      statsUpdate<T>(be, ptr<T>(X), q > 0 ? ptr<T>(Y) : nullptr, rows, s, exact);
+                      statsUpdate<T>(be, ptr<T>(X), q > 0 ? ptr<T>(Y) : nullptr, rows, s, f64Products);
                       return 0;
                     });
                     return 0.0;

@@ -13,69 +13,134 @@ void addInto(double* acc, const T* block, int64_t count) {
   for (int64_t i = 0; i < count; i++) acc[i] += double(block[i]);
 }
 
-// Column sums (and sums of squares when sq is given), in float64. A scalar pass over every
-// value, so cloned per ISA: it would otherwise rival the BLAS products in cost.
-#define EMBMAP_COLUMN_SUMS(T)                                                             \
-  __attribute__((target_clones("avx512f", "avx2", "default"))) void columnSums(           \
-      const T* A, int64_t rows, int64_t cols, double* sums, double* sq) {                 \
-    for (int64_t i = 0; i < rows; i++) {                                                  \
-      const T* r = A + i * cols;                                                          \
-      for (int64_t j = 0; j < cols; j++) sums[j] += double(r[j]);                         \
-      if (sq)                                                                             \
-        for (int64_t j = 0; j < cols; j++) sq[j] += double(r[j]) * double(r[j]);          \
-    }                                                                                     \
+// out (rows x cols, in P) = A - shift (per column; no shift when null), with column sums of the
+// result (and sums of squares when sq is given) added in float64. Every value passes through
+// here once, so it is cloned per ISA: it would otherwise rival the BLAS products in cost.
+#define EMBMAP_SHIFTED_COPY(T, P)                                                               \
+  __attribute__((target_clones("avx512f", "avx2", "default"))) void shiftedCopy(                \
+      const T* A, int64_t rows, int64_t cols, const double* shift, P* out, double* sums,        \
+      double* sq) {                                                                             \
+    for (int64_t i = 0; i < rows; i++) {                                                        \
+      const T* r = A + i * cols;                                                                \
+      P* o = out + i * cols;                                                                    \
+      if (shift)                                                                                \
+        for (int64_t j = 0; j < cols; j++) o[j] = P(double(r[j]) - shift[j]);                    \
+      else                                                                                      \
+        for (int64_t j = 0; j < cols; j++) o[j] = P(r[j]);                                      \
+      for (int64_t j = 0; j < cols; j++) sums[j] += double(o[j]);                               \
+      if (sq)                                                                                   \
+        for (int64_t j = 0; j < cols; j++) sq[j] += double(o[j]) * double(o[j]);                \
+    }                                                                                           \
   }
-EMBMAP_COLUMN_SUMS(float)
-EMBMAP_COLUMN_SUMS(double)
-#undef EMBMAP_COLUMN_SUMS
+EMBMAP_SHIFTED_COPY(float, float)
+EMBMAP_SHIFTED_COPY(float, double)
+EMBMAP_SHIFTED_COPY(double, double)
+#undef EMBMAP_SHIFTED_COPY
 
-// Adds one block's products, formed in T, into the float64 accumulators.
-template <typename T>
-void blockProducts(Backend& be, const T* X, const T* Y, int64_t b, const StatsRef& s,
-                   std::vector<T>& scratch) {
+// Adds one (shifted) block's products, formed in P, into the float64 accumulators.
+template <typename P>
+void blockProducts(Backend& be, const P* X, const P* Y, int64_t b, const StatsRef& s,
+                   std::vector<P>& scratch) {
   const int64_t p = s.p, q = s.q;
-  if constexpr (std::is_same_v<T, double>) {
+  if constexpr (std::is_same_v<P, double>) {
     be.f64().syrkT(p, b, 1.0, X, p, 1.0, s.xtx, p);
     if (q > 0) be.f64().gemm(true, false, p, q, b, 1.0, X, p, Y, q, 1.0, s.xty, q);
     if (q > 0 && s.yty) be.f64().syrkT(q, b, 1.0, Y, q, 1.0, s.yty, q);
   } else {
     scratch.resize(size_t(std::max({p * p, p * q, s.yty ? q * q : 0})));
-    be.la<T>().syrkT(p, b, T(1), X, p, T(0), scratch.data(), p);
+    be.la<P>().syrkT(p, b, P(1), X, p, P(0), scratch.data(), p);
     addInto(s.xtx, scratch.data(), p * p);
     if (q > 0) {
-      be.la<T>().gemm(true, false, p, q, b, T(1), X, p, Y, q, T(0), scratch.data(), q);
+      be.la<P>().gemm(true, false, p, q, b, P(1), X, p, Y, q, P(0), scratch.data(), q);
       addInto(s.xty, scratch.data(), p * q);
     }
     if (q > 0 && s.yty) {
-      be.la<T>().syrkT(q, b, T(1), Y, q, T(0), scratch.data(), q);
+      be.la<P>().syrkT(q, b, P(1), Y, q, P(0), scratch.data(), q);
       addInto(s.yty, scratch.data(), q * q);
     }
   }
+}
+
+// Rows per block: the shifted copies of X and Y hold at most 2^24 values (128 MiB in float64):
+// long enough for the BLAS to run near its peak (a quarter of that cost ~15% at p = 2048), short
+// enough to bound the memory and the float32 products' own rounding.
+int64_t blockRows(int64_t p, int64_t q) {
+  return std::clamp<int64_t>((int64_t(1) << 24) / (p + q), 256, kStatsBlock);
+}
+
+template <typename T, typename P>
+void accumulate(Backend& be, const T* X, const T* Y, int64_t rows, const StatsRef& s) {
+  const int64_t p = s.p, q = s.q, block = std::min(rows, blockRows(p, q));
+  std::vector<P> xs(size_t(block * p)), ys(size_t(block * q)), scratch;
+  for (int64_t r0 = 0; r0 < rows; r0 += block) {
+    const int64_t b = std::min(block, rows - r0);
+    shiftedCopy(X + r0 * p, b, p, s.shiftX, xs.data(), s.sumX, nullptr);
+    if (q > 0) shiftedCopy(Y + r0 * q, b, q, s.shiftY, ys.data(), s.sumY, s.sqY);
+    blockProducts<P>(be, xs.data(), ys.data(), b, s, scratch);
+  }
+}
+
+// Moments about zero (from a device) re-expressed about the shift and added into s: with
+// d = x - c, sum d d^T = sum x x^T - c (sum x)^T - (sum x) c^T + n c c^T.
+void addAboutShift(const StatsRef& raw, const StatsRef& s) {
+  const int64_t p = s.p, q = s.q;
+  const double n = *raw.n;
+  auto c = [](const double* shift, int64_t i) { return shift ? shift[i] : 0.0; };
+  auto cross = [&](const double* m, const double* sa, const double* ca, int64_t na,
+                   const double* sb, const double* cb, int64_t nb, double* out) {
+    for (int64_t i = 0; i < na; i++)
+      for (int64_t j = 0; j < nb; j++)
+        out[i * nb + j] += m[i * nb + j] - c(ca, i) * sb[j] - sa[i] * c(cb, j) +
+                           n * c(ca, i) * c(cb, j);
+  };
+  cross(raw.xtx, raw.sumX, s.shiftX, p, raw.sumX, s.shiftX, p, s.xtx);
+  for (int64_t i = 0; i < p; i++) s.sumX[i] += raw.sumX[i] - n * c(s.shiftX, i);
+  if (q > 0) {
+    cross(raw.xty, raw.sumX, s.shiftX, p, raw.sumY, s.shiftY, q, s.xty);
+    if (s.yty) cross(raw.yty, raw.sumY, s.shiftY, q, raw.sumY, s.shiftY, q, s.yty);
+    for (int64_t j = 0; j < q; j++) {
+      const double cj = c(s.shiftY, j);
+      s.sqY[j] += raw.sqY[j] - 2 * cj * raw.sumY[j] + n * cj * cj;
+      s.sumY[j] += raw.sumY[j] - n * cj;
+    }
+  }
+}
+
+template <typename T>
+void deviceUpdate(DeviceOps& dev, const T* X, const T* Y, int64_t rows, const StatsRef& s,
+                  bool f64Products) {
+  const int64_t p = s.p, q = s.q;
+  const auto zeros = [](int64_t count) { return std::vector<double>(static_cast<size_t>(count)); };
+  std::vector<double> n = zeros(1), sumX = zeros(p), sumY = zeros(q), sqY = zeros(q),
+                      xtx = zeros(p * p), xty = zeros(p * q), yty = zeros(s.yty ? q * q : 0);
+  StatsRef raw = s;
+  raw.n = n.data();
+  raw.sumX = sumX.data();
+  raw.sumY = q > 0 ? sumY.data() : nullptr;
+  raw.sqY = q > 0 ? sqY.data() : nullptr;
+  raw.xtx = xtx.data();
+  raw.xty = q > 0 ? xty.data() : nullptr;
+  raw.yty = s.yty ? yty.data() : nullptr;
+  raw.shiftX = raw.shiftY = nullptr;
+  dev.statsUpdate(X, Y, rows, raw, f64Products);
+  addAboutShift(raw, s);
 }
 
 }  // namespace
 
 template <typename T>
 void statsUpdate(Backend& be, const T* X, const T* Y, int64_t rows, const StatsRef& s,
-                 bool exactF64) {
-  if (DeviceOps* dev = be.device()) return dev->statsUpdate(X, Y, rows, s, exactF64);
-  const int64_t p = s.p, q = s.q;
-  std::vector<T> scratch;
-  std::vector<double> xd, yd;
-  std::vector<double> scratchD;
-  for (int64_t r0 = 0; r0 < rows; r0 += kStatsBlock) {
-    const int64_t b = std::min(kStatsBlock, rows - r0);
-    const T* Xb = X + r0 * p;
-    const T* Yb = q > 0 ? Y + r0 * q : nullptr;
-    columnSums(Xb, b, p, s.sumX, nullptr);
-    if (q > 0) columnSums(Yb, b, q, s.sumY, s.sqY);
-    if (std::is_same_v<T, float> && exactF64) {
-      xd.assign(Xb, Xb + b * p);
-      if (q > 0) yd.assign(Yb, Yb + b * q);
-      blockProducts<double>(be, xd.data(), yd.data(), b, s, scratchD);
-    } else {
-      blockProducts<T>(be, Xb, Yb, b, s, scratch);
-    }
+                 bool f64Products) {
+  if (rows == 0) return;
+  if (DeviceOps* dev = be.device()) {
+    deviceUpdate(*dev, X, Y, rows, s, f64Products);
+  } else if constexpr (std::is_same_v<T, float>) {
+    if (f64Products)
+      accumulate<T, double>(be, X, Y, rows, s);
+    else
+      accumulate<T, float>(be, X, Y, rows, s);
+  } else {
+    accumulate<T, double>(be, X, Y, rows, s);
   }
   *s.n += double(rows);
 }

@@ -17,7 +17,8 @@ export interface StatsMeta {
   target: string;
 }
 
-const ARRAYS = ['n', 'sumX', 'sumY', 'sqY', 'xtx', 'xty'] as const;
+// The moments are about the shifts (see SufficientStats): both are stored, so shards merge exactly.
+const ARRAYS = ['n', 'shiftX', 'shiftY', 'sumX', 'sumY', 'sqY', 'xtx', 'xty'] as const;
 
 export function writeStats(file: string, stats: SufficientStats, meta: StatsMeta): void {
   const tensors: Record<string, Float64Array> = {};
@@ -25,7 +26,7 @@ export function writeStats(file: string, stats: SufficientStats, meta: StatsMeta
   if (stats.yty) tensors.yty = stats.yty;
   writeSafetensors(file, tensors, {
     embmap: VERSION, run: meta.run, shard: String(meta.shard), shards: String(meta.shards), source: meta.source, target: meta.target,
-    p: String(stats.p), q: String(stats.q), exactF64: String(stats.exactF64), inputDType: stats.inputDType ?? '',
+    p: String(stats.p), q: String(stats.q), precision: stats.precision, inputDType: stats.inputDType ?? '',
   });
 }
 
@@ -34,7 +35,7 @@ export function readStats(file: string): { stats: SufficientStats; meta: StatsMe
   const m = st.metadata;
   const p = Number(m.p), q = Number(m.q), shard = Number(m.shard), shards = Number(m.shards);
   if (!(p >= 1 && q >= 0 && shard >= 0 && shards > shard) || !m.run) throw new FileFormatError(file, 'expected embmap shard statistics (p, q, run, shard, shards in the metadata)');
-  const stats = new SufficientStats(p, q, { yty: st.tensors.has('yty'), exactF64: m.exactF64 === 'true' });
+  const stats = new SufficientStats(p, q, { yty: st.tensors.has('yty'), precision: m.precision === 'float32' ? 'float32' : 'float64' });
   for (const name of [...ARRAYS, ...(stats.yty ? (['yty'] as const) : [])]) {
     const t = st.tensors.get(name);
     const target = stats[name]!;

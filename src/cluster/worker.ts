@@ -97,7 +97,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const embeddingOutput = d.models.map((_, m) => d.models.slice(0, m).reduce((k, mm) => k + (mm.logits ? 2 : 1), 0));
     for (const s of d.stats) {
       const [ks, kt] = [embeddingOutput[s.source], embeddingOutput[s.target]];
-      const stats = new SufficientStats(models.dims[ks], models.dims[kt], { exactF64: true });
+      const stats = new SufficientStats(models.dims[ks], models.dims[kt]);
       if (rows > 0) await stats.update(new Matrix(out[ks], rows, models.dims[ks]), new Matrix(out[kt], rows, models.dims[kt]));
       const dir = path.join(d.shared, 'stats', s.name);
       assertWritable(dir, 'shared folder');

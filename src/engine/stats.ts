@@ -1,30 +1,56 @@
 // Streaming sufficient statistics of paired embeddings (X: N x p, Y: N x q): n, column sums,
-// X^T X, X^T Y and optionally Y^T Y, all float64. Feed row chunks in any order; statistics of
-// shards merge by addition, so a set larger than memory, or shards processed on different
-// machines, give the same result as one pass (to rounding).
+// X^T X, X^T Y, column sums of squares of Y and optionally Y^T Y, all float64. Feed row chunks in
+// any order; statistics of shards merge by addition, so a set larger than memory, or shards
+// processed on different machines, give the same result as one pass (to rounding).
+//
+// Accuracy: the moments are kept about a fixed shift (the first rows' column means), not about
+// zero. Centring uncentred sums (X^T X - n m m^T) cancels catastrophically when the means are
+// large next to the spread (ReLU embeddings); about a shift near the mean nothing cancels. By
+// default the products are formed in float64 (`precision: 'float64'`), so the statistics are as
+// accurate as the data; `precision: 'float32'` forms them in float32 within row blocks (about
+// twice the speed; the map then carries relative error ~ cond(X)^2 * 1e-7, see docs/MAPS.md).
 import { Matrix } from '../core/matrix';
-import { assertBoolean, assertInteger, assertMatrix } from '../core/validate';
+import { assertBoolean, assertFinite, assertInteger, assertMatrix, assertOneOf } from '../core/validate';
 import { binding } from '../native/binding';
 import { Engine } from './engine';
+
+export type StatsPrecision = 'float64' | 'float32';
+export const STATS_PRECISIONS: readonly StatsPrecision[] = ['float64', 'float32'];
 
 export interface StatsOptions {
   /** Also accumulate Y^T Y (needed for residuals and CKA from statistics alone). */
   yty?: boolean;
-  /**
-   * float32 input: form products in float64 too (half the speed). By default products are
-   * formed in float32 within blocks of 16384 rows and summed across blocks in float64.
-   */
-  exactF64?: boolean;
+  /** Products in float64 (default, accurate) or float32 (opt-in speed; float32 input only). */
+  precision?: StatsPrecision;
   engine?: Engine;
 }
+
+/** Moments of the rows about given centres cx, cy (d = x - cx, e = y - cy). */
+export interface Moments {
+  n: number;
+  /** sum d (p), sum e (q), sum e^2 per column (q). */
+  sumX: Float64Array;
+  sumY: Float64Array;
+  sqY: Float64Array;
+  /** sum d d^T (p x p), sum d e^T (p x q), sum e e^T (q x q, when kept). */
+  xx: Matrix<'float64'>;
+  xy: Matrix<'float64'>;
+  yy: Matrix<'float64'> | null;
+}
+
+/** Rows used to pick the shift: enough to land near the mean, few enough to cost nothing. */
+const SHIFT_ROWS = 1024;
 
 export class SufficientStats {
   readonly p: number;
   readonly q: number;
-  readonly exactF64: boolean;
+  readonly precision: StatsPrecision;
   /** The least precise dtype fed so far (decides the rounding level of the products). */
   inputDType: 'float32' | 'float64' | undefined;
   readonly n = new Float64Array(1);
+  /** The centres the moments below are taken about (set by the first rows fed or merged). */
+  readonly shiftX: Float64Array;
+  readonly shiftY: Float64Array;
   readonly sumX: Float64Array;
   readonly sumY: Float64Array;
   /** Column sums of squares of Y (residuals, R^2 and GCV from statistics alone). */
@@ -41,11 +67,13 @@ export class SufficientStats {
     assertInteger('p', p, 1);
     assertInteger('q', q, 0);
     if (opts.yty !== undefined) assertBoolean('yty', opts.yty);
-    if (opts.exactF64 !== undefined) assertBoolean('exactF64', opts.exactF64);
+    if (opts.precision !== undefined) assertOneOf('precision', opts.precision, STATS_PRECISIONS);
     this.p = p;
     this.q = q;
-    this.exactF64 = opts.exactF64 ?? false;
+    this.precision = opts.precision ?? 'float64';
     this.engine = opts.engine ?? Engine.get();
+    this.shiftX = new Float64Array(p);
+    this.shiftY = new Float64Array(q);
     this.sumX = new Float64Array(p);
     this.sumY = new Float64Array(q);
     this.sqY = new Float64Array(q);
@@ -59,33 +87,57 @@ export class SufficientStats {
     return this.n[0];
   }
 
-  /** Adds a chunk of paired rows on the thread pool. Chunks may be fed concurrently only if awaited in turn. */
+  /**
+   * Adds a chunk of paired rows on the thread pool. Chunks may be fed concurrently only if awaited
+   * in turn. A NaN or infinity in the chunk is a RangeError naming its row (the statistics then
+   * hold the bad chunk: discard them).
+   */
   async update(X: Matrix, Y: Matrix | null = null): Promise<this> {
-    await this.call(X, Y, true);
-    return this;
+    this.check(X, Y);
+    await binding().statsUpdate(...this.args(X, Y), true);
+    return this.checkFinite(X, Y);
   }
 
   updateSync(X: Matrix, Y: Matrix | null = null): this {
-    this.call(X, Y, false);
-    return this;
+    this.check(X, Y);
+    binding().statsUpdate(...this.args(X, Y), false);
+    return this.checkFinite(X, Y);
   }
 
-  private call(X: Matrix, Y: Matrix | null, async: boolean): number | Promise<number> {
+  private check(X: Matrix, Y: Matrix | null): void {
     assertMatrix('X', X, { cols: this.p });
     if (this.q > 0) {
       assertMatrix('Y', Y, { rows: X.rows, cols: this.q, dtype: X.dtype });
     } else if (Y !== null) {
       throw new TypeError(`Y: expected null for statistics with q = 0, received a matrix`);
     }
-    if (X.rows > 0) this.inputDType = this.inputDType === 'float32' || X.dtype === 'float32' ? 'float32' : 'float64';
-    return binding().statsUpdate(
-      this.engine.name, X.data, Y?.data ?? null, X.rows, this.p, this.q, this.n, this.sumX,
-      this.q > 0 ? this.sumY : null, this.q > 0 ? this.sqY : null, this.xtx, this.q > 0 ? this.xty : null, this.yty,
-      this.exactF64, async,
-    );
+    if (X.rows === 0) return;
+    this.inputDType = this.inputDType === 'float32' || X.dtype === 'float32' ? 'float32' : 'float64';
+    if (this.count === 0) {
+      const k = Math.min(X.rows, SHIFT_ROWS);
+      columnMeans(X, k, this.shiftX);
+      if (Y) columnMeans(Y, k, this.shiftY);
+    }
   }
 
-  /** Adds another shard's statistics into these. */
+  private args(X: Matrix, Y: Matrix | null) {
+    const q = this.q > 0;
+    return [
+      this.engine.name, X.data, Y?.data ?? null, X.rows, this.p, this.q, this.n, this.sumX,
+      q ? this.sumY : null, q ? this.sqY : null, this.xtx, q ? this.xty : null, this.yty,
+      this.shiftX, q ? this.shiftY : null, this.precision === 'float64' || X.dtype === 'float64',
+    ] as const;
+  }
+
+  // The column sums see every value, so a NaN or infinity anywhere shows in them: only then
+  // are the rows scanned, to name the first bad one.
+  private checkFinite(X: Matrix, Y: Matrix | null): this {
+    if (!this.sumX.every(Number.isFinite)) assertFinite('X', X);
+    if (Y && !this.sumY.every(Number.isFinite)) assertFinite('Y', Y);
+    return this;
+  }
+
+  /** Adds another shard's statistics into these (whatever its shift). */
   merge(other: SufficientStats): this {
     return this.combine(other, 1, 'other');
   }
@@ -96,7 +148,7 @@ export class SufficientStats {
   }
 
   clone(): SufficientStats {
-    const c = new SufficientStats(this.p, this.q, { yty: this.yty !== null, exactF64: this.exactF64, engine: this.engine });
+    const c = new SufficientStats(this.p, this.q, { yty: this.yty !== null, precision: this.precision, engine: this.engine });
     return c.merge(this);
   }
 
@@ -110,51 +162,88 @@ export class SufficientStats {
     }
     if (other.inputDType === 'float32') this.inputDType = 'float32';
     else this.inputDType ??= other.inputDType;
-    const add = (a: Float64Array, b: Float64Array) => {
-      for (let i = 0; i < a.length; i++) a[i] += sign * b[i];
-    };
-    add(this.n, other.n);
-    add(this.sumX, other.sumX);
-    add(this.sumY, other.sumY);
-    add(this.sqY, other.sqY);
-    add(this.xtx, other.xtx);
-    add(this.xty, other.xty);
-    if (this.yty && other.yty) add(this.yty, other.yty);
+    if (this.count === 0 && sign === 1) {
+      this.shiftX.set(other.shiftX);
+      this.shiftY.set(other.shiftY);
+    }
+    // The other's moments re-expressed about this shift and added in place (no O(p^2)
+    // temporaries): exact in real arithmetic, so shards merge in any order to the same centred
+    // statistics, to rounding.
+    const n = other.count;
+    const dx = other.shiftX.map((v, i) => v - this.shiftX[i]);
+    const dy = other.shiftY.map((v, j) => v - this.shiftY[j]);
+    this.sqY.set(this.sqY.map((v, j) => v + sign * (other.sqY[j] + 2 * dy[j] * other.sumY[j] + n * dy[j] * dy[j])));
+    addShifted(this.xtx, sign, other.xtx, other.sumX, dx, other.sumX, dx, n);
+    addShifted(this.xty, sign, other.xty, other.sumX, dx, other.sumY, dy, n);
+    if (this.yty && other.yty) addShifted(this.yty, sign, other.yty, other.sumY, dy, other.sumY, dy, n);
+    for (let i = 0; i < this.p; i++) this.sumX[i] += sign * (other.sumX[i] + n * dx[i]);
+    for (let j = 0; j < this.q; j++) this.sumY[j] += sign * (other.sumY[j] + n * dy[j]);
+    this.n[0] += sign * n;
     return this;
   }
 
   meanX(): Float64Array {
-    return this.sumX.map((s) => s / this.count);
+    return this.shiftX.map((s, i) => s + this.sumX[i] / this.count);
   }
 
   meanY(): Float64Array {
-    return this.sumY.map((s) => s / this.count);
+    return this.shiftY.map((s, j) => s + this.sumY[j] / this.count);
   }
 
-  /** Centred cross-products (X - 1 mean_X)^T (X - 1 mean_X), p x p float64. */
-  centredXtX(): Matrix<'float64'> {
-    return this.centred(this.xtx, this.sumX, this.sumX);
+  /** Moments about the column means: the centred cross-products. */
+  centred(): Moments {
+    return this.about(this.meanX(), this.meanY());
   }
 
-  /** Centred cross-products (X - 1 mean_X)^T (Y - 1 mean_Y), p x q float64. */
-  centredXtY(): Matrix<'float64'> {
-    return this.centred(this.xty, this.sumX, this.sumY);
-  }
-
-  /** Centred (Y - 1 mean_Y)^T (Y - 1 mean_Y), q x q; needs the `yty` option. */
-  centredYtY(): Matrix<'float64'> {
-    if (!this.yty) throw new RangeError('yty: these statistics were created without { yty: true }');
-    return this.centred(this.yty, this.sumY, this.sumY);
-  }
-
-  private centred(m: Float64Array, a: Float64Array, b: Float64Array): Matrix<'float64'> {
-    const out = new Matrix<'float64'>(m.slice(), a.length, b.length);
+  /**
+   * Moments about any centres cx (p), cy (q): zeros give the uncentred X^T X, X^T Y; a training
+   * set's means give a held-out fold's residual terms. With d = x - shift and delta = shift - c:
+   * sum (d + delta)(d + delta)^T = sum d d^T + delta (sum d)^T + (sum d) delta^T + n delta delta^T.
+   */
+  about(cx: Float64Array, cy: Float64Array): Moments {
     const n = this.count;
-    if (n === 0) return out;
-    for (let i = 0; i < a.length; i++) {
-      const ai = a[i] / n;
-      for (let j = 0; j < b.length; j++) out.data[i * b.length + j] -= ai * b[j];
-    }
-    return out;
+    const dx = this.shiftX.map((s, i) => s - cx[i]);
+    const dy = this.shiftY.map((s, j) => s - cy[j]);
+    return {
+      n,
+      sumX: this.sumX.map((s, i) => s + n * dx[i]),
+      sumY: this.sumY.map((s, j) => s + n * dy[j]),
+      sqY: this.sqYAbout(cy),
+      xx: shifted(this.xtx, this.sumX, dx, this.sumX, dx, n),
+      xy: shifted(this.xty, this.sumX, dx, this.sumY, dy, n),
+      yy: this.yty && shifted(this.yty, this.sumY, dy, this.sumY, dy, n),
+    };
   }
+
+  /** Column sums of squares of Y about cy: the `sqY` of about(), without the O(p^2) parts. */
+  sqYAbout(cy: Float64Array): Float64Array {
+    const n = this.count;
+    return this.sqY.map((s, j) => {
+      const d = this.shiftY[j] - cy[j];
+      return s + 2 * d * this.sumY[j] + n * d * d;
+    });
+  }
+}
+
+// out += sign (m + da sb^T + sa db^T + n da db^T): moments m with sums sa, sb, re-expressed
+// about a centre moved by da, db (the shift-change identity of `about`).
+function addShifted(out: Float64Array, sign: number, m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number): void {
+  const w = sb.length;
+  for (let i = 0; i < sa.length; i++) {
+    const ai = da[i], ci = sa[i] + n * ai;
+    for (let j = 0, k = i * w; j < w; j++, k++) out[k] += sign * (m[k] + ai * sb[j] + ci * db[j]);
+  }
+}
+
+function shifted(m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number): Matrix<'float64'> {
+  const out = new Float64Array(m.length);
+  addShifted(out, 1, m, sa, da, sb, db, n);
+  return new Matrix<'float64'>(out, sa.length, sb.length);
+}
+
+function columnMeans(M: Matrix, rows: number, out: Float64Array): void {
+  out.fill(0);
+  const c = M.cols;
+  for (let i = 0; i < rows; i++) for (let j = 0; j < c; j++) out[j] += M.data[i * c + j];
+  for (let j = 0; j < c; j++) out[j] /= rows;
 }

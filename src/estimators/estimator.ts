@@ -3,9 +3,9 @@
 // `transform` to apply. A fitted estimator turns into an immutable LinearMap for storage and
 // serving.
 import { Matrix, type DType } from '../core/matrix';
-import { assertBoolean, assertMatrix } from '../core/validate';
+import { assertBoolean, assertMatrix, assertOneOf } from '../core/validate';
 import { Engine } from '../engine/engine';
-import { SufficientStats } from '../engine/stats';
+import { STATS_PRECISIONS, SufficientStats, type StatsPrecision } from '../engine/stats';
 import { LinearMap, type MapMetadata } from '../maps/linear-map';
 
 export type EstimatorName = 'lstsq' | 'ridge' | 'procrustes' | 'lowrank' | 'weights';
@@ -51,7 +51,15 @@ export abstract class Estimator<P extends object = object> {
     return this.state;
   }
 
+  /** Refuses a non-finite result: the inputs were checked finite, so it can only be overflow. */
   protected setFitted(f: Fitted): this {
+    const bad = [f.weight.data, f.bias].some((a) => !a.every(Number.isFinite));
+    if (bad) {
+      throw new RangeError(
+        `${this.method}: the fitted map has non-finite values: the inputs are finite but scaled beyond what the ` +
+          'solve can represent (overflow); rescale the inputs (e.g. divide each set by its largest absolute value)',
+      );
+    }
     this.state = f;
     return this;
   }
@@ -77,15 +85,15 @@ export abstract class Estimator<P extends object = object> {
 export interface PairedParams {
   /** Fit an intercept (bias) by centring both sides; default true. */
   intercept?: boolean;
-  /** float32 input: form products in float64 too (slower, no float32 rounding). */
-  exactF64?: boolean;
+  /** Products behind the statistics: 'float64' (default, accurate) or 'float32' (opt-in speed, see docs/MAPS.md). */
+  precision?: StatsPrecision;
 }
 
 /** Estimators fitted on paired rows: everything but `weights`. */
 export abstract class PairedEstimator<P extends PairedParams = PairedParams> extends Estimator<P> {
   protected constructor(params: P, opts?: EstimatorOptions) {
     if (params.intercept !== undefined) assertBoolean('intercept', params.intercept);
-    if (params.exactF64 !== undefined) assertBoolean('exactF64', params.exactF64);
+    if (params.precision !== undefined) assertOneOf('precision', params.precision, STATS_PRECISIONS);
     super(params, opts);
   }
 
@@ -102,7 +110,7 @@ export abstract class PairedEstimator<P extends PairedParams = PairedParams> ext
     }
     if (X.rows < 1) throw new RangeError('X: expected at least one row of paired embeddings, received 0');
     if (Y.dtype !== X.dtype) Y = Y.astype(X.dtype);
-    const stats = new SufficientStats(X.cols, Y.cols, { engine: this.engine, exactF64: this.params.exactF64 });
+    const stats = new SufficientStats(X.cols, Y.cols, { engine: this.engine, precision: this.params.precision });
     await stats.update(X, Y);
     return this.fitStats(stats);
   }

@@ -1,33 +1,20 @@
 // The estimators by name, for the CLI and for callers choosing a method at run time.
 import { fail } from '../core/validate';
 import type { EstimatorOptions, EstimatorName, PairedEstimator } from './estimator';
-import { LowRankEstimator, type LowRankParams } from './lowrank';
-import { LstsqEstimator, type LstsqParams } from './lstsq';
-import { ProcrustesEstimator, type ProcrustesParams } from './procrustes';
-import { RidgeEstimator, type RidgeParams } from './ridge';
+import { makeEstimator } from './fit-map';
+import { checkParams } from './params';
 
-export const ESTIMATORS: readonly EstimatorName[] = ['lstsq', 'ridge', 'procrustes', 'lowrank', 'weights'];
+export { ESTIMATORS, PARAMETERS, checkParams, paramsOf, type ParamSpec } from './params';
+export { fitMap, makeEstimator, type FitMapOptions, type FitMapResult, type ProtocolOptions } from './fit-map';
+export { fitMapFromNpy, statsFromNpy } from './streaming';
 
-export type PairedParamsFor = LstsqParams & RidgeParams & ProcrustesParams & Partial<Omit<LowRankParams, 'lambda'>>;
-
-/** A paired-row estimator by name ('weights' fits from classifier heads: use WeightsEstimator). */
-export function pairedEstimator(method: string, params: PairedParamsFor = {}, opts?: EstimatorOptions): PairedEstimator {
-  switch (method) {
-    case 'lstsq':
-      return new LstsqEstimator({ intercept: params.intercept, exactF64: params.exactF64, rcond: params.rcond }, opts);
-    case 'ridge':
-      return new RidgeEstimator(
-        { intercept: params.intercept, exactF64: params.exactF64, lambda: params.lambda, grid: params.grid, folds: params.folds, seed: params.seed },
-        opts,
-      );
-    case 'procrustes':
-      return new ProcrustesEstimator({ intercept: params.intercept, exactF64: params.exactF64, scale: params.scale }, opts);
-    case 'lowrank':
-      if (params.rank === undefined) throw new TypeError('rank: expected an integer >= 1 for lowrank, received undefined');
-      return new LowRankEstimator({ intercept: params.intercept, exactF64: params.exactF64, rank: params.rank, lambda: typeof params.lambda === 'number' ? params.lambda : undefined }, opts);
-    default:
-      return fail(TypeError, 'method', `one of 'lstsq', 'ridge', 'procrustes', 'lowrank'`, method);
-  }
+/**
+ * A paired-row estimator by name, its parameters checked against the declaration in params.ts
+ * (one the method does not take is an error). Prefer `fitMap`, which also runs the fit protocol.
+ */
+export function pairedEstimator(method: string, params: Record<string, unknown> = {}, opts?: EstimatorOptions): PairedEstimator {
+  if (method === 'weights') fail(TypeError, 'method', "one of 'lstsq', 'ridge', 'procrustes', 'lowrank' (weights fits from heads: use WeightsEstimator)", method);
+  return makeEstimator(method as EstimatorName, checkParams(method, params), opts?.engine);
 }
 
 export { Estimator, PairedEstimator, type Fitted, type FitInfo, type EstimatorName } from './estimator';

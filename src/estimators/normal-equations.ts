@@ -25,28 +25,22 @@ export function normalProblem(stats: SufficientStats, intercept: boolean): Norma
   const n = stats.count;
   if (n < 1) throw new RangeError('stats: expected at least one row of paired embeddings, received 0');
   if (stats.q < 1) throw new RangeError('stats: expected statistics with target columns (q >= 1), received q = 0');
-  if (!intercept) {
-    return {
-      n, p: stats.p, q: stats.q,
-      meanX: new Float64Array(stats.p), meanY: new Float64Array(stats.q),
-      Sxx: new Matrix<'float64'>(stats.xtx.slice(), stats.p, stats.p),
-      Sxy: new Matrix<'float64'>(stats.xty.slice(), stats.p, stats.q),
-      ssY: stats.sqY.slice(),
-    };
+  const meanX = intercept ? stats.meanX() : new Float64Array(stats.p);
+  const meanY = intercept ? stats.meanY() : new Float64Array(stats.q);
+  const m = stats.about(meanX, meanY);
+  // The rows were checked finite as they were fed: a non-finite product is an overflow.
+  if (![m.xx.data, m.xy.data, m.sqY].every((a) => a.every(Number.isFinite))) {
+    throw new RangeError(
+      `stats: the cross-products overflowed (${stats.precision} products of finite inputs): ` +
+        "rescale the inputs (e.g. divide each set by its largest absolute value)" + (stats.precision === 'float32' ? " or use precision 'float64'" : ''),
+    );
   }
-  const meanY = stats.meanY();
-  return {
-    n, p: stats.p, q: stats.q,
-    meanX: stats.meanX(), meanY,
-    Sxx: stats.centredXtX(),
-    Sxy: stats.centredXtY(),
-    ssY: stats.sqY.map((s, j) => Math.max(0, s - n * meanY[j] * meanY[j])),
-  };
+  return { n, p: stats.p, q: stats.q, meanX, meanY, Sxx: m.xx, Sxy: m.xy, ssY: m.sqY.map((v) => Math.max(v, 0)) };
 }
 
-/** Machine epsilon of the products behind the statistics (float32 products unless exactF64). */
+/** Machine epsilon of the products behind the statistics (float32 only in the opt-in fast mode). */
 export function statsEpsilon(stats: SufficientStats): number {
-  return stats.inputDType === 'float64' || stats.exactF64 ? 2.2e-16 : 1.2e-7;
+  return stats.inputDType === 'float32' && stats.precision === 'float32' ? 1.2e-7 : 2.2e-16;
 }
 
 /** Eigenvalues at or below this are treated as zero: rcond relative to the largest. */

@@ -59,7 +59,7 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     const folds: SufficientStats[] = [];
     for (let f = 0; f < k; f++) {
       const idx = order.filter((_, i) => i % k === f);
-      const stats = new SufficientStats(X.cols, Y.cols, { engine: this.engine, exactF64: this.params.exactF64 });
+      const stats = new SufficientStats(X.cols, Y.cols, { engine: this.engine, precision: this.params.precision });
       await stats.update(X.takeRows(idx), (Y.dtype === X.dtype ? Y : Y.astype(X.dtype)).takeRows(idx));
       folds.push(stats);
     }
@@ -143,15 +143,9 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
   // C = (V^T A V) o (Z Z^T), all built once per fold.
   private async foldErrors(train: NormalProblem, fold: SufficientStats, grid: number[]): Promise<Float64Array> {
     const { p, q, meanX: mx, meanY: my } = train;
-    const nf = fold.count;
-    const A = new Matrix<'float64'>(fold.xtx.slice(), p, p);
-    const B = new Matrix<'float64'>(fold.xty.slice(), p, q);
-    for (let i = 0; i < p; i++) {
-      for (let j = 0; j < p; j++) A.data[i * p + j] += -fold.sumX[i] * mx[j] - mx[i] * fold.sumX[j] + nf * mx[i] * mx[j];
-      for (let j = 0; j < q; j++) B.data[i * q + j] += -fold.sumX[i] * my[j] - mx[i] * fold.sumY[j] + nf * mx[i] * my[j];
-    }
-    let c = 0;
-    for (let j = 0; j < q; j++) c += fold.sqY[j] - 2 * my[j] * fold.sumY[j] + nf * my[j] * my[j];
+    const f = fold.about(mx, my);
+    const A = f.xx, B = f.xy;
+    const c = f.sqY.reduce((a, b) => a + b, 0);
     const eig = await this.engine.eigh(train.Sxx);
     const w = clampEigen(eig);
     const V = eig.vectors;

@@ -1,20 +1,43 @@
 // Statistics of paired .npy files read in row chunks: sets larger than memory fit in O(p^2)
-// memory. Rows must already be paired by position (same ids in the same order).
+// memory, dealt into the same seeded folds as an in-memory fit (so `fit --stream` gives the same
+// map and cross-fit diagnostics). Rows must already be paired by position (same ids in the
+// same order).
 import { assertInteger } from '../core/validate';
-import type { Engine } from '../engine/engine';
-import { SufficientStats } from '../engine/stats';
 import { readSidecar } from '../io/embeddings';
 import { openNpy } from '../io/npy';
+import type { Engine } from '../engine/engine';
+import type { StatsPrecision, SufficientStats } from '../engine/stats';
+import { FoldDealer, fitFromFolds, splitOptions, type FitMapOptions, type FitMapResult, type Protocol } from './fit-map';
+import type { ParamValue } from './params';
 
 export interface StreamOptions {
   chunkRows?: number;
   engine?: Engine;
-  exactF64?: boolean;
+  precision?: StatsPrecision;
 }
 
+/** The statistics of two paired .npy files (e.g. one shard of a larger set). */
 export async function statsFromNpy(sourcePath: string, targetPath: string, opts: StreamOptions = {}): Promise<SufficientStats> {
-  const chunk = opts.chunkRows ?? 16384;
-  assertInteger('chunkRows', chunk, 1);
+  const protocol = { validation: 'none' as const, folds: 1, seed: 0, sampleRows: 0, engine: opts.engine };
+  const dealer = await deal(sourcePath, targetPath, { precision: opts.precision ?? 'float64' }, protocol, opts.chunkRows);
+  return dealer.folds[0];
+}
+
+/** fitMap on two .npy files read `chunkRows` rows at a time. A plain split needs rows in memory: not offered. */
+export async function fitMapFromNpy(sourcePath: string, targetPath: string, options: FitMapOptions, chunkRows?: number): Promise<FitMapResult> {
+  const { method, params, protocol } = splitOptions(options);
+  if (protocol.validation === 'split') {
+    throw new RangeError("validation: a 'split' (testFraction) needs the rows in memory: stream with the default cross-fit diagnostics instead");
+  }
+  if (method === 'weights') throw new RangeError("method: 'weights' fits from classifier heads, not streamed pairs");
+  const dealer = await deal(sourcePath, targetPath, params, protocol, chunkRows);
+  return fitFromFolds(method, params, dealer.folds, dealer.samples, protocol);
+}
+
+async function deal(
+  sourcePath: string, targetPath: string, params: Record<string, ParamValue>, protocol: Protocol, chunkRows = 16384,
+): Promise<FoldDealer> {
+  assertInteger('chunkRows', chunkRows, 1);
   assertSameIds(sourcePath, targetPath);
   const a = openNpy(sourcePath);
   const b = openNpy(targetPath);
@@ -22,14 +45,15 @@ export async function statsFromNpy(sourcePath: string, targetPath: string, opts:
     if (a.rows !== b.rows) {
       throw new RangeError(`target: expected ${a.rows} rows to pair with ${sourcePath}, received ${b.rows} in ${targetPath}`);
     }
-    const stats = new SufficientStats(a.cols, b.cols, { engine: opts.engine, exactF64: opts.exactF64 });
-    for (let r = 0; r < a.rows; r += chunk) {
-      const end = Math.min(a.rows, r + chunk);
+    if (a.rows < 2) throw new RangeError(`source: expected at least 2 pairs to fit a map, received ${a.rows} in ${sourcePath}`);
+    const dealer = new FoldDealer(a.rows, a.cols, b.cols, params, protocol);
+    for (let r = 0; r < a.rows; r += chunkRows) {
+      const end = Math.min(a.rows, r + chunkRows);
       const x = a.readRows(r, end);
       const y = b.readRows(r, end);
-      await stats.update(x, y.dtype === x.dtype ? y : y.astype(x.dtype));
+      await dealer.add(x, y.dtype === x.dtype ? y : y.astype(x.dtype), r, [sourcePath, targetPath]);
     }
-    return stats;
+    return dealer;
   } finally {
     a.close();
     b.close();

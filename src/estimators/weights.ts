@@ -95,7 +95,10 @@ function centred(W: Matrix, centre: boolean): Matrix<'float64'> {
 }
 
 /** A classifier head stored as .safetensors: "weight" (classes x dim) and "bias" (classes), as `embmap import` writes it. */
-export function loadHead(path: string): Head {
+export function loadHead(path: string, name = 'path'): Head {
+  if (typeof path !== 'string' || !path.toLowerCase().endsWith('.safetensors')) {
+    fail(RangeError, name, 'a classifier head file (.safetensors with "weight" C x d and "bias" C, as `embmap import` writes)', path);
+  }
   const f = readSafetensors(path);
   const w = f.tensors.get('weight'), b = f.tensors.get('bias');
   if (!w || w.shape.length !== 2 || !b || b.shape.length !== 1 || b.shape[0] !== w.shape[0]) {

@@ -6,7 +6,9 @@
 import * as path from 'node:path';
 import type { Matrix } from '../core/matrix';
 import { imagenetDataset } from '../datasets';
-import { type PairedParamsFor, pairedEstimator } from '../estimators';
+import type { EstimatorName } from '../estimators/estimator';
+import { fitMap, type FitMapOptions } from '../estimators/fit-map';
+import type { ParamValue } from '../estimators/params';
 import { WeightsEstimator } from '../estimators/weights';
 import { accuracy, agreement, logits, type TopK } from '../evaluate/classification';
 import { trainTestSplit } from '../evaluate/split';
@@ -26,7 +28,7 @@ export interface ClassificationConfig {
   fitFraction?: number;
   /** Estimator for the image-fitted maps (default lstsq; ridge for few images) and its parameters (ridge: GCV by default). */
   method?: string;
-  params?: PairedParamsFor;
+  params?: Record<string, ParamValue>;
   /** Use at most this many images (seeded choice), for quick runs. */
   limit?: number;
   seed?: number;
@@ -93,12 +95,15 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
     medianDropPoints: 0,
     medianWeightsDropPoints: 0,
   };
+  const method = cfg.method ?? 'lstsq';
+  const params = cfg.params ?? {};
   for (const a of models) {
     for (const b of models) {
       if (a === b) continue;
-      const est = await pairedEstimator(cfg.method ?? 'lstsq', cfg.params ?? (cfg.method === 'ridge' ? { lambda: 'gcv' } : {})).fit(E(a.id).takeRows(fitRows), E(b.id).takeRows(fitRows));
+      // Scored on the test images below: no held-out diagnostics of its own.
+      const { map } = await fitMap(E(a.id).takeRows(fitRows), E(b.id).takeRows(fitRows), { method: method as EstimatorName, ...params, validation: 'none' } as FitMapOptions);
       const XA = E(a.id).takeRows(testRows);
-      const mappedLogits = await logits(await est.transform(XA), head(b.id));
+      const mappedLogits = await logits(await map.applyBatch(XA), head(b.id));
       const w = await new WeightsEstimator().fitHeads(head(a.id), head(b.id));
       const weightsLogits = await logits(await w.transform(XA), head(b.id));
       const labels = labelsFor(b.id);

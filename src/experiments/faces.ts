@@ -6,8 +6,9 @@
 import * as path from 'node:path';
 import type { Matrix } from '../core/matrix';
 import { lfwDataset, type Dataset, type LfwPair } from '../datasets';
-import { type PairedParamsFor, pairedEstimator } from '../estimators';
-import { LowRankEstimator } from '../estimators/lowrank';
+import type { EstimatorName } from '../estimators/estimator';
+import { fitMap, type FitMapOptions } from '../estimators/fit-map';
+import type { ParamValue } from '../estimators/params';
 import { identify, type IdentificationResult } from '../evaluate/identification';
 import { makeRng, permutation } from '../evaluate/split';
 import { cosine, evaluateVerification, type VerificationResult } from '../evaluate/verification';
@@ -26,7 +27,7 @@ export interface FacesConfig {
   modelOptions?: DraftOptions;
   /** The maps' estimator and its parameters (default ridge with the GCV penalty). */
   method?: string;
-  params?: PairedParamsFor;
+  params?: Record<string, ParamValue>;
   /** Work folder: imported models and embeddings (reused across runs). */
   work: string;
   /** Images of identities outside every pair used to fit the maps. */
@@ -158,15 +159,16 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   };
   const labels = dataset.items.map((i) => i.label!);
   // Rank-k maps reuse the ridge penalty the full map of the same pair chose (none for unpenalised estimators).
-  const fitMap = async (a: WorkModel, b: WorkModel, rows: number[], low?: { rank: number; lambda?: number }): Promise<LinearMap> => {
-    const X = E(a).takeRows(rows), Y = E(b).takeRows(rows);
-    const est = low === undefined ? pairedEstimator(method, params) : new LowRankEstimator(low);
-    return (await est.fit(X, Y)).toMap({ source: { model: a.id, dim: X.cols }, target: { model: b.id, dim: Y.cols } });
+  // The experiment scores its maps itself (verification on held-out identities): no diagnostics.
+  const fitPair = async (a: WorkModel, b: WorkModel, rows: number[], low?: { rank: number; lambda?: number }): Promise<LinearMap> => {
+    const chosen = low === undefined ? { method: method as EstimatorName, ...params } : { method: 'lowrank' as const, ...low };
+    const options = { ...chosen, sourceModel: a.id, targetModel: b.id, validation: 'none' } as FitMapOptions;
+    return (await fitMap(E(a).takeRows(rows), E(b).takeRows(rows), options)).map;
   };
   for (const a of models) {
     for (const b of models) {
       if (a === b) continue;
-      const map = await fitMap(a, b, fitRows);
+      const map = await fitPair(a, b, fitRows);
       const mapped = await map.applyBatch(E(a));
       const native = result.models.find((m) => m.id === b.id)!.verification;
       const cross = verify(mapped, E(b));
@@ -192,12 +194,12 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
     result.curves.source = a.id;
     result.curves.target = b.id;
     for (const n of (cfg.pairCurve ?? [25, 50, 100, 250, 500, 1000, 2000, 5000]).filter((n) => n <= fitRows.length)) {
-      const map = await fitMap(a, b, fitRows.slice(0, n));
+      const map = await fitPair(a, b, fitRows.slice(0, n));
       result.curves.pairs.push([n, verify(await map.applyBatch(E(a)), E(b)).accuracy]);
     }
     const maxRank = Math.min(E(a).cols, E(b).cols, fitRows.length - 1);
     for (const k of (cfg.rankCurve ?? [4, 8, 16, 32, 64, 128, 256]).filter((k) => k <= maxRank)) {
-      const map = await fitMap(a, b, fitRows, { rank: k, lambda: best.lambda });
+      const map = await fitPair(a, b, fitRows, { rank: k, lambda: best.lambda });
       result.curves.rank.push([k, verify(await map.applyBatch(E(a)), E(b)).accuracy]);
     }
   }

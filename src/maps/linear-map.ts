@@ -51,6 +51,8 @@ export class LinearMap {
     if (bias.length !== weight.cols) throw new RangeError(`bias: expected length ${weight.cols} (the weight's columns), received ${bias.length}`);
     const dtype = opts.dtype ?? 'float32';
     assertDType('dtype', dtype);
+    assertFiniteMap('weight', weight.data, dtype);
+    assertFiniteMap('bias', bias, dtype);
     const w = weight.astype(dtype);
     const b = new Matrix(Float64Array.from(bias), 1, bias.length).astype(dtype).data;
     const meta: MapMetadata = {
@@ -172,6 +174,10 @@ export class LinearMap {
       }
     };
     const weight = new Matrix(w!.data, w!.shape[0], w!.shape[1]);
+    for (const [name, t] of [['weight', w!], ['bias', b!]] as const) {
+      const i = t.data.findIndex((v) => !Number.isFinite(v));
+      if (i >= 0) bad(`finite values in "${name}"`, `${t.data[i]} at index ${i}: the map is unusable; refit it`);
+    }
     const meta: MapMetadata = {
       source: { model: md.source_model ?? 'unknown', dim: weight.rows },
       target: { model: md.target_model ?? 'unknown', dim: weight.cols },
@@ -183,6 +189,29 @@ export class LinearMap {
       created: md.created ?? 'unknown',
     };
     return new LinearMap(weight, b!.data, deepFreeze(meta), opts.engine ?? Engine.get());
+  }
+}
+
+const FLOAT32_MAX = 3.4028234663852886e38;
+// Below this float32 keeps fewer than 24 significant bits (subnormal).
+const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
+
+/**
+ * A map must be finite, and representable in its storage dtype: weights beyond float32's range
+ * (inputs scaled to ~1e-25, say) would turn into infinities or lose their precision on saving.
+ */
+function assertFiniteMap(name: string, data: ArrayLike<number>, dtype: DType): void {
+  let max = 0;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (!Number.isFinite(v)) throw new RangeError(`${name}: expected finite values, received ${v} at index ${i}: the map is unusable`);
+    max = Math.max(max, Math.abs(v));
+  }
+  if (dtype === 'float32' && (max > FLOAT32_MAX || (max > 0 && max < FLOAT32_MIN_NORMAL))) {
+    throw new RangeError(
+      `${name}: expected values within float32's range, received magnitudes up to ${max.toPrecision(3)}: ` +
+        'the inputs are scaled beyond what a float32 map holds; rescale them (e.g. divide each set by its largest absolute value) or store the map as float64',
+    );
   }
 }
 

@@ -29,7 +29,8 @@ export interface NativeBinding {
   statsUpdate(
     backend: string, X: FloatArr, Y: FloatArr | null, rows: number, p: number, q: number,
     n: Float64Array, sumX: Float64Array, sumY: Float64Array | null, sqY: Float64Array | null, xtx: Float64Array,
-    xty: Float64Array | null, yty: Float64Array | null, exactF64: boolean, async: boolean,
+    xty: Float64Array | null, yty: Float64Array | null, shiftX: Float64Array | null, shiftY: Float64Array | null,
+    f64Products: boolean, async: boolean,
   ): number | Promise<number>;
   normalizeRows(A: FloatArr, rows: number, cols: number, out: FloatArr, async: boolean): number | Promise<number>;
   cosineTopK(

@@ -3,9 +3,10 @@ import { runClassification } from '../../experiments/classification';
 import { runFaces } from '../../experiments/faces';
 import { reportDoc, writeReport, type ExperimentResults } from '../../experiments/report';
 import { ESTIMATORS } from '../../estimators';
+import type { ParamValue } from '../../estimators/params';
 import { renderMarkdown } from '../../report/document';
 import { UsageError, type Command, type ParsedArgs } from '../command';
-import { paramsFrom } from './fit';
+import { ESTIMATOR_FLAGS, estimatorParams } from './fit';
 import { PRESET_NAMES } from '../../models/presets';
 
 const list = (v: unknown, flag: string) => {
@@ -35,10 +36,6 @@ export const experimentCommand: Command = {
     embedding: { type: 'string', value: 'TENSOR', description: 'the embedding tensor of bare .onnx files, by name' },
     images: { type: 'string', value: 'DIR|MANIFEST', description: 'classification: a folder or manifest of labelled images' },
     method: { type: 'string', choices: ESTIMATORS.filter((e) => e !== 'weights'), description: 'the estimator of the fitted maps (default: classification lstsq, faces ridge)' },
-    lambda: { type: 'string', value: 'X|gcv|cv', description: "ridge's penalty, as for fit" },
-    rank: { type: 'number', value: 'K', description: "lowrank's rank" },
-    scale: { type: 'boolean', description: 'procrustes: fit a scale too' },
-    'no-intercept': { type: 'boolean', description: 'fit maps without an intercept' },
     limit: { type: 'number', value: 'N', description: 'classification: use at most N images' },
     lfw: { type: 'string', value: 'DIR', description: "faces: LFW's folder (pairs.txt + images)" },
     'fit-images': { type: 'number', value: 'N', default: 2000, description: 'faces: images of people in no pair to fit the maps on' },
@@ -48,6 +45,8 @@ export const experimentCommand: Command = {
     work: { type: 'string', value: 'DIR', default: 'embmap-work', description: 'the folder for imported models, embeddings and maps' },
     out: { type: 'string', short: 'o', value: 'DIR', description: 'the report folder (default: <work>/report-<kind>)' },
     json: { type: 'boolean', description: 'print the results as JSON instead of the Markdown summary' },
+    // The estimator parameters, as for fit (embmap fit --help describes them).
+    ...ESTIMATOR_FLAGS,
   },
   async run(args) {
     const [kind, ...extra] = args.positional;
@@ -79,10 +78,10 @@ export const experimentCommand: Command = {
 };
 
 /** --method and fit's estimator flags, when given (the experiments' own defaults otherwise). */
-function estimator(args: ParsedArgs): { method?: string; params?: ReturnType<typeof paramsFrom> } {
+function estimator(args: ParsedArgs): { method?: string; params?: Record<string, ParamValue> } {
   const method = args.method as string | undefined;
   if (method === undefined) return {};
-  return { method, params: paramsFrom(args) };
+  return { method, params: estimatorParams(args, method) };
 }
 
 function modelOptions(args: ParsedArgs): { preset?: string; embedding?: string } {

@@ -1,102 +1,113 @@
 import { mergeStatsDir } from '../../cluster/stats-files';
-import { pairedEstimator, ESTIMATORS, type PairedParamsFor } from '../../estimators';
-import { statsFromNpy } from '../../estimators/streaming';
-import { WeightsEstimator, loadHead } from '../../estimators/weights';
-import { diagnose } from '../../evaluate/diagnostics';
-import { trainTestSplit } from '../../evaluate/split';
+import type { EstimatorName } from '../../estimators/estimator';
+import { fitFromFolds, fitMap, splitOptions, type FitMapOptions, type FitMapResult } from '../../estimators/fit-map';
+import { ESTIMATORS, PARAMETERS, checkParams, cliFlag, describeParam, type ParamValue } from '../../estimators/params';
+import { fitMapFromNpy } from '../../estimators/streaming';
+import { loadHead } from '../../estimators/weights';
 import { assertFiniteRows, loadEmbeddings, pairById } from '../../io/embeddings';
 import { checkOutputs } from '../../io/outputs';
-import type { LinearMap } from '../../maps/linear-map';
-import { UsageError, type Command, type ParsedArgs } from '../command';
+import { UsageError, type Command, type FlagType, type ParsedArgs } from '../command';
+
+// The estimator parameters' flags and usage come from their declaration (estimators/params.ts).
+const PARAM_SPECS = PARAMETERS.filter((s) => !s.libraryOnly);
+
+/** One flag per parameter name; a name declared with different types (lambda) is read as a string. */
+function paramFlags(): Record<string, FlagType> {
+  const out: Record<string, FlagType> = {};
+  for (const s of PARAM_SPECS) {
+    const t: FlagType = s.type.kind === 'boolean' ? 'boolean' : s.type.kind === 'number' ? 'number' : 'string';
+    const flag = cliFlag(s);
+    out[flag] = out[flag] === undefined || out[flag] === t ? t : 'string';
+  }
+  return out;
+}
+
+/** The estimator parameters' flags, shared with the experiments. */
+export const ESTIMATOR_FLAGS = paramFlags();
+
+const FLAGS: Record<string, FlagType> = {
+  source: 'string', target: 'string', method: 'string', out: 'string', json: 'boolean', stream: 'boolean',
+  'source-model': 'string', 'target-model': 'string',
+  'test-fraction': 'number', folds: 'number', seed: 'number', 'no-diagnostics': 'boolean', stats: 'string',
+  ...ESTIMATOR_FLAGS,
+};
+
+const USAGE =
+  `embmap fit --source A.npy --target B.npy [--method ${ESTIMATORS.join('|')}] --out map.safetensors\n` +
+  '    [--folds K] [--seed S] [--test-fraction F | --no-diagnostics] [--stream] [--source-model ID] [--target-model ID] [--json]\n' +
+  '  The map is fitted on every pair; held-out diagnostics come from a K-fold cross-fit on the statistics (default K = 5).\n' +
+  '  --test-fraction F in (0, 1): fit on the rest and score a plain held-out split instead (0: no held-out diagnostics).\n' +
+  '  embmap fit --stats DIR [--method ...] --out map.safetensors: from the shard statistics of\n' +
+  '  `embmap extract --queue ... --stats SRC:TGT` (merged; no embedding is read; no held-out diagnostics).\n' +
+  '  weights: --source/--target are classifier heads (.safetensors with "weight" C x d and "bias" C).\n' +
+  '  estimator parameters:\n' +
+  PARAM_SPECS.map((s) => `    ${describeParam(s)}`).join('\n');
 
 export const fitCommand: Command = {
   name: 'fit',
   summary: 'estimate a map from source to target embeddings and write it as .safetensors',
-  usage:
-    'embmap fit --source A.npy --target B.npy --method lstsq|ridge|procrustes|lowrank|weights ' +
-    '[--lambda X|auto|gcv|cv] [--rank K] [--scale] [--no-intercept] [--test-fraction F] [--seed S] ' +
-    '[--stream] [--source-model ID] [--target-model ID] --out map.safetensors [--json]\n' +
-    '  embmap fit --stats DIR --method lstsq|ridge|procrustes|lowrank ... --out map.safetensors: from the shard\n' +
-    '  statistics of `embmap extract --queue ... --stats SRC:TGT` (merged; no embedding is read)\n' +
-    '  weights: --source/--target are classifier heads (.safetensors with "weight" C x d and "bias" C)',
-  flags: {
-    source: 'string', target: 'string', method: 'string', lambda: 'string', rank: 'number', scale: 'boolean',
-    'no-intercept': 'boolean', 'test-fraction': 'number', seed: 'number', stream: 'boolean',
-    'source-model': 'string', 'target-model': 'string', out: 'string', json: 'boolean', stats: 'string',
-  },
+  usage: USAGE,
+  flags: FLAGS,
   async run(args) {
     const out = required(args, 'out');
     const method = (args.method as string | undefined) ?? 'lstsq';
-    if (!ESTIMATORS.includes(method as never)) throw new UsageError(`--method: expected one of ${ESTIMATORS.join(', ')}, received '${method}'`);
-    if (args.stats !== undefined) {
-      const given = ['source', 'target', 'stream', 'test-fraction'].find((f) => args[f] !== undefined);
-      if (given) throw new UsageError(`--${given}: not with --stats (the statistics are the data)`);
-      if (method === 'weights') throw new UsageError(`--method: expected a paired estimator with --stats, received 'weights'`);
-      checkOutputs([{ name: '--out', file: out, extensions: ['.safetensors'] }], [{ name: '--stats', file: args.stats as string }]);
-      const { stats, meta } = mergeStatsDir(required(args, 'stats'));
-      const est = pairedEstimator(method, paramsFrom(args));
-      await est.fitStats(stats);
-      const map = est.toMap({ source: { model: (args['source-model'] as string) ?? meta.source, dim: 0 }, target: { model: (args['target-model'] as string) ?? meta.target, dim: 0 } });
-      map.save(out);
-      report(args, out, map);
+    if (!(ESTIMATORS as readonly string[]).includes(method)) throw new UsageError(`--method: expected one of ${ESTIMATORS.join(', ')}, received '${method}'`);
+    const { map, warnings } = await (args.stats !== undefined ? fitFromStats(args, method, out) : fitFromFiles(args, method, out));
+    map.save(out);
+    const meta = map.metadata;
+    if (args.json) {
+      process.stdout.write(JSON.stringify({ out, ...meta }, null, 2) + '\n');
       return;
     }
-    const source = required(args, 'source'), target = required(args, 'target');
-    checkOutputs([{ name: '--out', file: out, extensions: ['.safetensors'] }], [{ name: '--source', file: source }, { name: '--target', file: target }]);
-    const models = { source: { model: (args['source-model'] as string) ?? source, dim: 0 }, target: { model: (args['target-model'] as string) ?? target, dim: 0 } };
-    let map: LinearMap;
-    let heldOut: Record<string, unknown> | undefined;
-    if (method === 'weights') {
-      const est = await new WeightsEstimator().fitHeads(loadHead(source), loadHead(target));
-      map = est.toMap(models);
-    } else {
-      const est = pairedEstimator(method, paramsFrom(args));
-      if (args.stream) {
-        await est.fitStats(await statsFromNpy(source, target));
-      } else {
-        const a = loadEmbeddings(source), b = loadEmbeddings(target);
-        assertFiniteRows('--source', a);
-        assertFiniteRows('--target', b);
-        const paired = pairById(a, b);
-        const frac = (args['test-fraction'] as number | undefined) ?? 0.1;
-        const split = trainTestSplit(paired.ids.length, { testFraction: frac, seed: (args.seed as number | undefined) ?? 0 });
-        const fitRows = split.test.length > 0 && split.train.length > 0;
-        const X = fitRows ? paired.source.takeRows(split.train) : paired.source;
-        const Y = fitRows ? paired.target.takeRows(split.train) : paired.target;
-        await est.fit(X, Y);
-        if (fitRows) {
-          const d = await diagnose(est.toMap(), paired.source.takeRows(split.test), paired.target.takeRows(split.test));
-          heldOut = { ...d, r2: undefined, testFraction: frac, seed: (args.seed as number | undefined) ?? 0 };
-        }
-      }
-      map = est.toMap({ ...models, diagnostics: heldOut ? { heldOut } : {} });
+    const info = meta.diagnostics as Record<string, unknown>;
+    const fit = info.fit as Record<string, unknown>;
+    const lines = [
+      `wrote ${out}: ${meta.estimator} map ${meta.source.dim} -> ${meta.target.dim} from ${meta.pairs} pairs` +
+        (fit.protocol === 'split' ? ` (a split: ${fit.testPairs} more held out)` : ''),
+      ...['rank', 'lambda', 'selection', 'solver', 'explainedFraction', 'scale', 'headResidual']
+        .filter((k) => info[k] !== undefined)
+        .map((k) => `  ${k}: ${fmt(info[k])}`),
+      ...warnings.map((w) => `  warning: ${w}`),
+    ];
+    const h = info.heldOut as Record<string, unknown> | undefined;
+    if (h) {
+      const how = fit.protocol === 'crossfit' ? `${fit.folds}-fold cross-fit, every pair; cosine on ${h.sampleRows}` : `split, ${h.rows} pairs`;
+      lines.push(
+        `  held-out (${how}): relative residual ${fmt(h.relativeResidual)}, mean R² ${fmt(h.r2Mean)}, ` +
+          `cosine mean ${fmt(h.cosineMean)} median ${fmt(h.cosineMedian)}, CKA source/target ${fmt(h.ckaSourceTarget)}`,
+      );
     }
-    map.save(out);
-    report(args, out, map, heldOut);
+    process.stdout.write(lines.join('\n') + '\n');
   },
 };
 
-function report(args: ParsedArgs, out: string, map: LinearMap, heldOut?: Record<string, unknown>): void {
-  const meta = map.metadata;
-  if (args.json) {
-    process.stdout.write(JSON.stringify({ out, ...meta }, null, 2) + '\n');
-    return;
-  }
-  const info = meta.diagnostics as Record<string, unknown>;
-  const lines = [
-    `wrote ${out}: ${meta.estimator} map ${meta.source.dim} -> ${meta.target.dim} from ${meta.pairs} pairs`,
-    ...['rank', 'rankDeficient', 'lambda', 'selection', 'solver', 'explainedFraction', 'scale', 'headResidual']
-      .filter((k) => info[k] !== undefined)
-      .map((k) => `  ${k}: ${fmt(info[k])}`),
-  ];
-  if (info.rankDeficient) lines.push('  warning: the system is rank-deficient (e.g. fewer pairs than dimensions): the minimum-norm map was returned');
-  if (heldOut) {
-    lines.push(
-      `  held-out (${heldOut.rows} pairs): relative residual ${fmt(heldOut.relativeResidual)}, cosine mean ${fmt(heldOut.cosineMean)} ` +
-        `median ${fmt(heldOut.cosineMedian)}, mean R² ${fmt(heldOut.r2Mean)}, CKA source/target ${fmt(heldOut.ckaSourceTarget)}`,
-    );
-  }
-  process.stdout.write(lines.join('\n') + '\n');
+/** The map from paired embedding files (or classifier heads, for weights). */
+async function fitFromFiles(args: ParsedArgs, method: string, out: string): Promise<FitMapResult> {
+  const source = required(args, 'source'), target = required(args, 'target');
+  checkOutputs([{ name: '--out', file: out, extensions: ['.safetensors'] }], [{ name: '--source', file: source }, { name: '--target', file: target }]);
+  const options = optionsFrom(args, method);
+  if (method === 'weights') return fitMap(loadHead(source, '--source'), loadHead(target, '--target'), options);
+  if (args.stream) return fitMapFromNpy(source, target, options);
+  const a = loadEmbeddings(source), b = loadEmbeddings(target);
+  assertFiniteRows(`--source ${source}`, a);
+  assertFiniteRows(`--target ${target}`, b);
+  const paired = pairById(a, b);
+  return fitMap(paired.source, paired.target, options);
+}
+
+/** The map from a cluster run's shard statistics (embmap extract --queue --stats), merged: no embedding is read. */
+async function fitFromStats(args: ParsedArgs, method: string, out: string): Promise<FitMapResult> {
+  const given = ['source', 'target', 'stream', 'test-fraction', 'folds', 'seed', 'no-diagnostics'].find((f) => args[f] !== undefined);
+  if (given) throw new UsageError(`--${given}: not with --stats (the merged statistics are the data; no held-out diagnostics)`);
+  if (method === 'weights') throw new UsageError(`--method: expected a paired estimator with --stats, received 'weights'`);
+  const dir = required(args, 'stats');
+  checkOutputs([{ name: '--out', file: out, extensions: ['.safetensors'] }], [{ name: '--stats', file: dir }]);
+  const { stats, meta } = mergeStatsDir(dir);
+  const { params, protocol } = splitOptions({
+    ...optionsFrom(args, method), validation: 'none',
+    sourceModel: (args['source-model'] as string | undefined) ?? meta.source, targetModel: (args['target-model'] as string | undefined) ?? meta.target,
+  });
+  return fitFromFolds(method as EstimatorName, params, [stats], [], protocol);
 }
 
 function required(args: ParsedArgs, name: string): string {
@@ -106,21 +117,52 @@ function required(args: ParsedArgs, name: string): string {
 }
 
 function fmt(v: unknown): string {
-  return typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v);
+  return typeof v === 'number' ? (Number.isInteger(v) && Math.abs(v) > 1 ? String(v) : v.toPrecision(4)) : String(v);
 }
 
-/** The estimator parameters of fit's flags (--lambda, --rank, --scale, --no-intercept, --seed); also the experiments'. */
-export function paramsFrom(args: ParsedArgs): PairedParamsFor {
-  const p: PairedParamsFor = { intercept: !args['no-intercept'] };
-  if (args.lambda !== undefined) {
-    const l = String(args.lambda);
-    if (l === 'auto' || l === 'gcv') p.lambda = 'gcv';
-    else if (l === 'cv') p.lambda = 'cv';
-    else if (Number.isFinite(Number(l))) p.lambda = Number(l);
-    else throw new UsageError(`--lambda: expected a number, auto, gcv or cv, received '${l}'`);
+/** The flags as fitMap options: parameters checked against the method's declaration, then the protocol. */
+/** The estimator flags as parameters of `method`, checked against its declaration (fit and the experiments). */
+export function estimatorParams(args: ParsedArgs, method: string): Record<string, ParamValue> {
+  const params: Record<string, unknown> = {};
+  for (const s of PARAM_SPECS) {
+    const v = args[cliFlag(s)];
+    if (v === undefined || params[s.name] !== undefined) continue;
+    if (s.type.kind === 'boolean') params[s.name] = s.default === true ? !v : v;
+    else if (typeof v === 'string' && s.type.kind !== 'choice' && v.trim() !== '' && Number.isFinite(Number(v))) params[s.name] = Number(v);
+    else params[s.name] = v;
   }
-  if (args.rank !== undefined) p.rank = args.rank as number;
-  if (args.scale) p.scale = true;
-  if (args.seed !== undefined) p.seed = args.seed as number;
-  return p;
+  try {
+    return checkParams(method, params, '--');
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function optionsFrom(args: ParsedArgs, method: string): FitMapOptions {
+  const params = estimatorParams(args, method);
+  const frac = args['test-fraction'] as number | undefined;
+  if (frac !== undefined && !(frac >= 0 && frac < 1)) throw new UsageError(`--test-fraction: expected a number in [0, 1), received ${frac}`);
+  if (frac !== undefined && args.stream) {
+    throw new UsageError('--test-fraction: a plain split needs the rows in memory: drop --stream (streamed fits get cross-fit diagnostics) or drop --test-fraction');
+  }
+  if (frac !== undefined && args['no-diagnostics']) throw new UsageError('--test-fraction: not with --no-diagnostics (a split is a diagnostic)');
+  for (const k of ['folds', 'seed'] as const) {
+    if (args[k] !== undefined && (frac === 0 || args['no-diagnostics'])) throw new UsageError(`--${k}: not with ${frac === 0 ? '--test-fraction 0' : '--no-diagnostics'} (no held-out diagnostics)`);
+  }
+  if (args.folds !== undefined && frac !== undefined) throw new UsageError('--folds: not with --test-fraction (a plain split has no folds)');
+  const validation = args['no-diagnostics'] || frac === 0 ? 'none' : frac !== undefined ? 'split' : undefined;
+  if (method === 'weights') {
+    for (const k of ['test-fraction', 'folds', 'seed', 'stream', 'no-diagnostics'] as const) {
+      if (args[k] !== undefined) throw new UsageError(`--${k}: method 'weights' fits from classifier heads, not pairs: no held-out diagnostics or streaming`);
+    }
+  }
+  return {
+    method: method as FitMapOptions['method'],
+    ...params,
+    ...(method === 'weights' ? {} : { validation, testFraction: validation === 'split' ? frac : undefined }),
+    folds: args.folds as number | undefined,
+    seed: args.seed as number | undefined,
+    sourceModel: (args['source-model'] as string | undefined) ?? (args.source as string),
+    targetModel: (args['target-model'] as string | undefined) ?? (args.target as string),
+  };
 }

@@ -1,0 +1,252 @@
+// The one entry point for fitting a map, used by the CLI and the experiments alike:
+// fitMap(source, target, { method, ...parameters, ...protocol }).
+//
+// Protocol (docs/MAPS.md): by default the map is fitted on EVERY pair, and the held-out
+// diagnostics come from a cross-fit on fold statistics: the pairs are dealt into `folds` seeded
+// folds, each fold's statistics are subtracted from the total, the map is re-solved and scored
+// on that fold from its statistics (residual, R^2) and a bounded sample of its rows (cosine,
+// CKA). That costs `folds` solves, not passes over the data. `testFraction` asks for a plain
+// split instead (the map is then fitted on the training part only); `validation: 'none'` skips
+// diagnostics. The map file records which was done.
+import { Matrix } from '../core/matrix';
+import { assertInteger, assertMatrix, assertNumber, assertOneOf, fail } from '../core/validate';
+import { Engine } from '../engine/engine';
+import { SufficientStats } from '../engine/stats';
+import { crossFitDiagnostics, type FoldSample } from '../evaluate/crossfit';
+import { diagnose } from '../evaluate/diagnostics';
+import { makeRng, permutation, trainTestSplit } from '../evaluate/split';
+import type { LinearMap, MapMetadata } from '../maps/linear-map';
+import type { EstimatorName, FitInfo, PairedEstimator } from './estimator';
+import { LowRankEstimator } from './lowrank';
+import { LstsqEstimator } from './lstsq';
+import { checkParams, type ParamValue } from './params';
+import { ProcrustesEstimator } from './procrustes';
+import { RidgeEstimator } from './ridge';
+import { WeightsEstimator, type Head } from './weights';
+
+export type Validation = 'crossfit' | 'split' | 'none';
+export const VALIDATIONS: readonly Validation[] = ['crossfit', 'split', 'none'];
+
+/** Options of the fit protocol, apart from the estimator's own parameters. */
+export interface ProtocolOptions {
+  /** Default 'crossfit' ('split' when testFraction is given). */
+  validation?: Validation;
+  /** Folds of the cross-fit (and of ridge's lambda 'cv'); default 5. */
+  folds?: number;
+  /** 'split': the fraction of pairs held out, in (0, 1). */
+  testFraction?: number;
+  /** Seed of the fold assignment or split; default 0. */
+  seed?: number;
+  /** Held-out rows kept for the cosine and CKA diagnostics (at most; default 2000). */
+  sampleRows?: number;
+  /** Model names recorded in the map file. */
+  sourceModel?: string;
+  targetModel?: string;
+  engine?: Engine;
+}
+
+/** The protocol options with their defaults filled in. */
+export type Protocol = ProtocolOptions & Required<Pick<ProtocolOptions, 'validation' | 'folds' | 'seed' | 'sampleRows'>>;
+
+const PROTOCOL_KEYS = ['validation', 'folds', 'testFraction', 'seed', 'sampleRows', 'sourceModel', 'targetModel', 'engine'] as const;
+
+export interface FitMapOptions extends ProtocolOptions {
+  method: EstimatorName;
+  /** The method's parameters, as declared in estimators/params.ts. */
+  [param: string]: unknown;
+}
+
+export interface FitMapResult {
+  map: LinearMap;
+  /** Also stored in the map file's diagnostics. */
+  warnings: string[];
+}
+
+/** Fits a map from paired rows (Matrix source and target), or from classifier heads for 'weights'. */
+export async function fitMap(source: Matrix | Head, target: Matrix | Head, options: FitMapOptions): Promise<FitMapResult> {
+  const { method, params, protocol } = splitOptions(options);
+  if (method === 'weights') {
+    if ((options.validation !== undefined && options.validation !== 'none') || options.testFraction !== undefined) {
+      throw new RangeError("validation: method 'weights' fits from classifier heads, not pairs: it has no held-out diagnostics");
+    }
+    const est = await new WeightsEstimator(params, { engine: protocol.engine }).fitHeads(source as Head, target as Head);
+    return { map: est.toMap(metadata(protocol, { protocol: 'heads' })), warnings: [] };
+  }
+  assertMatrix('source', source);
+  assertMatrix('target', target);
+  if (target.rows !== source.rows) throw new RangeError(`target: expected ${source.rows} rows to pair with source's rows, received ${target.rows}`);
+  if (source.rows < 2) throw new RangeError(`source: expected at least 2 pairs to fit a map, received ${source.rows}`);
+  const Y = target.dtype === source.dtype ? target : target.astype(source.dtype);
+  if (protocol.validation === 'split') {
+    const split = trainTestSplit(source.rows, { testFraction: protocol.testFraction, seed: protocol.seed });
+    if (split.test.length < 1 || split.train.length < 2) {
+      throw new RangeError(
+        `testFraction: ${protocol.testFraction} of ${source.rows} pairs leaves ${split.train.length} to fit and ${split.test.length} held out: ` +
+          'expected at least 2 and 1',
+      );
+    }
+    const trainX = source.takeRows(split.train), trainY = Y.takeRows(split.train);
+    const folds = [await statsOf(trainX, trainY, params, protocol.engine)];
+    const { est, warnings } = await fitFolds(method, params, folds, protocol);
+    const heldOut = await diagnose(est.toMap(), source.takeRows(split.test), Y.takeRows(split.test), protocol.engine);
+    const fit = { protocol: 'split', testFraction: protocol.testFraction, seed: protocol.seed, trainPairs: split.train.length, testPairs: split.test.length };
+    return { map: est.toMap(metadata(protocol, fit, { heldOut: { ...heldOut, r2: undefined } }, warnings)), warnings };
+  }
+  const dealt = new FoldDealer(source.rows, source.cols, Y.cols, params, protocol);
+  await dealt.add(source, Y, 0);
+  return fitFromFolds(method, params, dealt.folds, dealt.samples, protocol);
+}
+
+/**
+ * Fits from statistics already dealt into folds (streaming: see estimators/streaming.ts), the
+ * map on their total, diagnostics by cross-fit when there is more than one fold.
+ */
+export async function fitFromFolds(
+  method: EstimatorName, params: Record<string, ParamValue>, folds: SufficientStats[], samples: FoldSample[], protocol: ProtocolOptions,
+): Promise<FitMapResult> {
+  const { est, total, warnings } = await fitFolds(method, params, folds, protocol);
+  if (folds.length < 2) {
+    return { map: est.toMap(metadata(protocol, { protocol: 'none', pairs: total.count }, {}, warnings)), warnings };
+  }
+  // Ridge's lambda is chosen once, on all the pairs, and reused in the folds.
+  const foldParams = typeof est.fitted.info.lambda === 'number' && method === 'ridge' ? { ...params, lambda: est.fitted.info.lambda } : params;
+  const heldOut = await crossFitDiagnostics(total, folds, samples, (train) => makeEstimator(method, foldParams, protocol.engine).fitStats(train), protocol.engine);
+  const fit = {
+    protocol: 'crossfit', folds: folds.length, seed: protocol.seed, mapPairs: total.count,
+    ...(method === 'ridge' ? { foldLambda: 'the lambda chosen on all pairs' } : {}),
+  };
+  return { map: est.toMap(metadata(protocol, fit, { heldOut }, warnings)), warnings };
+}
+
+/** Validates the options: the method's parameters against the declaration, then the protocol. */
+export function splitOptions(options: FitMapOptions): { method: EstimatorName; params: Record<string, ParamValue>; protocol: Protocol } {
+  if (options === null || typeof options !== 'object') fail(TypeError, 'options', '{ method, ...parameters }', options);
+  const { method, ...rest } = options;
+  const raw: Record<string, unknown> = { ...rest };
+  for (const k of PROTOCOL_KEYS) delete raw[k];
+  const params = checkParams(method, raw);
+  const validation = options.validation ?? (options.testFraction !== undefined ? 'split' : 'crossfit');
+  assertOneOf('validation', validation, VALIDATIONS);
+  const folds = options.folds ?? 5;
+  assertInteger('folds', folds, 2, 1000);
+  const seed = options.seed ?? 0;
+  assertInteger('seed', seed, 0);
+  const sampleRows = options.sampleRows ?? 2000;
+  assertInteger('sampleRows', sampleRows, 0);
+  if (validation === 'split') {
+    if (options.testFraction === undefined) throw new TypeError("testFraction: required by validation 'split', received undefined");
+    assertNumber('testFraction', options.testFraction, 0, 1);
+    if (options.testFraction <= 0 || options.testFraction >= 1) fail(RangeError, 'testFraction', 'a number in (0, 1)', options.testFraction);
+  } else if (options.testFraction !== undefined) {
+    throw new RangeError(`testFraction: only with validation 'split', received validation '${validation}'`);
+  }
+  for (const k of ['sourceModel', 'targetModel'] as const) {
+    if (options[k] !== undefined && typeof options[k] !== 'string') fail(TypeError, k, 'a string', options[k]);
+  }
+  return { method: method as EstimatorName, params, protocol: { ...options, validation, folds, seed, sampleRows } };
+}
+
+/** A paired estimator from checked parameters (see params.ts). */
+export function makeEstimator(method: EstimatorName, params: Record<string, ParamValue>, engine?: Engine): PairedEstimator {
+  const opts = { engine };
+  switch (method) {
+    case 'lstsq': return new LstsqEstimator(params, opts);
+    case 'ridge': return new RidgeEstimator(params, opts);
+    case 'procrustes': return new ProcrustesEstimator(params, opts);
+    case 'lowrank': return new LowRankEstimator(params as { rank: number }, opts);
+    default: return fail(TypeError, 'method', "one of 'lstsq', 'ridge', 'procrustes', 'lowrank' (paired rows)", method);
+  }
+}
+
+/** Deals rows into seeded folds as they stream by, keeping a bounded sample of each fold's rows. */
+export class FoldDealer {
+  readonly folds: SufficientStats[];
+  readonly samples: FoldSample[];
+  private readonly fold: Uint16Array;
+  private readonly perFold: number;
+
+  constructor(rows: number, p: number, q: number, params: Record<string, ParamValue>, protocol: Protocol) {
+    // Fewer pairs than folds: one pair per fold (leave-one-out).
+    const k = protocol.validation === 'none' ? 1 : Math.min(protocol.folds, rows);
+    const order = permutation(rows, makeRng(protocol.seed));
+    this.fold = new Uint16Array(rows);
+    for (let i = 0; i < rows; i++) this.fold[order[i]] = i % k;
+    const opts = { precision: params.precision as 'float64' | 'float32' | undefined, engine: protocol.engine };
+    this.folds = Array.from({ length: k }, () => new SufficientStats(p, q, opts));
+    this.samples = Array.from({ length: k }, () => ({ X: [], Y: [] }));
+    this.perFold = k > 1 ? Math.ceil(protocol.sampleRows / k) : 0;
+  }
+
+  /**
+   * Adds rows start .. start + X.rows of the whole set. A NaN or infinity is an error naming
+   * `names` (the inputs as the caller knows them) and the row of the whole set.
+   */
+  async add(X: Matrix, Y: Matrix, start: number, names: [string, string] = ['source', 'target']): Promise<void> {
+    const k = this.folds.length;
+    const idx: number[][] = Array.from({ length: k }, () => []);
+    for (let i = 0; i < X.rows; i++) idx[this.fold[start + i]].push(i);
+    for (let f = 0; f < k; f++) {
+      if (idx[f].length === 0) continue;
+      const xf = k === 1 ? X : X.takeRows(idx[f]), yf = k === 1 ? Y : Y.takeRows(idx[f]);
+      try {
+        await this.folds[f].update(xf, yf);
+      } catch (err) {
+        if (!(err instanceof RangeError) || !/^[XY]: expected finite/.test(err.message)) throw err;
+        throw new RangeError(err.message
+          .replace(/^X:/, `${names[0]}:`).replace(/^Y:/, `${names[1]}:`)
+          .replace(/at row (\d+)/, (_, r) => `at row ${start + idx[f][Number(r)]}`));
+      }
+      const s = this.samples[f], take = Math.min(this.perFold - s.X.length, xf.rows);
+      for (let i = 0; i < take; i++) {
+        s.X.push(xf.row(i).slice());
+        s.Y.push(yf.row(i).slice());
+      }
+    }
+  }
+}
+
+async function statsOf(X: Matrix, Y: Matrix, params: Record<string, ParamValue>, engine?: Engine): Promise<SufficientStats> {
+  const s = new SufficientStats(X.cols, Y.cols, { precision: params.precision as 'float64' | 'float32' | undefined, engine });
+  return s.update(X, Y);
+}
+
+// The map on the total of the folds; ridge 'cv' chooses its lambda on these same folds.
+async function fitFolds(method: EstimatorName, params: Record<string, ParamValue>, folds: SufficientStats[], protocol: ProtocolOptions) {
+  const total = folds[0].clone();
+  for (let f = 1; f < folds.length; f++) total.merge(folds[f]);
+  if (total.count < 2) throw new RangeError(`source: expected at least 2 pairs to fit a map, received ${total.count}`);
+  const est = makeEstimator(method, params, protocol.engine);
+  if (method === 'ridge' && params.lambda === 'cv') {
+    if (folds.length < 2) throw new RangeError("lambda: 'cv' needs folds: use the default cross-fit validation, not 'none' or a split");
+    await (est as RidgeEstimator).fitFolds(folds);
+  } else {
+    await est.fitStats(total);
+  }
+  return { est, total, warnings: warningsFor(method, est.fitted.info, total, params) };
+}
+
+/** Under-determined (fewer pairs than the source dimension needs) and rank-deficient fits, said in words. */
+function warningsFor(method: EstimatorName, info: FitInfo, total: SufficientStats, params: Record<string, ParamValue>): string[] {
+  const out: string[] = [];
+  const need = total.p + (params.intercept === false ? 0 : 1);
+  if (total.count < need) {
+    const what =
+      method === 'ridge' ? `the regularisation chose lambda = ${Number(info.lambda).toPrecision(3)} (${info.selection})` :
+      method === 'lowrank' ? `the rank-${info.rank} map rests on ${params.lambda === 0 ? 'the minimum-norm solution' : `lambda = ${params.lambda}`}` :
+      method === 'procrustes' ? 'the rotation is not determined on the directions the pairs do not span' :
+      `the minimum-norm solution was returned (rank ${info.rank})`;
+    out.push(`under-determined: ${total.count} pairs for a ${total.p}-dimensional source (${need} needed to determine the map): ${what}`);
+  } else if (info.rankDeficient) {
+    out.push(`rank-deficient: the source spans ${info.rank} of ${total.p} dimensions (duplicated or constant columns?): the minimum-norm map was returned`);
+  }
+  return out;
+}
+
+function metadata(protocol: ProtocolOptions, fit: Record<string, unknown>, extra: Record<string, unknown> = {}, warnings: string[] = []): Partial<MapMetadata> {
+  return {
+    source: { model: protocol.sourceModel ?? 'unknown', dim: 0 },
+    target: { model: protocol.targetModel ?? 'unknown', dim: 0 },
+    diagnostics: { fit, ...extra, ...(warnings.length ? { warnings } : {}) },
+  };
+}
+

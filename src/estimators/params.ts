@@ -1,0 +1,147 @@
+// Every estimator parameter declared once (after scikit-learn's `_parameter_constraints`):
+// name, type, range, default and the methods that take it. `checkParams` validates a call
+// against it, and the CLI's `fit` flags and usage text are generated from it, so a parameter
+// a method does not take is an error naming the method and what it does take.
+import { describe, fail } from '../core/validate';
+import { STATS_PRECISIONS } from '../engine/stats';
+import type { EstimatorName } from './estimator';
+
+export const ESTIMATORS: readonly EstimatorName[] = ['lstsq', 'ridge', 'procrustes', 'lowrank', 'weights'];
+const PAIRED: readonly EstimatorName[] = ['lstsq', 'ridge', 'procrustes', 'lowrank'];
+
+export type ParamType =
+  | { kind: 'boolean' }
+  | { kind: 'number'; min: number; max?: number; integer?: boolean }
+  | { kind: 'choice'; values: readonly string[] }
+  /** A number in [min, max] or one of the words. */
+  | { kind: 'number|choice'; min: number; values: readonly string[] }
+  | { kind: 'numbers'; min: number };
+
+export interface ParamSpec {
+  name: string;
+  type: ParamType;
+  /** undefined: required when the method takes it, unless `defaultText` explains the default. */
+  default?: unknown;
+  /** How the default is chosen when it depends on the data. */
+  defaultText?: string;
+  methods: readonly EstimatorName[];
+  doc: string;
+  /** Library only: no CLI flag (lists of numbers). */
+  libraryOnly?: boolean;
+}
+
+/** A parameter may be declared more than once with different types for different methods (lambda). */
+export const PARAMETERS: readonly ParamSpec[] = [
+  { name: 'intercept', type: { kind: 'boolean' }, default: true, methods: PAIRED, doc: 'fit a bias by centring both sides' },
+  {
+    name: 'precision', type: { kind: 'choice', values: STATS_PRECISIONS }, default: 'float64', methods: PAIRED,
+    doc: "products in float64 (accurate) or float32 (1.6x faster measured, relative error ~cond(X)^2*1e-7)",
+  },
+  {
+    name: 'rcond', type: { kind: 'number', min: 0, max: 1 }, defaultText: 'p * epsilon of the products', methods: ['lstsq'],
+    doc: 'eigenvalues of X^T X below rcond * the largest count as zero (minimum-norm solution)',
+  },
+  {
+    name: 'lambda', type: { kind: 'number|choice', min: 0, values: ['gcv', 'cv'] }, default: 'gcv', methods: ['ridge'],
+    doc: "penalty >= 0, or chosen by 'gcv' or k-fold 'cv' over the grid",
+  },
+  { name: 'lambda', type: { kind: 'number', min: 0 }, default: 0, methods: ['lowrank'], doc: 'ridge penalty before the rank cut' },
+  {
+    name: 'grid', type: { kind: 'numbers', min: Number.MIN_VALUE }, defaultText: '25 values, 1e-6..1e2 x the mean eigenvalue of X^T X',
+    methods: ['ridge'], doc: 'candidate lambdas', libraryOnly: true,
+  },
+  { name: 'rank', type: { kind: 'number', min: 1, integer: true }, methods: ['lowrank'], doc: 'rank of the map' },
+  { name: 'scale', type: { kind: 'boolean' }, default: false, methods: ['procrustes'], doc: 'also fit an isotropic scale' },
+  { name: 'centre', type: { kind: 'boolean' }, default: true, methods: ['weights'], doc: 'centre the heads over classes' },
+];
+
+export type ParamValue = boolean | number | string | number[];
+
+/** The parameters `method` takes, each once. */
+export function paramsOf(method: EstimatorName): ParamSpec[] {
+  return PARAMETERS.filter((s) => s.methods.includes(method));
+}
+
+/**
+ * Checks `params` for `method` against the declaration and fills in defaults. Unknown or
+ * irrelevant names are errors listing what the method takes; `prefix` names them as the caller
+ * spells them ('--' on the command line).
+ */
+export function checkParams(method: unknown, params: Record<string, unknown>, prefix = ''): Record<string, ParamValue> {
+  if (typeof method !== 'string' || !(ESTIMATORS as readonly string[]).includes(method)) {
+    fail(TypeError, `${prefix}method`, `one of ${ESTIMATORS.join(', ')}`, method);
+  }
+  const m = method as EstimatorName;
+  const specs = paramsOf(m);
+  const shown = (spec: ParamSpec) => (prefix ? prefix + cliFlag(spec) : spec.name);
+  const takes = specs.filter((s) => !(prefix && s.libraryOnly)).map(shown).join(', ') || 'no parameters';
+  for (const name of Object.keys(params)) {
+    if (params[name] !== undefined && !specs.some((s) => s.name === name)) {
+      const known = PARAMETERS.some((s) => s.name === name);
+      throw new RangeError(
+        `${prefix ? prefix + flagName(name) : name}: ${known ? 'not a parameter of' : 'unknown parameter for'} method '${m}', which takes ${takes}`,
+      );
+    }
+  }
+  const out: Record<string, ParamValue> = {};
+  for (const s of specs) {
+    const v = params[s.name];
+    if (v === undefined) {
+      if (s.default !== undefined) out[s.name] = s.default as ParamValue;
+      else if (s.defaultText === undefined) throw new TypeError(`${shown(s)}: required by method '${m}' (${s.doc}), received undefined`);
+      continue;
+    }
+    out[s.name] = checkValue(prefix ? prefix + flagName(s.name) : s.name, s.type, v);
+  }
+  return out;
+}
+
+function checkValue(name: string, t: ParamType, v: unknown): ParamValue {
+  const range = (min: number, max = Infinity, integer = false) =>
+    `${integer ? 'an integer' : 'a number'} ${max === Infinity ? `>= ${min}` : `in [${min}, ${max}]`}`;
+  const inRange = (x: unknown, min: number, max = Infinity, integer = false) =>
+    typeof x === 'number' && Number.isFinite(x) && x >= min && x <= max && (!integer || Number.isInteger(x));
+  switch (t.kind) {
+    case 'boolean':
+      if (typeof v !== 'boolean') fail(TypeError, name, 'a boolean', v);
+      return v;
+    case 'number':
+      if (!inRange(v, t.min, t.max, t.integer)) fail(RangeError, name, range(t.min, t.max, t.integer), v);
+      return v as number;
+    case 'choice':
+      if (typeof v !== 'string' || !t.values.includes(v)) fail(TypeError, name, `one of ${t.values.join(', ')}`, v);
+      return v;
+    case 'number|choice':
+      if (typeof v === 'string' && t.values.includes(v)) return v;
+      if (!inRange(v, t.min)) fail(RangeError, name, `${range(t.min)} or one of ${t.values.join(', ')}`, v);
+      return v as number;
+    case 'numbers':
+      if (!Array.isArray(v) || v.length < 1 || !v.every((x) => inRange(x, t.min))) {
+        throw new RangeError(`${name}: expected a non-empty array of numbers >= ${t.min}, received ${describe(v)}`);
+      }
+      return v as number[];
+  }
+}
+
+/** camelCase to the CLI's kebab-case. */
+export function flagName(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** The CLI flag of a parameter: a boolean that defaults to true is turned off by --no-NAME. */
+export function cliFlag(s: ParamSpec): string {
+  return s.type.kind === 'boolean' && s.default === true ? `no-${flagName(s.name)}` : flagName(s.name);
+}
+
+/** How a parameter reads in usage text: `--rank K (lowrank; required)`. */
+export function describeParam(s: ParamSpec): string {
+  const t = s.type;
+  const value =
+    t.kind === 'boolean' ? '' :
+    t.kind === 'choice' ? ` ${t.values.join('|')}` :
+    t.kind === 'number|choice' ? ` X|${t.values.join('|')}` :
+    t.kind === 'numbers' ? ' X,Y,...' : t.integer ? ' K' : ' X';
+  if (cliFlag(s) !== flagName(s.name)) return `--${cliFlag(s)}  (${s.methods.join('|')}) do not: ${s.doc}`;
+  const dflt = s.default !== undefined ? `default ${String(s.default)}` : s.defaultText ? `default ${s.defaultText}` : 'required';
+  return `--${cliFlag(s)}${value}  (${s.methods.join('|')}; ${dflt}) ${s.doc}`;
+}

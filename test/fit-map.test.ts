@@ -1,0 +1,178 @@
+// fitMap: parameters checked against their declaration, the map fitted on every pair, cross-fit
+// diagnostics equal to explicit refits, the intercept convention, under-determined warnings and
+// the refusal of non-finite inputs and results.
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { Matrix } from '../src/core/matrix';
+import { LstsqEstimator, PARAMETERS, checkParams, fitMap, pairedEstimator } from '../src/estimators';
+import { fitMapFromNpy } from '../src/estimators/streaming';
+import { makeRng as splitRng, permutation } from '../src/evaluate/split';
+import { writeNpy } from '../src/io/npy';
+import { writeSafetensors } from '../src/io/safetensors';
+import { LinearMap } from '../src/maps/linear-map';
+import { tempDir } from './helpers/io';
+import { makeRng, randn } from './helpers/random';
+import { matmul, relErr, solve, toF64, transpose } from './helpers/reference';
+
+const rng = makeRng('fit-map.test');
+
+function planted(n: number, p: number, q: number, sigma: number) {
+  const X = randn(rng, n, p, 'float64');
+  for (let i = 0; i < X.data.length; i++) X.data[i] += 3;
+  const M = randn(rng, p, q, 'float64');
+  const XM = matmul(toF64(X), toF64(M));
+  const Y = Matrix.zeros(n, q, 'float64');
+  for (let i = 0; i < n * q; i++) Y.data[i] = XM.data[i] + 1 + sigma * (rng() - 0.5);
+  return { X, Y };
+}
+
+/** Centred float64 least squares: the reference of the intercept convention. */
+function centredLstsq(X: Matrix, Y: Matrix) {
+  const mean = (A: Matrix) => Float64Array.from({ length: A.cols }, (_, j) => { let s = 0; for (let i = 0; i < A.rows; i++) s += A.data[i * A.cols + j]; return s / A.rows; });
+  const mx = mean(X), my = mean(Y);
+  const Xc = toF64(X), Yc = toF64(Y);
+  for (let i = 0; i < X.rows; i++) {
+    for (let j = 0; j < X.cols; j++) Xc.data[i * X.cols + j] -= mx[j];
+    for (let j = 0; j < Y.cols; j++) Yc.data[i * Y.cols + j] -= my[j];
+  }
+  const W = solve(matmul(transpose(Xc), Xc), matmul(transpose(Xc), Yc));
+  const b = Float64Array.from(my, (v, j) => v - mx.reduce((s, m, i) => s + m * W.data[i * Y.cols + j], 0));
+  return { W, b };
+}
+
+test('an irrelevant or unknown parameter is an error naming the method and what it takes', async () => {
+  const { X, Y } = planted(50, 4, 3, 0.1);
+  await assert.rejects(fitMap(X, Y, { method: 'lstsq', rank: 5 }), /rank: not a parameter of method 'lstsq', which takes intercept, precision, rcond/);
+  await assert.rejects(fitMap(X, Y, { method: 'lstsq', lambda: 3 }), /lambda: not a parameter of method 'lstsq'/);
+  await assert.rejects(fitMap(X, Y, { method: 'lowrank', rank: 2, lambda: 'gcv' }), /lambda: expected a number >= 0, received string "gcv"/);
+  await assert.rejects(fitMap(X, Y, { method: 'lowrank' }), /rank: required by method 'lowrank'/);
+  await assert.rejects(fitMap(X, Y, { method: 'ridge', lamda: 1 }), /lamda: unknown parameter for method 'ridge', which takes intercept, precision, lambda, grid/);
+  await assert.rejects(fitMap(X, Y, { method: 'pca' as never }), /method: expected one of lstsq, ridge, procrustes, lowrank, weights/);
+  await assert.rejects(fitMap(X, Y, { method: 'lstsq', testFraction: 1 }), /testFraction: expected a number in \(0, 1\), received number 1/);
+  await assert.rejects(fitMap(X, Y, { method: 'lstsq', testFraction: 0.001 }), /leaves 50 to fit and 0 held out/);
+  await assert.rejects(fitMap(X.rowSlice(0, 1), Y.rowSlice(0, 1), { method: 'lstsq' }), /at least 2 pairs/);
+  assert.throws(() => pairedEstimator('lstsq', { rank: 5 }), /rank: not a parameter of method 'lstsq'/);
+  // Every declared parameter has a type, the methods that take it and a doc line.
+  for (const s of PARAMETERS) assert.ok(s.methods.length > 0 && s.doc.length > 0, s.name);
+  assert.deepEqual(checkParams('procrustes', {}), { intercept: true, precision: 'float64', scale: false });
+});
+
+test('the map uses every pair; cross-fit diagnostics equal explicit refits on the folds', async () => {
+  const { X, Y } = planted(203, 6, 4, 2);
+  const { map } = await fitMap(X, Y, { method: 'lstsq', folds: 4, seed: 9 });
+  const ref = centredLstsq(X, Y);
+  assert.ok(relErr(map.weight().data, ref.W.data) < 1e-6); // float32 storage
+  assert.equal(map.metadata.pairs, 203);
+  const d = map.metadata.diagnostics as { fit: Record<string, unknown>; heldOut: Record<string, number> };
+  assert.deepEqual(d.fit, { protocol: 'crossfit', folds: 4, seed: 9, mapPairs: 203 });
+  // The same folds by hand: fit on the other rows, residuals on this fold's rows.
+  const order = permutation(203, splitRng(9));
+  const fold = new Int32Array(203);
+  order.forEach((row, i) => (fold[row] = i % 4));
+  let res = 0, tot = 0;
+  const ssRes = new Float64Array(4), sq = new Float64Array(4);
+  const foldMeans: Float64Array[] = [];
+  for (let f = 0; f < 4; f++) {
+    const train = [...fold.keys()].filter((i) => fold[i] !== f), test = [...fold.keys()].filter((i) => fold[i] === f);
+    const r = centredLstsq(X.takeRows(train), Y.takeRows(train));
+    const my = new Float64Array(4);
+    for (const i of test) for (let j = 0; j < 4; j++) my[j] += Y.get(i, j) / test.length;
+    foldMeans.push(my);
+    for (const i of test) {
+      for (let j = 0; j < 4; j++) {
+        let pred = r.b[j];
+        for (let k = 0; k < 6; k++) pred += X.get(i, k) * r.W.data[k * 4 + j];
+        res += (pred - Y.get(i, j)) ** 2;
+        ssRes[j] += (pred - Y.get(i, j)) ** 2;
+        tot += Y.get(i, j) ** 2;
+        sq[j] += (Y.get(i, j) - my[j]) ** 2;
+      }
+    }
+  }
+  assert.ok(Math.abs(d.heldOut.relativeResidual - Math.sqrt(res / tot)) < 1e-9 * Math.sqrt(res / tot), `${d.heldOut.relativeResidual} vs ${Math.sqrt(res / tot)}`);
+  const r2 = Array.from(ssRes, (r, j) => 1 - r / sq[j]).reduce((a, b) => a + b, 0) / 4;
+  assert.ok(Math.abs(d.heldOut.r2Mean - r2) < 1e-9, `${d.heldOut.r2Mean} vs ${r2}`);
+  assert.equal(d.heldOut.rows, 203);
+  assert.equal(d.heldOut.sampleRows, 203);
+  assert.ok(d.heldOut.cosineMean > 0.9 && d.heldOut.cosineMean <= 1);
+  // Streaming the same pairs from files gives the same map and the same diagnostics.
+  const dir = tempDir();
+  writeNpy(path.join(dir, 'x.npy'), X);
+  writeNpy(path.join(dir, 'y.npy'), Y);
+  const s = await fitMapFromNpy(path.join(dir, 'x.npy'), path.join(dir, 'y.npy'), { method: 'lstsq', folds: 4, seed: 9 }, 50);
+  assert.ok(relErr(s.map.weight().data, map.weight().data) < 1e-6);
+  const sd = s.map.metadata.diagnostics as { heldOut: Record<string, number> };
+  assert.ok(Math.abs(sd.heldOut.relativeResidual - d.heldOut.relativeResidual) < 1e-9);
+  await assert.rejects(fitMapFromNpy(path.join(dir, 'x.npy'), path.join(dir, 'y.npy'), { method: 'lstsq', testFraction: 0.2 }), /a 'split' \(testFraction\) needs the rows in memory/);
+});
+
+test('intercept convention: centring; rank-deficient data give the minimum-norm map of the centred problem', async () => {
+  // Column 2 duplicates column 0 and column 3 is constant: the centred problem has rank 2 of 4.
+  const n = 300;
+  const X = Matrix.zeros(n, 4, 'float64');
+  for (let i = 0; i < n; i++) {
+    const a = rng() * 4 + 10, b = rng() * 2 - 5;
+    X.data.set([a, b, a, 7], i * 4);
+  }
+  const Y = Matrix.zeros(n, 2, 'float64');
+  for (let i = 0; i < n; i++) {
+    Y.data[i * 2] = 2 * X.get(i, 0) - X.get(i, 1) + 3 + 0.01 * (rng() - 0.5);
+    Y.data[i * 2 + 1] = X.get(i, 1) + 0.01 * (rng() - 0.5);
+  }
+  const f = (await new LstsqEstimator().fit(X, Y)).fitted;
+  // Minimum norm splits column 0's coefficient equally over its duplicate and gives the
+  // constant column nothing (its centred values are zero); b = mean(Y) - mean(X) M.
+  const w = f.weight;
+  assert.equal(f.info.rankDeficient, true);
+  assert.ok(Math.abs(w.get(0, 0) - w.get(2, 0)) < 1e-9 && Math.abs(w.get(0, 0) - 1) < 1e-3, `${w.get(0, 0)} ${w.get(2, 0)}`);
+  assert.ok(Math.abs(w.get(3, 0)) < 1e-12 && Math.abs(w.get(3, 1)) < 1e-12);
+  const my = [0, 1].map((j) => Array.from({ length: n }, (_, i) => Y.get(i, j)).reduce((a, b) => a + b, 0) / n);
+  const mx = [0, 1, 2, 3].map((k) => Array.from({ length: n }, (_, i) => X.get(i, k)).reduce((a, b) => a + b, 0) / n);
+  for (let j = 0; j < 2; j++) {
+    const b = my[j] - mx.reduce((s, m, k) => s + m * w.get(k, j), 0);
+    assert.ok(Math.abs(f.bias[j] - b) < 1e-9 * Math.max(1, Math.abs(b)));
+  }
+  // Without an intercept nothing is centred: the constant column now carries the offset.
+  const g = (await new LstsqEstimator({ intercept: false }).fit(X, Y)).fitted;
+  assert.ok(Math.abs(g.weight.get(3, 0)) > 0.1);
+  assert.deepEqual(Array.from(g.bias), [0, 0]);
+});
+
+test('fewer pairs than source dimensions: an under-determined warning in the result and the map file', async () => {
+  const X = randn(rng, 4, 128, 'float32'), Y = randn(rng, 4, 128, 'float32');
+  const { map, warnings } = await fitMap(X, Y, { method: 'ridge' });
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /^under-determined: 4 pairs for a 128-dimensional source \(129 needed to determine the map\): the regularisation chose lambda = [0-9.e+-]+ \(gcv\)/);
+  const dir = tempDir();
+  map.save(path.join(dir, 'm.safetensors'));
+  assert.deepEqual(LinearMap.load(path.join(dir, 'm.safetensors')).metadata.diagnostics.warnings, warnings);
+  const l = await fitMap(X, Y, { method: 'lstsq', validation: 'none' });
+  assert.match(l.warnings[0], /under-determined: .* the minimum-norm solution was returned \(rank 3\)/);
+});
+
+test('NaN/Inf inputs are named by row; overflowing results and non-finite maps are refused', async () => {
+  const { X, Y } = planted(40, 5, 3, 0.1);
+  const bad = X.clone();
+  bad.data[17 * 5 + 2] = NaN;
+  await assert.rejects(fitMap(bad, Y, { method: 'lstsq' }), /source: expected finite values, received NaN at row 17, column 2/);
+  const badY = Y.clone();
+  badY.data[33 * 3] = -Infinity;
+  await assert.rejects(fitMap(X, badY, { method: 'ridge', validation: 'none' }), /target: expected finite values, received -Infinity at row 33, column 0/);
+  // Finite but extreme. Scaled by 1e-25 (all-Inf maps before float64 products): now just right.
+  const scaled = (f: number) => { const m = X.clone(); for (let i = 0; i < m.data.length; i++) m.data[i] *= f; return m; };
+  const ref = (await fitMap(X, Y, { method: 'lstsq', validation: 'none' })).map.weight().data;
+  const small = (await fitMap(scaled(1e-25), Y, { method: 'lstsq', validation: 'none' })).map.weight().data;
+  assert.ok(relErr(Float64Array.from(small, (v) => v * 1e-25), ref) < 1e-6);
+  // Weights beyond float32's range cannot be stored as a float32 map.
+  await assert.rejects(fitMap(scaled(1e-40), Y, { method: 'lstsq' }), /weight: expected values within float32's range, received magnitudes up to .*rescale/);
+  // float32 products overflow at ~1e19: the opt-in fast mode says so instead of writing infinities.
+  await assert.rejects(fitMap(scaled(1e20).astype('float32'), Y.astype('float32'), { method: 'lstsq', precision: 'float32' }), /stats: the cross-products overflowed \(float32 products of finite inputs\): rescale the inputs .* or use precision 'float64'/);
+  // A map file with a NaN weight is refused at load (so apply and serve refuse it too).
+  const dir = tempDir();
+  const w = Matrix.zeros(5, 3, 'float32');
+  w.data[4] = NaN;
+  writeSafetensors(path.join(dir, 'nan.safetensors'), { weight: w, bias: new Float32Array(3) });
+  assert.throws(() => LinearMap.load(path.join(dir, 'nan.safetensors')), /expected finite values in "weight", found NaN at index 4/);
+  assert.throws(() => LinearMap.create(w, new Float32Array(3)), /weight: expected finite values, received NaN at index 4/);
+});
