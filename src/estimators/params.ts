@@ -133,15 +133,15 @@ export function cliFlag(s: ParamSpec): string {
   return s.type.kind === 'boolean' && s.default === true ? `no-${flagName(s.name)}` : flagName(s.name);
 }
 
-/** How a parameter reads in usage text: `--rank K (lowrank; required)`. */
-export function describeParam(s: ParamSpec): string {
+/** How a parameter reads in usage text: its value's name (`K`) and what it is (`(lowrank; required) rank of the map`). */
+export function paramUsage(s: ParamSpec): { value?: string; about: string } {
   const t = s.type;
   const value =
-    t.kind === 'boolean' ? '' :
-    t.kind === 'choice' ? ` ${t.values.join('|')}` :
-    t.kind === 'number|choice' ? ` X|${t.values.join('|')}` :
-    t.kind === 'numbers' ? ' X,Y,...' : t.integer ? ' K' : ' X';
-  if (cliFlag(s) !== flagName(s.name)) return `--${cliFlag(s)}  (${s.methods.join('|')}) do not: ${s.doc}`;
+    t.kind === 'boolean' ? undefined :
+    t.kind === 'choice' ? t.values.join('|') :
+    t.kind === 'number|choice' ? `X|${t.values.join('|')}` :
+    t.kind === 'numbers' ? 'X,Y,...' : t.integer ? 'K' : 'X';
+  if (cliFlag(s) !== flagName(s.name)) return { value, about: `(${s.methods.join('|')}) do not: ${s.doc}` };
   const dflt = s.default !== undefined ? `default ${String(s.default)}` : s.defaultText ? `default ${s.defaultText}` : 'required';
-  return `--${cliFlag(s)}${value}  (${s.methods.join('|')}; ${dflt}) ${s.doc}`;
+  return { value, about: `(${s.methods.join('|')}; ${dflt}) ${s.doc}` };
 }

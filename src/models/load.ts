@@ -226,13 +226,10 @@ function readJson(file: string): unknown {
   }
 }
 
+// A card is the user's own configuration and may name a model anywhere (`embmap inspect CARD`
+// says where it leads); untrusted model packages are the importers' concern (weight manifests).
 function onnxPathOf(cardPath: string, onnxFile: string): string {
-  const folder = path.resolve(path.dirname(cardPath));
-  const resolved = path.resolve(folder, onnxFile);
-  // A card names a file beside it or below it, never one elsewhere.
-  if (path.relative(folder, resolved).startsWith('..') || path.isAbsolute(onnxFile)) {
-    throw new FileFormatError(cardPath, `onnx: expected a file in the card's folder or below it, received '${onnxFile}'`);
-  }
+  const resolved = path.resolve(path.dirname(cardPath), onnxFile);
   if (!fs.existsSync(resolved)) throw new FileFormatError(cardPath, `onnx: expected an existing ONNX file, '${onnxFile}' resolves to ${resolved}, which does not exist`);
   return resolved;
 }

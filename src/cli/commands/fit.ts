@@ -1,23 +1,26 @@
 import { mergeStatsDir } from '../../cluster/stats-files';
 import type { EstimatorName } from '../../estimators/estimator';
 import { fitFromFolds, fitMap, splitOptions, type FitMapOptions, type FitMapResult } from '../../estimators/fit-map';
-import { ESTIMATORS, PARAMETERS, checkParams, cliFlag, describeParam, type ParamValue } from '../../estimators/params';
+import { ESTIMATORS, PARAMETERS, checkParams, cliFlag, paramUsage, type ParamValue } from '../../estimators/params';
 import { fitMapFromNpy } from '../../estimators/streaming';
 import { loadHead } from '../../estimators/weights';
 import { assertFiniteRows, loadEmbeddings, pairById } from '../../io/embeddings';
 import { checkOutputs } from '../../io/outputs';
-import { UsageError, type Command, type FlagType, type ParsedArgs } from '../command';
+import { UsageError, flagSpec, synopsis, type Command, type FlagSpec, type ParsedArgs } from '../command';
 
-// The estimator parameters' flags and usage come from their declaration (estimators/params.ts).
+// The estimator parameters' flags and their help come from their declaration (estimators/params.ts).
 const PARAM_SPECS = PARAMETERS.filter((s) => !s.libraryOnly);
 
-/** One flag per parameter name; a name declared with different types (lambda) is read as a string. */
-function paramFlags(): Record<string, FlagType> {
-  const out: Record<string, FlagType> = {};
+/** One flag per parameter name; a name declared for several methods with different types (lambda) is read as a string. */
+function paramFlags(): Record<string, FlagSpec> {
+  const out: Record<string, FlagSpec> = {};
   for (const s of PARAM_SPECS) {
-    const t: FlagType = s.type.kind === 'boolean' ? 'boolean' : s.type.kind === 'number' ? 'number' : 'string';
-    const flag = cliFlag(s);
-    out[flag] = out[flag] === undefined || out[flag] === t ? t : 'string';
+    const type = s.type.kind === 'boolean' ? 'boolean' : s.type.kind === 'number' ? 'number' : 'string';
+    const { value, about } = paramUsage(s);
+    const flag = cliFlag(s), prev = out[flag];
+    out[flag] = prev === undefined
+      ? { type, ...(value ? { value } : {}), description: about }
+      : { type: prev.type === type ? type : 'string', value: [prev.value, value].filter(Boolean).join(' or '), description: `${prev.description}; ${about}` };
   }
   return out;
 }
@@ -25,29 +28,31 @@ function paramFlags(): Record<string, FlagType> {
 /** The estimator parameters' flags, shared with the experiments. */
 export const ESTIMATOR_FLAGS = paramFlags();
 
-const FLAGS: Record<string, FlagType> = {
-  source: 'string', target: 'string', method: 'string', out: 'string', json: 'boolean', stream: 'boolean',
-  'source-model': 'string', 'target-model': 'string',
-  'test-fraction': 'number', folds: 'number', seed: 'number', 'no-diagnostics': 'boolean', stats: 'string',
-  ...ESTIMATOR_FLAGS,
-};
-
-const USAGE =
-  `embmap fit --source A.npy --target B.npy [--method ${ESTIMATORS.join('|')}] --out map.safetensors\n` +
-  '    [--folds K] [--seed S] [--test-fraction F | --no-diagnostics] [--stream] [--source-model ID] [--target-model ID] [--json]\n' +
-  '  The map is fitted on every pair; held-out diagnostics come from a K-fold cross-fit on the statistics (default K = 5).\n' +
-  '  --test-fraction F in (0, 1): fit on the rest and score a plain held-out split instead (0: no held-out diagnostics).\n' +
-  '  embmap fit --stats DIR [--method ...] --out map.safetensors: from the shard statistics of\n' +
-  '  `embmap extract --queue ... --stats SRC:TGT` (merged; no embedding is read; no held-out diagnostics).\n' +
-  '  weights: --source/--target are classifier heads (.safetensors with "weight" C x d and "bias" C).\n' +
-  '  estimator parameters:\n' +
-  PARAM_SPECS.map((s) => `    ${describeParam(s)}`).join('\n');
-
 export const fitCommand: Command = {
   name: 'fit',
   summary: 'estimate a map from source to target embeddings and write it as .safetensors',
-  usage: USAGE,
-  flags: FLAGS,
+  notes:
+    'The map is fitted on every pair; held-out diagnostics come from a K-fold cross-fit on the statistics\n' +
+    '(--folds, default 5), or from a plain split with --test-fraction F in (0, 1) (0: none). The map file records which.\n' +
+    'weights: --source/--target are classifier heads (.safetensors with "weight" C x d and "bias" C).\n' +
+    '--stats DIR instead of --source/--target: the shard statistics of `embmap extract --queue ... --stats SRC:TGT`,\n' +
+    'merged (no embedding is read; no held-out diagnostics).',
+  flags: {
+    source: { type: 'string', value: 'A.npy', description: "embeddings in the source space (.npy or .safetensors; weights: the source network's head)" },
+    target: { type: 'string', value: 'B.npy', description: "embeddings in the target space, paired with --source by id (weights: the target network's head)" },
+    method: { type: 'string', choices: ESTIMATORS, default: 'lstsq', description: 'the estimator' },
+    out: { type: 'string', short: 'o', value: 'MAP.safetensors', required: true, description: 'the map file to write' },
+    stream: { type: 'boolean', description: 'read the .npy files in row chunks (sets larger than memory; rows paired by position)' },
+    stats: { type: 'string', value: 'DIR', description: 'fit from merged shard statistics instead of embeddings' },
+    folds: { type: 'number', value: 'K', description: 'folds of the cross-fit diagnostics (default 5)' },
+    seed: { type: 'number', value: 'S', description: 'the seed of the folds or the split (default 0)' },
+    'test-fraction': { type: 'number', value: 'F', description: 'score a plain held-out split of this fraction instead of the cross-fit' },
+    'no-diagnostics': { type: 'boolean', description: 'no held-out diagnostics (the fastest fit)' },
+    'source-model': { type: 'string', value: 'ID', description: 'the source network, as recorded in the map (default: --source)' },
+    'target-model': { type: 'string', value: 'ID', description: 'the target network, as recorded in the map (default: --target)' },
+    json: { type: 'boolean', description: "print the map's metadata as JSON" },
+    ...ESTIMATOR_FLAGS,
+  },
   async run(args) {
     const out = required(args, 'out');
     const method = (args.method as string | undefined) ?? 'lstsq';
@@ -112,7 +117,7 @@ async function fitFromStats(args: ParsedArgs, method: string, out: string): Prom
 
 function required(args: ParsedArgs, name: string): string {
   const v = args[name];
-  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name}: expected a value\nusage: ${fitCommand.usage}`);
+  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name}: expected ${flagSpec(fitCommand.flags[name]).description}, received nothing\nusage: ${synopsis(fitCommand)}`);
   return v;
 }
 
