@@ -14,10 +14,11 @@ export const experimentCommand: Command = {
   name: 'experiment',
   summary: "run the paper's all-pairs experiments and write a report (JSON, Markdown, HTML)",
   usage:
-    'embmap experiment classification --images DIR|MANIFEST --models ID,ID,... [--method lstsq|ridge] [--limit N] [--work DIR] [--out DIR]\n' +
+    'embmap experiment classification --images DIR|MANIFEST --models ID,ID,... [--method lstsq|ridge] [--prior weights] [--limit N] [--work DIR] [--out DIR]\n' +
     '       embmap experiment faces --lfw DIR --models ID,ID,... [--fit-images N] [--folds 1,2,...] [--no-align] [--work DIR] [--out DIR]\n' +
+    '  --prior weights: ridge shrunk toward the head-only map (lambda by GCV)\n' +
     '  faces: detected and aligned first (cache in <work>/align); --no-align: a centred crop of 0.55 instead',
-  flags: { images: 'string', lfw: 'string', models: 'string', method: 'string', limit: 'number', 'fit-images': 'number', folds: 'string', 'no-align': 'boolean', work: 'string', out: 'string', seed: 'number' },
+  flags: { images: 'string', lfw: 'string', models: 'string', method: 'string', prior: 'string', limit: 'number', 'fit-images': 'number', folds: 'string', 'no-align': 'boolean', work: 'string', out: 'string', seed: 'number' },
   async run(args) {
     const kind = args.positional[0];
     const work = (args.work as string | undefined) ?? 'embmap-work';
@@ -25,10 +26,13 @@ export const experimentCommand: Command = {
     const results: ExperimentResults = {};
     if (kind === 'classification') {
       if (typeof args.images !== 'string') throw new UsageError(`--images: expected a folder or manifest\nusage: ${experimentCommand.usage}`);
-      const method = (args.method as string | undefined) ?? 'lstsq';
+      const prior = args.prior as string | undefined;
+      if (prior !== undefined && prior !== 'weights') throw new UsageError(`--prior: expected weights (the head-only map), received '${prior}'`);
+      const method = (args.method as string | undefined) ?? (prior ? 'ridge' : 'lstsq');
       if (method !== 'lstsq' && method !== 'ridge') throw new UsageError(`--method: expected lstsq or ridge, received '${method}'`);
+      if (prior && method !== 'ridge') throw new UsageError(`--prior: shrinks a ridge map, received --method ${method}`);
       results.classification = await runClassification({
-        images: args.images, models: list(args.models, 'models'), work, method,
+        images: args.images, models: list(args.models, 'models'), work, method, ...(prior ? { prior } : {}),
         ...(args.limit !== undefined ? { limit: args.limit as number } : {}), seed: (args.seed as number | undefined) ?? 0, progress: process.stderr,
       });
     } else if (kind === 'faces') {
