@@ -40,10 +40,10 @@ async function main(): Promise<void> {
     '',
     `Pairs where ridge toward the prior is more than 0.5 points worse than the head-only map: ${worse} of ${prior.pairs.length}.`,
     '',
-    'GCV chooses lambda by the error of the mapped embeddings, not by top-1: the prior cuts plain ridge\'s drop',
-    'but on 300 fitting images the chosen lambda stays below where top-1 would want it, so the issue\'s target',
-    '(within 0.5 points of the head-only map on every pair) is not met by this selection; a criterion on',
-    'the target head\'s logits (or k-fold on top-1) is the next step.',
+    'GCV chooses lambda by the error of the mapped embeddings, not by top-1. The prior cuts plain ridge\'s median',
+    'drop but does not reach the head-only map: the issue\'s target (within 0.5 points of the head-only map on',
+    'every pair) is not met with this selection. Not measured yet: whether a larger lambda, or choosing it on',
+    'the target head\'s logits or by k-fold on top-1, closes the gap.',
   ].join('\n');
   process.stdout.write(md + '\n');
   updateResultsFile(path.join(__dirname, '..', '..', 'bench', 'RESULTS.md'), 'prior', md);
