@@ -26,6 +26,8 @@ export interface ClassificationConfig {
   method?: 'lstsq' | 'ridge';
   /** 'weights': ridge shrunk toward the head-only map (lambda by GCV), see docs/MAPS.md. */
   prior?: 'weights';
+  /** Ridge's lambda, fixed (default: GCV). */
+  lambda?: number;
   /** Use at most this many images (seeded choice), for quick runs. */
   limit?: number;
   seed?: number;
@@ -127,13 +129,15 @@ export interface PairData {
  * Fits the pair's map (cfg.method; ridge toward the head-only map with cfg.prior 'weights') and
  * the head-only map, and scores both through B's head. The shared core the tests plant maps in.
  */
-export async function evaluatePair(d: PairData, cfg: Pick<ClassificationConfig, 'method' | 'prior'> = {}): Promise<PairResult> {
+export async function evaluatePair(d: PairData, cfg: Pick<ClassificationConfig, 'method' | 'prior' | 'lambda'> = {}): Promise<PairResult> {
   const method = cfg.prior ? 'ridge' : cfg.method ?? 'lstsq';
   if (cfg.prior !== undefined && cfg.prior !== 'weights') fail(TypeError, 'prior', "'weights' (ridge toward the head-only map)", cfg.prior);
   if (cfg.prior && cfg.method !== undefined && cfg.method !== 'ridge') throw new RangeError(`method: prior 'weights' shrinks a ridge map, received method '${cfg.method}'`);
   const prior = cfg.prior ? { prior: 'weights', sourceHead: d.headA, targetHead: d.headB } : {};
+  if (cfg.lambda !== undefined && method !== 'ridge') throw new RangeError(`lambda: a ridge parameter, received method '${method}'`);
+  const lambda = cfg.lambda !== undefined ? { lambda: cfg.lambda } : {};
   // Scored on the test rows below: no held-out diagnostics of its own.
-  const { map } = await fitMap(d.fitA, d.fitB, { method, ...prior, validation: 'none', sourceModel: d.source, targetModel: d.target });
+  const { map } = await fitMap(d.fitA, d.fitB, { method, ...prior, ...lambda, validation: 'none', sourceModel: d.source, targetModel: d.target });
   const w = await new WeightsEstimator().fitHeads(d.headA, d.headB);
   const weights = await scoreMap({ applyBatch: (X) => w.transform(X) }, d);
   return { source: d.source, target: d.target, ...(await scoreMap(map, d)), weights: weights.mapped, weightsDropPoints: weights.dropPoints };
