@@ -78,6 +78,30 @@ test('every method runs from the command line', () => {
   const w = run('fit', '--source', f('headA.safetensors'), '--target', f('headB.safetensors'), '--method', 'weights', '--out', f('w.safetensors'));
   assert.equal(w.status, 0, w.stderr);
   assert.match(w.stdout, /weights map 20 -> 12/);
+  // Ridge toward the head-only map, and toward a map file; the prior's provenance recorded.
+  const heads = ['--source-head', f('headA.safetensors'), '--target-head', f('headB.safetensors')];
+  const rw = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--method', 'ridge', '--prior', 'weights', ...heads, '--out', f('rw.safetensors'));
+  assert.equal(rw.status, 0, rw.stderr);
+  assert.deepEqual(
+    (({ from, sourceHead, classes }) => ({ from, sourceHead, classes }))(LinearMap.load(f('rw.safetensors')).metadata.params.prior as Record<string, unknown>),
+    { from: 'weights', sourceHead: f('headA.safetensors'), classes: C },
+  );
+  const rf = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--method', 'ridge', '--prior', f('w.safetensors'), '--out', f('rf.safetensors'));
+  assert.equal(rf.status, 0, rf.stderr);
+  assert.equal((LinearMap.load(f('rf.safetensors')).metadata.params.prior as Record<string, unknown>).from, f('w.safetensors'));
+  LinearMap.create(Matrix.zeros(q, p, 'float64'), new Float64Array(p)).save(f('wrong.safetensors'));
+  const bad: [string[], RegExp][] = [
+    [['--prior', 'weights', '--source-head', f('headA.safetensors')], /targetHead: required by prior 'weights'/],
+    [['--prior', 'weights', '--source-head', f('headB.safetensors'), '--target-head', f('headB.safetensors')], /sourceHead: expected a head over the source's 20-dimensional embeddings/],
+    [['--prior', f('a.npy')], /--prior: expected a LinearMap, \{ weight: Matrix \}, a map file \(\.safetensors\) or one of weights, received/],
+    [['--prior', f('wrong.safetensors')], /prior: expected a 20x12 map .* received a 12x20 map/],
+  ];
+  for (const [args, message] of bad) {
+    const r = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--method', 'ridge', '--out', f('bad.safetensors'), ...args);
+    assert.notEqual(r.status, 0, `${args.join(' ')} was accepted`);
+    assert.match(r.stderr, message, args.join(' '));
+    assert.ok(!fs.existsSync(f('bad.safetensors')));
+  }
 });
 
 test('the streaming fit equals the in-memory fit', () => {

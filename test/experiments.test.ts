@@ -6,7 +6,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { CLASSIFIERS } from '../src/cli/commands/demo';
-import { median, runClassification } from '../src/experiments/classification';
+import { Matrix } from '../src/core/matrix';
+import type { Head } from '../src/estimators/weights';
+import { accuracy, logits } from '../src/evaluate/classification';
+import { evaluatePair, median, runClassification, scoreMap } from '../src/experiments/classification';
+import { LinearMap } from '../src/maps/linear-map';
+import { gaussian, makeRng, randn } from './helpers/random';
+import { matmul, toF64 } from './helpers/reference';
 import { runFaces } from '../src/experiments/faces';
 import { writeReport } from '../src/experiments/report';
 
@@ -54,4 +60,51 @@ test('faces: LFW protocol on the demo pairs, maps from disjoint identities, curv
   assert.equal(json.faces.crosses.length, 2);
   assert.match(fs.readFileSync(files.md, 'utf8'), /\| mobileface \| faceapi-resnet \|/);
   assert.equal((fs.readFileSync(files.html, 'utf8').match(/<svg /g) ?? []).length, 3);
+});
+
+// A planted map between synthetic embedding sets: B = A M + b + small noise, C classes with
+// Gaussian clusters, each network's head the linear classifier of its own class means. The
+// experiment's core must recover the map (drop within EPS points of B's own accuracy), and a
+// broken map (M with its columns permuted, or pure noise) must show as a large drop.
+const EPS_POINTS = 2;
+test('classification core: a planted map is recovered, a broken map is caught', async () => {
+  const rng = makeRng('experiments planted map');
+  const C = 12, p = 24, q = 16, n = 1200, fit = 800;
+  const labels = Int32Array.from({ length: n }, (_, i) => i % C);
+  const means = randn(rng, C, p, 'float64');
+  const A = randn(rng, n, p, 'float64');
+  for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) A.data[i * p + j] = 3 * means.data[labels[i] * p + j] + 0.8 * A.data[i * p + j];
+  const M = randn(rng, p, q, 'float64');
+  const B = new Matrix(Float64Array.from(matmul(toF64(A), toF64(M)).data, (v) => v + 0.5 + 0.01 * gaussian(rng)), n, q);
+  // Head of a set: logits_c = mu_c . e - |mu_c|^2 / 2 (nearest class mean).
+  const headOf = (E: Matrix): Head => {
+    const d = E.cols, W = Matrix.zeros(C, d, 'float64'), c = new Float64Array(C), count = new Float64Array(C);
+    for (let i = 0; i < fit; i++) { count[labels[i]]++; for (let j = 0; j < d; j++) W.data[labels[i] * d + j] += E.data[i * d + j]; }
+    for (let k = 0; k < C; k++) for (let j = 0; j < d; j++) { W.data[k * d + j] /= count[k]; c[k] -= W.data[k * d + j] ** 2 / 2; }
+    return { W, c };
+  };
+  const rows = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+  const testA = A.takeRows(rows(fit, n)), testB = B.takeRows(rows(fit, n));
+  const headB = headOf(B), testLabels = labels.slice(fit);
+  const nativeLogits = await logits(testB, headB);
+  const native = accuracy(nativeLogits, testLabels);
+  assert.ok(native.top1 > 0.9, `B's own top-1 ${native.top1}: the synthetic task must be learnable for the test to mean anything`);
+  const data = {
+    source: 'A', target: 'B', fitA: A.takeRows(rows(0, fit)), fitB: B.takeRows(rows(0, fit)), testA,
+    headA: headOf(A), headB, labels: testLabels, native, nativeLogits,
+  };
+  for (const cfg of [{ method: 'lstsq' }, { method: 'ridge' }, { params: { prior: 'weights' } }]) {
+    const r = await evaluatePair(data, cfg);
+    assert.ok(Math.abs(r.dropPoints) <= EPS_POINTS, `${JSON.stringify(cfg)}: planted map recovered within ${EPS_POINTS} points, drop ${r.dropPoints}`);
+    assert.ok(r.agreement > 0.95, `${JSON.stringify(cfg)}: agreement ${r.agreement}`);
+  }
+  // Broken maps: the planted one with its output columns permuted, and pure noise.
+  const perm = Array.from({ length: q }, (_, j) => (j + 1) % q);
+  const permuted = Matrix.zeros(p, q, 'float64');
+  for (let i = 0; i < p; i++) for (let j = 0; j < q; j++) permuted.data[i * q + perm[j]] = M.data[i * q + j];
+  for (const [name, W] of [['permuted', permuted], ['noise', randn(rng, p, q, 'float64')]] as const) {
+    const broken = LinearMap.create(W, new Float64Array(q).fill(0.5), {}, { dtype: 'float64' });
+    const r = await scoreMap(broken, data);
+    assert.ok(r.dropPoints > 40, `${name} map: drop ${r.dropPoints} points must be large (B's own top-1 ${100 * native.top1})`);
+  }
 });

@@ -69,13 +69,18 @@ export abstract class Estimator<P extends object = object> {
     return this.toMap().applyBatch(X);
   }
 
+  /** The parameters as the map file records them (a prior map by its provenance, not its values). */
+  protected recordedParams(): Record<string, unknown> {
+    return { ...(this.params as Record<string, unknown>) };
+  }
+
   /** An immutable map for storage and serving. */
   toMap(metadata: Partial<MapMetadata> = {}): LinearMap {
     const f = this.fitted;
     return LinearMap.create(f.weight, f.bias, {
       ...metadata,
       estimator: this.method,
-      params: { ...(this.params as Record<string, unknown>) },
+      params: this.recordedParams(),
       pairs: f.info.pairs,
       diagnostics: { ...(metadata.diagnostics ?? {}), ...f.info },
     });

@@ -9,20 +9,20 @@
 // split instead (the map is then fitted on the training part only); `validation: 'none'` skips
 // diagnostics. The map file records which was done.
 import { Matrix } from '../core/matrix';
-import { assertInteger, assertMatrix, assertNumber, assertOneOf, fail } from '../core/validate';
+import { assertInteger, assertMatrix, assertNumber, assertOneOf, describe, fail } from '../core/validate';
 import { Engine } from '../engine/engine';
 import { SufficientStats } from '../engine/stats';
 import { crossFitDiagnostics, type FoldSample } from '../evaluate/crossfit';
 import { diagnose } from '../evaluate/diagnostics';
 import { makeRng, permutation, trainTestSplit } from '../evaluate/split';
-import type { LinearMap, MapMetadata } from '../maps/linear-map';
+import { LinearMap, type MapMetadata } from '../maps/linear-map';
 import type { EstimatorName, FitInfo, PairedEstimator } from './estimator';
 import { LowRankEstimator } from './lowrank';
 import { LstsqEstimator } from './lstsq';
 import { checkParams, type ParamValue } from './params';
 import { ProcrustesEstimator } from './procrustes';
 import { RidgeEstimator } from './ridge';
-import { WeightsEstimator, type Head } from './weights';
+import { WeightsEstimator, loadHead, type Head } from './weights';
 
 export type Validation = 'crossfit' | 'split' | 'none';
 export const VALIDATIONS: readonly Validation[] = ['crossfit', 'split', 'none'];
@@ -104,12 +104,12 @@ export async function fitMap(source: Matrix | Head, target: Matrix | Head, optio
 export async function fitFromFolds(
   method: EstimatorName, params: Record<string, ParamValue>, folds: SufficientStats[], samples: FoldSample[], protocol: ProtocolOptions,
 ): Promise<FitMapResult> {
-  const { est, total, warnings } = await fitFolds(method, params, folds, protocol);
+  const { est, total, warnings, resolved } = await fitFolds(method, params, folds, protocol);
   if (folds.length < 2) {
     return { map: est.toMap(metadata(protocol, { protocol: 'none', pairs: total.count }, {}, warnings)), warnings };
   }
   // Ridge's lambda is chosen once, on all the pairs, and reused in the folds.
-  const foldParams = typeof est.fitted.info.lambda === 'number' && method === 'ridge' ? { ...params, lambda: est.fitted.info.lambda } : params;
+  const foldParams = typeof est.fitted.info.lambda === 'number' && method === 'ridge' ? { ...resolved, lambda: est.fitted.info.lambda } : resolved;
   const heldOut = await crossFitDiagnostics(total, folds, samples, (train) => makeEstimator(method, foldParams, protocol.engine).fitStats(train), protocol.engine);
   const fit = {
     protocol: 'crossfit', folds: folds.length, seed: protocol.seed, mapPairs: total.count,
@@ -215,14 +215,60 @@ async function fitFolds(method: EstimatorName, params: Record<string, ParamValue
   const total = folds[0].clone();
   for (let f = 1; f < folds.length; f++) total.merge(folds[f]);
   if (total.count < 2) throw new RangeError(`source: expected at least 2 pairs to fit a map, received ${total.count}`);
-  const est = makeEstimator(method, params, protocol.engine);
+  const resolved = method === 'ridge' ? await resolvePrior(params, total.p, total.q, protocol.engine) : params;
+  const est = makeEstimator(method, resolved, protocol.engine);
   if (method === 'ridge' && params.lambda === 'cv') {
     if (folds.length < 2) throw new RangeError("lambda: 'cv' needs folds: use the default cross-fit validation, not 'none' or a split");
     await (est as RidgeEstimator).fitFolds(folds);
   } else {
     await est.fitStats(total);
   }
-  return { est, total, warnings: warningsFor(method, est.fitted.info, total, params) };
+  return { est, total, resolved, warnings: warningsFor(method, est.fitted.info, total, params) };
+}
+
+/**
+ * Ridge's prior as { weight, provenance }: a LinearMap or { weight }, a map file, or 'weights',
+ * the closed form from the two classifier heads (sourceHead, targetHead: Head or head file).
+ */
+async function resolvePrior(params: Record<string, ParamValue>, p: number, q: number, engine?: Engine): Promise<Record<string, ParamValue>> {
+  const { prior, sourceHead, targetHead, ...rest } = params;
+  if (prior !== 'weights') {
+    for (const [k, v] of [['sourceHead', sourceHead], ['targetHead', targetHead]] as const) {
+      if (v !== undefined) throw new RangeError(`${k}: only with prior 'weights' (the heads give the prior), received prior ${describe(prior)}`);
+    }
+  }
+  if (prior === undefined) return rest;
+  let weight: Matrix, provenance: Record<string, unknown>;
+  if (prior === 'weights') {
+    const head = (name: string, h: ParamValue | undefined, dim: number, side: string): Head => {
+      if (h === undefined) throw new TypeError(`${name}: required by prior 'weights' (the ${side} network's classifier head), received undefined`);
+      const out = typeof h === 'string' ? loadHead(h, name) : (h as Head);
+      if (out.W.cols !== dim) throw new RangeError(`${name}: expected a head over the ${side}'s ${dim}-dimensional embeddings (classes x ${dim}), received classes x ${out.W.cols}`);
+      return out;
+    };
+    const hA = head('sourceHead', sourceHead, p, 'source'), hB = head('targetHead', targetHead, q, 'target');
+    if (hA.W.rows !== hB.W.rows) {
+      throw new RangeError(`targetHead: expected ${hA.W.rows} classes like sourceHead (a 'weights' prior needs classifiers over the same classes), received ${hB.W.rows}`);
+    }
+    const est = await new WeightsEstimator({}, { engine }).fitHeads(hA, hB);
+    weight = est.fitted.weight;
+    const named = (h: ParamValue | undefined) => (typeof h === 'string' ? h : 'in memory');
+    provenance = { from: 'weights', sourceHead: named(sourceHead), targetHead: named(targetHead), classes: hA.W.rows, headResidual: est.fitted.info.headResidual };
+  } else {
+    const map = typeof prior === 'string' ? LinearMap.load(prior, { engine }) : prior;
+    if (map instanceof LinearMap) {
+      const m = map.metadata;
+      weight = map.weight();
+      provenance = { from: typeof prior === 'string' ? prior : 'in memory', estimator: m.estimator, source: m.source.model, target: m.target.model, pairs: m.pairs, created: m.created };
+    } else {
+      weight = (map as { weight: Matrix }).weight;
+      provenance = { from: 'in memory', estimator: 'unknown' };
+    }
+  }
+  if (weight.rows !== p || weight.cols !== q) {
+    throw new RangeError(`prior: expected a ${p}x${q} map (source dim x target dim of the pairs), received a ${weight.rows}x${weight.cols} map${typeof prior === 'string' ? ` (${prior})` : ''}`);
+  }
+  return { ...rest, prior: { weight, provenance } };
 }
 
 /** Under-determined (fewer pairs than the source dimension needs) and rank-deficient fits, said in words. */

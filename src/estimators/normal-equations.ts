@@ -110,3 +110,25 @@ export function interceptFor(M: Matrix<'float64'>, meanX: Float64Array, meanY: F
   }
   return b;
 }
+
+/**
+ * Ridge toward a prior M0 is ridge on the residual Y - X M0 (M = M0 + the residual's map), so
+ * the statistics about some means become those of the residual:
+ *   X^T (Y - X M0) = xy - xx M0,  ||y_j - X m0_j||^2 = sqY_j - 2 (M0^T xy)_jj + (M0^T xx M0)_jj.
+ */
+export async function residualStats(
+  engine: Engine, xx: Matrix<'float64'>, xy: Matrix<'float64'>, sqY: Float64Array, M0: Matrix<'float64'>,
+): Promise<{ xy: Matrix<'float64'>; sqY: Float64Array }> {
+  const XXM = await engine.gemm(xx, M0);
+  const q = M0.cols;
+  const out = xy.clone();
+  const ss = Float64Array.from(sqY);
+  for (let i = 0; i < M0.rows; i++) {
+    for (let j = 0; j < q; j++) {
+      const k = i * q + j, m = M0.data[k];
+      out.data[k] -= XXM.data[k];
+      ss[j] += m * (XXM.data[k] - 2 * xy.data[k]);
+    }
+  }
+  return { xy: out, sqY: ss.map((v) => Math.max(v, 0)) };
+}

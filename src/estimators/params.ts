@@ -2,7 +2,8 @@
 // name, type, range, default and the methods that take it. `checkParams` validates a call
 // against it, and the CLI's `fit` flags and usage text are generated from it, so a parameter
 // a method does not take is an error naming the method and what it does take.
-import { describe, fail } from '../core/validate';
+import { describe, fail, isMatrix } from '../core/validate';
+import { LinearMap } from '../maps/linear-map';
 import { STATS_PRECISIONS } from '../engine/stats';
 import type { EstimatorName } from './estimator';
 
@@ -15,7 +16,11 @@ export type ParamType =
   | { kind: 'choice'; values: readonly string[] }
   /** A number in [min, max] or one of the words. */
   | { kind: 'number|choice'; min: number; values: readonly string[] }
-  | { kind: 'numbers'; min: number };
+  | { kind: 'numbers'; min: number }
+  /** A map: a LinearMap or { weight } (library), a map file (.safetensors), or one of the words. */
+  | { kind: 'map'; values: readonly string[] }
+  /** A classifier head: { W, c } (library) or a head file (.safetensors). */
+  | { kind: 'head' };
 
 export interface ParamSpec {
   name: string;
@@ -47,15 +52,24 @@ export const PARAMETERS: readonly ParamSpec[] = [
   },
   { name: 'lambda', type: { kind: 'number', min: 0 }, default: 0, methods: ['lowrank'], doc: 'ridge penalty before the rank cut' },
   {
-    name: 'grid', type: { kind: 'numbers', min: Number.MIN_VALUE }, defaultText: '25 values, 1e-6..1e2 x the mean eigenvalue of X^T X',
+    name: 'grid', type: { kind: 'numbers', min: Number.MIN_VALUE }, defaultText: '25 values, 1e-6..1e2 (1e6 with a prior) x the mean eigenvalue of X^T X',
     methods: ['ridge'], doc: 'candidate lambdas', libraryOnly: true,
   },
+  {
+    name: 'prior', type: { kind: 'map', values: ['weights'] }, defaultText: 'none: shrink toward zero', methods: ['ridge'],
+    doc: "shrink toward this map: a map file, or 'weights' (the closed form from the two classifier heads)",
+  },
+  { name: 'sourceHead', type: { kind: 'head' }, defaultText: 'none', methods: ['ridge'], doc: "the source network's classifier head (for --prior weights)" },
+  { name: 'targetHead', type: { kind: 'head' }, defaultText: 'none', methods: ['ridge'], doc: "the target network's classifier head (for --prior weights)" },
   { name: 'rank', type: { kind: 'number', min: 1, integer: true }, methods: ['lowrank'], doc: 'rank of the map' },
   { name: 'scale', type: { kind: 'boolean' }, default: false, methods: ['procrustes'], doc: 'also fit an isotropic scale' },
   { name: 'centre', type: { kind: 'boolean' }, default: true, methods: ['weights'], doc: 'centre the heads over classes' },
 ];
 
-export type ParamValue = boolean | number | string | number[];
+/** Library values of 'map' and 'head' parameters (LinearMap, Head) pass through as they are. */
+export type ParamValue = boolean | number | string | number[] | object;
+
+const isSafetensors = (v: string) => v.toLowerCase().endsWith('.safetensors');
 
 /** The parameters `method` takes, each once. */
 export function paramsOf(method: EstimatorName): ParamSpec[] {
@@ -120,6 +134,14 @@ function checkValue(name: string, t: ParamType, v: unknown): ParamValue {
         throw new RangeError(`${name}: expected a non-empty array of numbers >= ${t.min}, received ${describe(v)}`);
       }
       return v as number[];
+    case 'map':
+      if (typeof v === 'string' && (t.values.includes(v) || isSafetensors(v))) return v;
+      if (v instanceof LinearMap || (v !== null && typeof v === 'object' && isMatrix((v as { weight?: unknown }).weight))) return v as object;
+      return fail(TypeError, name, `a LinearMap, { weight: Matrix }, a map file (.safetensors) or one of ${t.values.join(', ')}`, v);
+    case 'head':
+      if (typeof v === 'string' && isSafetensors(v)) return v;
+      if (v !== null && typeof v === 'object' && isMatrix((v as { W?: unknown }).W)) return v as object;
+      return fail(TypeError, name, 'a classifier head: { W: Matrix, c } or a head file (.safetensors)', v);
   }
 }
 
@@ -140,7 +162,9 @@ export function paramUsage(s: ParamSpec): { value?: string; about: string } {
     t.kind === 'boolean' ? undefined :
     t.kind === 'choice' ? t.values.join('|') :
     t.kind === 'number|choice' ? `X|${t.values.join('|')}` :
-    t.kind === 'numbers' ? 'X,Y,...' : t.integer ? 'K' : 'X';
+    t.kind === 'numbers' ? 'X,Y,...' :
+    t.kind === 'map' ? `FILE|${t.values.join('|')}` :
+    t.kind === 'head' ? 'FILE' : t.integer ? 'K' : 'X';
   if (cliFlag(s) !== flagName(s.name)) return { value, about: `(${s.methods.join('|')}) do not: ${s.doc}` };
   const dflt = s.default !== undefined ? `default ${String(s.default)}` : s.defaultText ? `default ${s.defaultText}` : 'required';
   return { value, about: `(${s.methods.join('|')}; ${dflt}) ${s.doc}` };

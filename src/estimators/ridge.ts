@@ -8,12 +8,15 @@
 // fewer pairs than dimensions and RSS(0) = 0; the expanded form cancels to noise there, and
 // GCV then picked the smallest l and an interpolating, useless map.) lambda 'cv': k-fold cross-validation, one eigendecomposition
 // per fold, each grid point O(p^2) (see foldErrors).
+// prior M0: min ||X M + 1 b - Y||^2 + lambda ||M - M0||^2, i.e. (Sxx + lambda I) M = Sxy + lambda M0,
+// solved as ridge on the residual Y - X M0 (residualStats), so GCV and 'cv' choose lambda toward
+// the prior; the grid then reaches 1e6 x the mean eigenvalue, where the map is the prior.
 import { Matrix } from '../core/matrix';
-import { assertInteger, assertNumber, fail } from '../core/validate';
+import { assertFinite, assertInteger, assertMatrix, assertNumber, fail } from '../core/validate';
 import type { EighResult } from '../engine/engine';
 import { SufficientStats } from '../engine/stats';
 import { PairedEstimator, type EstimatorOptions, type Fitted, type PairedParams } from './estimator';
-import { interceptFor, normalProblem, scaleRows, solveSymmetric, statsEpsilon, type NormalProblem } from './normal-equations';
+import { interceptFor, normalProblem, residualStats, scaleRows, solveSymmetric, statsEpsilon, type NormalProblem } from './normal-equations';
 import { makeRng, permutation } from '../evaluate/split';
 
 export interface RidgeParams extends PairedParams {
@@ -25,6 +28,15 @@ export interface RidgeParams extends PairedParams {
   folds?: number;
   /** Seed of the fold assignment for 'cv' (default 0). */
   seed?: number;
+  /** Shrink toward this map instead of toward zero (fit-map.ts resolves files and 'weights'). */
+  prior?: Prior;
+}
+
+export interface Prior {
+  /** p x q. Only the weight: the bias is refitted from the means (b = meanY - meanX^T M). */
+  weight: Matrix;
+  /** Where it came from, recorded in the map file instead of its values. */
+  provenance: Record<string, unknown>;
 }
 
 export interface ValidationPoint {
@@ -46,7 +58,45 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     }
     if (params.folds !== undefined) assertInteger('folds', params.folds, 2, 1000);
     if (params.seed !== undefined) assertInteger('seed', params.seed, 0);
+    if (params.prior !== undefined) {
+      if (params.prior === null || typeof params.prior !== 'object') fail(TypeError, 'prior', '{ weight: Matrix, provenance }', params.prior);
+      assertMatrix('prior.weight', params.prior.weight);
+      assertFinite('prior.weight', params.prior.weight);
+    }
     super({ ...params, lambda: l }, opts);
+  }
+
+  protected override recordedParams(): Record<string, unknown> {
+    const { prior, ...rest } = this.params;
+    return prior ? { ...rest, prior: prior.provenance } : rest;
+  }
+
+  /** The problem on the residual Y - X M0 (unchanged without a prior). */
+  private async towardPrior(prob: NormalProblem): Promise<NormalProblem> {
+    const M0 = this.priorFor(prob.p, prob.q);
+    if (!M0) return prob;
+    const r = await residualStats(this.engine, prob.Sxx, prob.Sxy, prob.ssY, M0);
+    return { ...prob, Sxy: r.xy, ssY: r.sqY };
+  }
+
+  private priorFor(p: number, q: number): Matrix<'float64'> | undefined {
+    const w = this.params.prior?.weight;
+    if (!w) return undefined;
+    if (w.rows !== p || w.cols !== q) {
+      throw new RangeError(`prior: expected a ${p}x${q} map (source dim x target dim of the pairs), received a ${w.rows}x${w.cols} map`);
+    }
+    return w.astype('float64');
+  }
+
+  /** M0 + the residual's map, and the bias that goes with it. */
+  private async withPrior(D: Matrix<'float64'>, prob: NormalProblem): Promise<{ weight: Matrix<'float64'>; bias: Float64Array }> {
+    const M0 = this.priorFor(prob.p, prob.q);
+    if (M0) for (let i = 0; i < D.data.length; i++) D.data[i] += M0.data[i];
+    return { weight: D, bias: interceptFor(D, prob.meanX, prob.meanY) };
+  }
+
+  private gridFor(prob: NormalProblem): number[] {
+    return this.params.grid ?? defaultGrid(prob, this.params.prior ? 6 : 2);
   }
 
   /** k-fold CV needs the rows themselves: folds are assigned here (seeded), then fitted from their statistics. */
@@ -78,12 +128,12 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     if (!Array.isArray(folds) || folds.length < 2) fail(TypeError, 'folds', 'an array of at least 2 SufficientStats', folds);
     const total = folds[0].clone();
     for (let f = 1; f < folds.length; f++) total.merge(folds[f]);
-    const totalProb = normalProblem(total, this.intercept);
-    const grid = this.params.grid ?? defaultGrid(totalProb);
+    const totalProb = await this.towardPrior(normalProblem(total, this.intercept));
+    const grid = this.gridFor(totalProb);
     const err = new Float64Array(grid.length);
     for (const fold of folds) {
       const train = total.clone().subtract(fold);
-      const e = await this.foldErrors(normalProblem(train, this.intercept), fold, grid);
+      const e = await this.foldErrors(await this.towardPrior(normalProblem(train, this.intercept)), fold, grid);
       for (let g = 0; g < grid.length; g++) err[g] += e[g];
     }
     const values = total.count * total.q;
@@ -92,7 +142,7 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
   }
 
   protected async solve(stats: SufficientStats): Promise<Fitted> {
-    const prob = normalProblem(stats, this.intercept);
+    const prob = await this.towardPrior(normalProblem(stats, this.intercept));
     if (typeof this.params.lambda === 'number') return this.fixed(prob, this.params.lambda, { selection: 'fixed' });
     const eig = await this.engine.eigh(prob.Sxx);
     const Z = await this.engine.gemm(eig.vectors, prob.Sxy); // V^T X^T Y
@@ -104,7 +154,7 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     for (let i = 0; i < w.length; i++) if (w[i] > tol) rss0 -= z[i] / w[i];
     rss0 = Math.max(rss0, 0);
     const dfBase = this.intercept ? 1 : 0;
-    const grid = this.params.grid ?? defaultGrid(prob);
+    const grid = this.gridFor(prob);
     const curve = grid.map((lambda) => {
       let rss = rss0, df = dfBase;
       for (let i = 0; i < w.length; i++) {
@@ -120,10 +170,9 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     });
     const lambda = best(curve);
     scaleRows(Z, w, lambda, tol);
-    const M = await this.engine.gemm(eig.vectors, Z, { transA: true });
+    const D = await this.engine.gemm(eig.vectors, Z, { transA: true });
     return {
-      weight: M,
-      bias: interceptFor(M, prob.meanX, prob.meanY),
+      ...(await this.withPrior(D, prob)),
       info: { pairs: prob.n, lambda, selection: 'gcv', validationCurve: curve, solver: 'eigen' },
     };
   }
@@ -133,7 +182,7 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     for (let i = 0; i < prob.p; i++) S.data[i * prob.p + i] += lambda;
     // Cholesky; with lambda = 0 on singular data, the pseudo-inverse (minimum-norm) instead.
     const { M, solver } = await solveSymmetric(this.engine, S, prob.Sxy, prob.p * 2.2e-16);
-    return { weight: M, bias: interceptFor(M, prob.meanX, prob.meanY), info: { pairs: prob.n, lambda, solver, ...info } };
+    return { ...(await this.withPrior(M, prob)), info: { pairs: prob.n, lambda, solver, ...info } };
   }
 
   // Squared validation error of every grid lambda on one fold, the model fitted on `train`.
@@ -144,8 +193,9 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
   private async foldErrors(train: NormalProblem, fold: SufficientStats, grid: number[]): Promise<Float64Array> {
     const { p, q, meanX: mx, meanY: my } = train;
     const f = fold.about(mx, my);
-    const A = f.xx, B = f.xy;
-    const c = f.sqY.reduce((a, b) => a + b, 0);
+    const M0 = this.priorFor(p, q);
+    const A = f.xx, { xy: B, sqY } = M0 ? await residualStats(this.engine, f.xx, f.xy, f.sqY, M0) : { xy: f.xy, sqY: f.sqY };
+    const c = sqY.reduce((a, b) => a + b, 0);
     const eig = await this.engine.eigh(train.Sxx);
     const w = clampEigen(eig);
     const V = eig.vectors;
@@ -182,11 +232,12 @@ function rowSumsOfSquares(Z: Matrix<'float64'>): Float64Array {
   return z;
 }
 
-function defaultGrid(prob: NormalProblem): number[] {
+/** 25 values from 1e-6 to 10^top x the mean eigenvalue of X^T X. */
+function defaultGrid(prob: NormalProblem, top: number): number[] {
   let trace = 0;
   for (let i = 0; i < prob.p; i++) trace += prob.Sxx.data[i * prob.p + i];
   const mean = Math.max(trace / prob.p, Number.MIN_VALUE);
-  return Array.from({ length: 25 }, (_, i) => mean * 10 ** (-6 + (8 * i) / 24));
+  return Array.from({ length: 25 }, (_, i) => mean * 10 ** (-6 + ((top + 6) * i) / 24));
 }
 
 function best(curve: { lambda: number; score: number }[]): number {

@@ -9,7 +9,8 @@ import { imagenetDataset } from '../datasets';
 import type { EstimatorName } from '../estimators/estimator';
 import { fitMap, type FitMapOptions } from '../estimators/fit-map';
 import type { ParamValue } from '../estimators/params';
-import { WeightsEstimator } from '../estimators/weights';
+import { WeightsEstimator, type Head } from '../estimators/weights';
+import type { LinearMap } from '../maps/linear-map';
 import { accuracy, agreement, logits, type TopK } from '../evaluate/classification';
 import { trainTestSplit } from '../evaluate/split';
 import type { ProgressStream } from '../extract/progress';
@@ -26,7 +27,7 @@ export interface ClassificationConfig {
   work: string;
   /** Fraction of the images the maps are fitted on (the rest are evaluated). */
   fitFraction?: number;
-  /** Estimator for the image-fitted maps (default lstsq; ridge for few images) and its parameters (ridge: GCV by default). */
+  /** Estimator for the image-fitted maps (default lstsq; ridge with a prior) and its parameters (prior 'weights': the pair's heads). */
   method?: string;
   params?: Record<string, ParamValue>;
   /** Use at most this many images (seeded choice), for quick runs. */
@@ -95,35 +96,64 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
     medianDropPoints: 0,
     medianWeightsDropPoints: 0,
   };
-  const method = cfg.method ?? 'lstsq';
-  const params = cfg.params ?? {};
   for (const a of models) {
     for (const b of models) {
       if (a === b) continue;
-      // Scored on the test images below: no held-out diagnostics of its own.
-      const { map } = await fitMap(E(a.id).takeRows(fitRows), E(b.id).takeRows(fitRows), { method: method as EstimatorName, ...params, validation: 'none' } as FitMapOptions);
-      const XA = E(a.id).takeRows(testRows);
-      const mappedLogits = await logits(await map.applyBatch(XA), head(b.id));
-      const w = await new WeightsEstimator().fitHeads(head(a.id), head(b.id));
-      const weightsLogits = await logits(await w.transform(XA), head(b.id));
-      const labels = labelsFor(b.id);
-      const mapped = accuracy(mappedLogits, labels), weights = accuracy(weightsLogits, labels);
-      const native = result.models.find((m) => m.id === b.id)!.test;
-      result.pairs.push({
-        source: a.id,
-        target: b.id,
-        mapped,
-        weights,
-        retention: native.top1 > 0 ? mapped.top1 / native.top1 : 0,
-        dropPoints: 100 * (native.top1 - mapped.top1),
-        weightsDropPoints: 100 * (native.top1 - weights.top1),
-        agreement: agreement(mappedLogits, testLogits.get(b.id)!),
-      });
+      result.pairs.push(await evaluatePair({
+        source: a.id, target: b.id, headA: head(a.id), headB: head(b.id), labels: labelsFor(b.id),
+        fitA: E(a.id).takeRows(fitRows), fitB: E(b.id).takeRows(fitRows), testA: E(a.id).takeRows(testRows),
+        native: result.models.find((m) => m.id === b.id)!.test, nativeLogits: testLogits.get(b.id)!,
+      }, cfg));
     }
   }
   result.medianDropPoints = median(result.pairs.map((p) => p.dropPoints));
   result.medianWeightsDropPoints = median(result.pairs.map((p) => p.weightsDropPoints));
   return result;
+}
+
+/** One ordered pair's data: A's and B's fitting rows, A's test rows, the heads, B's labels and own results. */
+export interface PairData {
+  source: string;
+  target: string;
+  fitA: Matrix;
+  fitB: Matrix;
+  testA: Matrix;
+  headA: Head;
+  headB: Head;
+  /** Test labels as B's logit indices. */
+  labels: Int32Array;
+  /** B's own accuracy and logits on the test rows. */
+  native: TopK;
+  nativeLogits: Matrix;
+}
+
+/**
+ * Fits the pair's map (cfg.method; ridge toward the head-only map with cfg.prior 'weights') and
+ * the head-only map, and scores both through B's head. The shared core the tests plant maps in.
+ */
+export async function evaluatePair(d: PairData, cfg: Pick<ClassificationConfig, 'method' | 'params'> = {}): Promise<PairResult> {
+  const params = { ...cfg.params };
+  // prior 'weights' is the closed form from this pair's own heads.
+  if (params.prior === 'weights') Object.assign(params, { sourceHead: d.headA, targetHead: d.headB });
+  const method = (cfg.method ?? (params.prior !== undefined ? 'ridge' : 'lstsq')) as EstimatorName;
+  // Scored on the test rows below: no held-out diagnostics of its own.
+  const options = { method, ...params, validation: 'none', sourceModel: d.source, targetModel: d.target } as FitMapOptions;
+  const { map } = await fitMap(d.fitA, d.fitB, options);
+  const w = await new WeightsEstimator().fitHeads(d.headA, d.headB);
+  const weights = await scoreMap({ applyBatch: (X) => w.transform(X) }, d);
+  return { source: d.source, target: d.target, ...(await scoreMap(map, d)), weights: weights.mapped, weightsDropPoints: weights.dropPoints };
+}
+
+/** A's test rows through `map` and B's head: accuracy, retention and drop against B's own, agreement with B. */
+export async function scoreMap(map: Pick<LinearMap, 'applyBatch'>, d: Pick<PairData, 'testA' | 'headB' | 'labels' | 'native' | 'nativeLogits'>) {
+  const L = await logits(await map.applyBatch(d.testA), d.headB);
+  const mapped = accuracy(L, d.labels);
+  return {
+    mapped,
+    retention: d.native.top1 > 0 ? mapped.top1 / d.native.top1 : 0,
+    dropPoints: 100 * (d.native.top1 - mapped.top1),
+    agreement: agreement(L, d.nativeLogits),
+  };
 }
 
 export function median(v: number[]): number {

@@ -9,7 +9,7 @@ import { packageRoot } from '../../native/binding';
 import type { Command } from '../command';
 import { printAndWrite } from './experiment';
 
-const DEMO = path.join(packageRoot, 'demo');
+export const DEMO = path.join(packageRoot, 'demo');
 
 export const CLASSIFIERS: Record<string, string> = {
   'mobilenet-v1-0.25-128': 'mobilenet_v1_0.25_128_quant.tflite',

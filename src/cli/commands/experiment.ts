@@ -29,7 +29,8 @@ export const experimentCommand: Command = {
     '  own crop kept, or with --no-align taken from a centred crop (the card\'s, else 0.55); at least 2 folds\n' +
     '  (each fold\'s threshold is learnt on the others)\n' +
     'models: catalogue ids, cards (.json) or ONNX files (.onnx; --preset or --embedding complete bare files)\n' +
-    'maps: --method and the estimator flags of fit (default: classification lstsq, faces ridge with GCV)',
+    'maps: --method and the estimator flags of fit (default: classification lstsq, faces ridge with GCV);\n' +
+    '  classification --prior weights: ridge shrunk toward the head-only map of each pair (docs/MAPS.md)',
   flags: {
     models: { type: 'string', value: 'M,M,...', required: true, description: 'a comma-separated list of models (at least two): catalogue ids, cards (.json) or ONNX files (.onnx)' },
     preset: { type: 'string', value: 'NAME', choices: PRESET_NAMES, description: 'complete cards and bare .onnx files with a preset (src/models/presets.ts)' },
@@ -79,8 +80,13 @@ export const experimentCommand: Command = {
 
 /** --method and fit's estimator flags, when given (the experiments' own defaults otherwise). */
 function estimator(args: ParsedArgs): { method?: string; params?: Record<string, ParamValue> } {
-  const method = args.method as string | undefined;
-  if (method === undefined) return {};
+  // --prior implies ridge; other estimator flags need --method (the defaults differ per experiment).
+  const method = (args.method as string | undefined) ?? (args.prior !== undefined ? 'ridge' : undefined);
+  if (method === undefined) {
+    const given = Object.keys(ESTIMATOR_FLAGS).find((f) => args[f] !== undefined);
+    if (given) throw new UsageError(`--${given}: an estimator parameter: give --method too`);
+    return {};
+  }
   return { method, params: estimatorParams(args, method) };
 }
 

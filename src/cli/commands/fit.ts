@@ -133,7 +133,7 @@ export function estimatorParams(args: ParsedArgs, method: string): Record<string
     const v = args[cliFlag(s)];
     if (v === undefined || params[s.name] !== undefined) continue;
     if (s.type.kind === 'boolean') params[s.name] = s.default === true ? !v : v;
-    else if (typeof v === 'string' && s.type.kind !== 'choice' && v.trim() !== '' && Number.isFinite(Number(v))) params[s.name] = Number(v);
+    else if (typeof v === 'string' && (s.type.kind === 'number' || s.type.kind === 'number|choice') && v.trim() !== '' && Number.isFinite(Number(v))) params[s.name] = Number(v);
     else params[s.name] = v;
   }
   try {
