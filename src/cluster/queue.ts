@@ -1,6 +1,7 @@
-// The job system under cluster runs: BullMQ on Redis, required lazily so that nothing outside
-// src/cluster loads it. One queue holds the shards of every run; job ids start with the run id, so
+// The job system under cluster runs: BullMQ on Redis, optional packages loaded on first use so
+// that nothing outside src/cluster loads them (a missing one is an error naming it). One queue holds the shards of every run; job ids start with the run id, so
 // runs on one Redis stay apart and re-adding a shard that is already queued is a no-op.
+import { optional } from '../core/optional';
 import { fail } from '../core/validate';
 
 type BullMQ = typeof import('bullmq');
@@ -8,7 +9,7 @@ type IORedis = typeof import('ioredis').default;
 
 /** BullMQ, loaded on first use. */
 export function bullmq(): BullMQ {
-  return require('bullmq') as BullMQ;
+  return optional<BullMQ>('bullmq', 'extraction on a queue (--queue, embmap worker)');
 }
 
 /** The queue every run's shards go to. */
@@ -62,7 +63,7 @@ export function connectionOptions(target: RedisTarget): Record<string, unknown> 
 
 /** Fails fast, naming the URL, when nothing that answers like Redis is there. */
 export async function assertReachable(target: RedisTarget, timeoutMs = 5000): Promise<void> {
-  const Redis = (require('ioredis') as { default: IORedis }).default;
+  const Redis = optional<{ default: IORedis }>('ioredis', 'extraction on a queue (--queue, embmap worker)').default;
   const { url: _url, ...options } = target;
   const client = new Redis({ ...options, lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
   // The socket's error (e.g. ECONNREFUSED) says more than connect()'s "Connection is closed".

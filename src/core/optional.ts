@@ -1,4 +1,4 @@
-// Packages that only some features need (optional peer dependencies: ONNX Runtime, sharp, fastify,
+// Packages that only some features need (optional peer dependencies: ONNX Runtime, sharp, fastify, BullMQ,
 // the ONNX schema, FlatBuffers): loaded on first use, so that the map API never loads them, and a
 // missing one is an error naming the package to install and the feature that needs it.
 import * as fs from 'node:fs';
