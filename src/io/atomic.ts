@@ -1,7 +1,6 @@
 // Atomic file replacement: readers see either the old file or the complete new one, never a
 // partial write, even if the process dies midway. The payload is streamed chunk by chunk, so a
 // multi-GB embedding set is never concatenated into one buffer.
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fail } from '../core/validate';
@@ -23,6 +22,8 @@ export function writeFileAtomic(file: string, chunks: Iterable<ArrayBufferView>)
     throw new Error(`${file}: cannot write the file: its folder ${dir} does not exist or is not a folder`);
   }
   removeStaleTemps(dir, path.basename(file));
+  // node:crypto is loaded here, not at require time: initialising it costs ~10 ms of require('embmap').
+  const { randomBytes } = require('node:crypto') as typeof import('node:crypto'); // eslint-disable-line @typescript-eslint/no-require-imports
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let fd: number | undefined = fs.openSync(tmp, 'wx');
   try {
