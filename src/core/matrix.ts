@@ -109,10 +109,16 @@ export class Matrix<D extends DType = DType> {
     return new Matrix<E>(out as ArrayFor<E>, this.rows, this.cols);
   }
 
+  /** The cols x rows transpose, in cache-sized tiles (large Fortran-order .npy files go through it). */
   transpose(): Matrix<D> {
-    const t = Matrix.zeros<D>(this.cols, this.rows, this.dtype);
-    for (let i = 0; i < this.rows; i++) {
-      for (let j = 0; j < this.cols; j++) t.data[j * this.rows + i] = this.data[i * this.cols + j];
+    const { rows, cols } = this;
+    const t = Matrix.zeros<D>(cols, rows, this.dtype);
+    const tile = 32;
+    for (let i0 = 0; i0 < rows; i0 += tile) {
+      for (let j0 = 0; j0 < cols; j0 += tile) {
+        const iEnd = Math.min(i0 + tile, rows), jEnd = Math.min(j0 + tile, cols);
+        for (let i = i0; i < iEnd; i++) for (let j = j0; j < jEnd; j++) t.data[j * rows + i] = this.data[i * cols + j];
+      }
     }
     return t;
   }

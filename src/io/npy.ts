@@ -4,7 +4,7 @@
 // The data is read with positional reads straight into the buffer backing the returned matrix;
 // Fortran order is transposed on read, except where both orders are the same bytes (a vector).
 import * as fs from 'node:fs';
-import { type DType, type FloatArray, Matrix, allocate, dtypeOf } from '../core/matrix';
+import { type DType, Matrix, allocate, dtypeOf } from '../core/matrix';
 import { assertInteger } from '../core/validate';
 import { writeFileAtomic } from './atomic';
 import {
@@ -80,7 +80,7 @@ export function openNpy(path: string): NpyReader {
           readExact(fd, bytes.subarray(j * n * size, (j + 1) * n * size), dataOffset + (j * rows + start) * size, path, 'data');
         }
       }
-      return new Matrix(transpose(columns, cols, n), n, cols);
+      return new Matrix(columns, cols, n).transpose();
     },
     close(): void {
       if (open) fs.closeSync(fd);
@@ -97,20 +97,6 @@ export function readNpy(path: string): Matrix {
   } finally {
     reader.close();
   }
-}
-
-/** The cols x rows transpose of `a` (rows x cols), both row-major, in cache-sized tiles. */
-function transpose(a: FloatArray, rows: number, cols: number): FloatArray {
-  const out = allocate(dtypeOf(a), rows * cols);
-  const tile = 32;
-  for (let i0 = 0; i0 < rows; i0 += tile) {
-    for (let j0 = 0; j0 < cols; j0 += tile) {
-      const iEnd = Math.min(i0 + tile, rows);
-      const jEnd = Math.min(j0 + tile, cols);
-      for (let i = i0; i < iEnd; i++) for (let j = j0; j < jEnd; j++) out[j * rows + i] = a[i * cols + j];
-    }
-  }
-  return out;
 }
 
 /** Writes a Matrix as a 2-D array, or a typed array as a 1-D array, atomically. */
