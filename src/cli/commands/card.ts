@@ -1,11 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../../io/atomic';
-import { packageRoot } from '../../native/binding';
+import { checkOutputs } from '../../io/outputs';
 import { probeCard, type ProbeTask } from '../../probe/probe';
 import { UsageError, type Command } from '../command';
+import { DEMO } from './demo';
 
-const DEMO = path.join(packageRoot, 'demo');
 export const cardCommand: Command = {
   name: 'card',
   summary: "find a bare ONNX network's preprocessing by trying it on labelled data, and write its card",
@@ -44,7 +44,8 @@ export const cardCommand: Command = {
     if (isCard && typeof partial.onnx !== 'string') throw new UsageError(`${model}: onnx: expected the model's file name (relative to the card)`);
     const onnxPath = path.resolve(isCard ? path.join(path.dirname(model), partial.onnx as string) : model);
     const out = path.resolve((args.out as string | undefined) ?? onnxPath.replace(/(\.onnx)?$/i, '.card.json'));
-    if (out === path.resolve(model) || out === onnxPath) throw new UsageError(`--out: expected a new file, ${out} is the input`);
+    const evidence = out.replace(/(\.json)?$/i, '.probe.json');
+    checkOutputs([{ name: '--out', file: out, extensions: ['.json'], companions: [evidence] }], [{ name: 'MODEL', file: model }, { name: 'onnx', file: onnxPath }]);
     // The card names its model relative to its own folder, and only below it.
     const relative = path.relative(path.dirname(out), onnxPath);
     if (relative.startsWith('..') || path.isAbsolute(relative)) throw new UsageError(`--out: expected a card in the model's folder or above it (a card names its model below its own folder), received ${out}`);
@@ -55,7 +56,6 @@ export const cardCommand: Command = {
       ...(args.threads !== undefined ? { threads: args.threads as number } : {}), log: (line) => process.stderr.write(`embmap card probe: ${line}\n`),
     }, partial);
     const card = { ...result.card, onnx: relative };
-    const evidence = out.replace(/(\.json)?$/i, '.probe.json');
     writeFileAtomic(evidence, [Buffer.from(JSON.stringify({ model: onnxPath, task, data, metric: result.metric, final: result.final, origins: result.origins, seconds: result.seconds, trials: result.trials }, null, 2) + '\n')]);
     card.source = `${card.source} (evidence: ${path.basename(evidence)})`;
     writeFileAtomic(out, [Buffer.from(JSON.stringify(card, null, 2) + '\n')]);
