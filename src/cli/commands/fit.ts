@@ -1,12 +1,11 @@
 import { mergeStatsDir } from '../../cluster/stats-files';
-import type { EstimatorName } from '../../estimators/estimator';
 import { fitFromFolds, fitMap, splitOptions, type FitMapOptions, type FitMapResult } from '../../estimators/fit-map';
 import { ESTIMATORS, PARAMETERS, checkParams, cliFlag, paramUsage, type ParamValue } from '../../estimators/params';
 import { fitMapFromNpy } from '../../estimators/streaming';
 import { loadHead } from '../../estimators/weights';
 import { assertFiniteRows, loadEmbeddings, pairById } from '../../io/embeddings';
 import { checkOutputs } from '../../io/outputs';
-import { UsageError, flagSpec, synopsis, type Command, type FlagSpec, type ParsedArgs } from '../command';
+import { UsageError, flagSpec, type Command, type FlagSpec, type ParsedArgs } from '../command';
 
 // The estimator parameters' flags and their help come from their declaration (estimators/params.ts).
 const PARAM_SPECS = PARAMETERS.filter((s) => !s.libraryOnly);
@@ -54,9 +53,8 @@ export const fitCommand: Command = {
     ...ESTIMATOR_FLAGS,
   },
   async run(args) {
-    const out = required(args, 'out');
-    const method = (args.method as string | undefined) ?? 'lstsq';
-    if (!(ESTIMATORS as readonly string[]).includes(method)) throw new UsageError(`--method: expected one of ${ESTIMATORS.join(', ')}, received '${method}'`);
+    // --out is required and --method one of ESTIMATORS (default lstsq): the flag parser checked both.
+    const out = args.out as string, method = args.method as string;
     const { map, warnings } = await (args.stats !== undefined ? fitFromStats(args, method, out) : fitFromFiles(args, method, out));
     map.save(out);
     const meta = map.metadata;
@@ -108,16 +106,16 @@ async function fitFromStats(args: ParsedArgs, method: string, out: string): Prom
   const dir = required(args, 'stats');
   checkOutputs([{ name: '--out', file: out, extensions: ['.safetensors'] }], [{ name: '--stats', file: dir }]);
   const { stats, meta } = mergeStatsDir(dir);
-  const { params, protocol } = splitOptions({
+  const { method: checked, params, protocol } = splitOptions({
     ...optionsFrom(args, method), validation: 'none',
     sourceModel: (args['source-model'] as string | undefined) ?? meta.source, targetModel: (args['target-model'] as string | undefined) ?? meta.target,
   });
-  return fitFromFolds(method as EstimatorName, params, [stats], [], protocol);
+  return fitFromFolds(checked, params, [stats], [], protocol);
 }
 
 function required(args: ParsedArgs, name: string): string {
   const v = args[name];
-  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name}: expected ${flagSpec(fitCommand.flags[name]).description}, received nothing\nusage: ${synopsis(fitCommand)}`);
+  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name}: expected ${flagSpec(fitCommand.flags[name]).description}, received nothing`);
   return v;
 }
 
