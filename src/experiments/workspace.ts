@@ -55,10 +55,12 @@ export async function embedAll(
   dataset: Dataset, models: WorkModel[], dir: string, opts: { batch?: number; progress?: ProgressStream | null } = {},
 ): Promise<Map<string, Embedded>> {
   fs.mkdirSync(dir, { recursive: true });
-  const files = (m: WorkModel) => {
+  // Each model's files named once: the name hashes the model's bytes, read here once per model.
+  const named = new Map(models.map((m) => {
     const stem = `${m.id}-${cardHash(m.card)}`;
-    return { out: path.join(dir, `${stem}.npy`), logits: m.head ? path.join(dir, `${stem}.logits.npy`) : undefined };
-  };
+    return [m, { out: path.join(dir, `${stem}.npy`), logits: m.head ? path.join(dir, `${stem}.logits.npy`) : undefined }];
+  }));
+  const files = (m: WorkModel) => named.get(m)!;
   const todo = models.filter((m) => {
     const f = files(m);
     return !fs.existsSync(f.out) || (f.logits !== undefined && !fs.existsSync(f.logits));
