@@ -355,6 +355,7 @@ class BlasBackend final : public Backend {
   void setThreads(int n) override {
     threads_ = std::max(1, n);
     if (!perCall_ && lib_.setThreads) lib_.setThreads(threads_);
+    portable_->setThreads(threads_);  // its fallback for sizes past the Fortran ABI honours the count too
   }
 
   Linalg<float>& f32() override { return *f32_; }
