@@ -9,8 +9,9 @@ import { MAX_IO_BYTES, assertPath, bytesOf } from './binary';
 export interface AtomicWriteOptions {
   /**
    * The caller removed dead writers' temp files from the folder itself (removeDeadTemps) before its
-   * first write there, and writes each name once: the folder listing each new name otherwise costs
-   * is skipped, so n new files in one folder cost one listing, not n.
+   * first write there: the folder listing each new name otherwise costs is skipped, so n new files
+   * in one folder cost one listing, not n. (A writer that dies after that listing leaves its temp
+   * file to the next process's cleaning.)
    */
   folderCleaned?: boolean;
 }
