@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { assertInteger } from '../core/validate';
 import { type InputSpec, sharp } from '../images/preprocess';
-import type { DecodeReply, DecodeRequest, DecodeWorkerData } from './decode-worker';
+import type { DecodeReply, DecodeRequest } from './decode-worker';
 
 export type DecodedBatch = Omit<DecodeReply, 'id'>;
 
@@ -21,14 +21,12 @@ export class DecodePool {
   private closed = false;
   private terminating = false;
 
-  /** `maxPixels`: images of more pixels are refused (see MAX_PIXELS). */
-  constructor(size: number, options: DecodeWorkerData = {}) {
+  constructor(size: number) {
     assertInteger('workers', size, 1, 64);
-    if (options.maxPixels !== undefined) assertInteger('maxPixels', options.maxPixels, 1);
     // Loaded on the main thread first, sharp's shared libraries stay loaded while workers come and go.
     sharp();
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(path.join(__dirname, 'decode-worker.js'), { workerData: options });
+      const worker = new Worker(path.join(__dirname, 'decode-worker.js'));
       const pending = new Map<number, Pending>();
       const failAll = (err: Error) => {
         for (const p of pending.values()) p.reject(err);
@@ -51,15 +49,16 @@ export class DecodePool {
 
   /**
    * Decodes `files` for each spec into `buffers` (one per spec, files.length images each; they are
-   * transferred and come back in the result, packed: row k holds image kept[k]).
+   * transferred and come back in the result, packed: row k holds image kept[k]). Images of more
+   * than `maxPixels` pixels are refused (default MAX_PIXELS).
    */
-  decode(files: string[], specs: InputSpec[], buffers: ArrayBuffer[]): Promise<DecodedBatch> {
+  decode(files: string[], specs: InputSpec[], buffers: ArrayBuffer[], maxPixels?: number): Promise<DecodedBatch> {
     if (this.closed) return Promise.reject(new Error('decode pool: expected an open pool, received one already closed'));
     const target = this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const id = this.nextId++;
     const result = new Promise<DecodedBatch>((resolve, reject) => {
       target.pending.set(id, { resolve, reject });
-      const request: DecodeRequest = { id, files, specs, buffers };
+      const request: DecodeRequest = { id, files, specs, buffers, maxPixels };
       target.worker.postMessage(request, buffers);
     });
     this.inFlight.add(result);

@@ -1,7 +1,7 @@
 // Decode worker (worker_threads): decodes a batch of image files once each, preprocesses every
 // image for every requested input spec straight into that spec's batch buffer (transferred in and
 // back, never copied), and packs the decoded images to the front so a failed one leaves no hole.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { type InputSpec, decodeImage, inputSize, preprocessInto } from '../images/preprocess';
 
 export interface DecodeRequest {
@@ -10,6 +10,8 @@ export interface DecodeRequest {
   specs: InputSpec[];
   /** One per spec, each files.length * inputSize(spec) float32 values. */
   buffers: ArrayBuffer[];
+  /** Images of more pixels are refused before decoding (default MAX_PIXELS); per request, as one pool serves a cluster worker's jobs of any run. */
+  maxPixels?: number;
 }
 
 export interface DecodeReply {
@@ -19,13 +21,6 @@ export interface DecodeReply {
   kept: number[];
   failures: { index: number; reason: string }[];
 }
-
-/** What the pool passes to each worker. */
-export interface DecodeWorkerData {
-  maxPixels?: number;
-}
-
-const { maxPixels } = (workerData ?? {}) as DecodeWorkerData;
 
 // Images in flight per batch: one decoding in libvips while the thread normalises another.
 const IN_FLIGHT = 2;
@@ -40,7 +35,7 @@ async function decodeBatch(req: DecodeRequest): Promise<DecodeReply> {
     for (let i = next++; i < req.files.length; i = next++) {
       const file = req.files[i];
       try {
-        const image = await decodeImage(file, maxPixels);
+        const image = await decodeImage(file, req.maxPixels);
         for (let s = 0; s < req.specs.length; s++) await preprocessInto(image, req.specs[s], outs[s], i * sizes[s]);
         ok[i] = true;
       } catch (err) {

@@ -14,6 +14,8 @@ export interface RangePlan extends Omit<ModelPlan, 'prepared'> {
   batch: number;
   prefetch: number;
   strict: boolean;
+  /** The decode limit (default MAX_PIXELS). */
+  maxPixels?: number;
 }
 
 export interface EmbeddedBatch {
@@ -90,7 +92,7 @@ export class RangeEmbedder {
     // Images known to be skipped (no aligned face) are not decoded; they come back as failures with their reason.
     const wanted = items.flatMap((it, j) => (it.unreadable === undefined ? [j] : []));
     const known = items.flatMap((it, j) => (it.unreadable === undefined ? [] : [{ index: j, reason: it.unreadable }]));
-    this.decoding.set(k, this.pool.decode(wanted.map((j) => items[j].path), plan.specs, buffers).then((d) => ({
+    this.decoding.set(k, this.pool.decode(wanted.map((j) => items[j].path), plan.specs, buffers, plan.maxPixels).then((d) => ({
       ...d,
       failures: [...d.failures.map((f) => ({ index: wanted[f.index], reason: f.reason })), ...known].sort((a, b) => a.index - b.index),
     })));
