@@ -31,10 +31,18 @@ struct StatsRef {
 // shifted rows (the accurate default), or with f64Products false for float32 input, in
 // float32 within blocks of at most kStatsBlock rows, summed across blocks in float64 (the
 // opt-in fast mode: about twice the speed, relative error ~ cond(X)^2 * 1e-7 in the map).
+// With an index, the rows added are X[index[i]], Y[index[i]] for i < rows: a fold's rows taken
+// from a chunk as it is read, without copying them out first.
 constexpr int64_t kStatsBlock = 16384;
 template <typename T>
-void statsUpdate(Backend& be, const T* X, const T* Y, int64_t rows, const StatsRef& s,
-                 bool f64Products);
+void statsUpdate(Backend& be, const T* X, const T* Y, const int32_t* index, int64_t rows,
+                 const StatsRef& s, bool f64Products);
+
+// out (rows x cols) += sign * (m + da sb^T + (sa + n da) db^T): moments m with sums sa, sb of n
+// rows, re-expressed about a centre moved by da, db, added in place. Merging, subtracting and
+// re-centring statistics all reduce to it (src/engine/stats.ts).
+void addShifted(double* out, double sign, const double* m, const double* sa, const double* da,
+                const double* sb, const double* db, double n, int64_t rows, int64_t cols);
 
 // Y = X * M (+ bias row), X: m x k (or k x m when transX), M: k x n (or n x k when transM).
 template <typename T>

@@ -3,6 +3,7 @@
 // matrix is safely positive definite, otherwise an eigen pseudo-inverse giving the
 // minimum-norm answer). All in float64 on the native engine.
 import { Matrix } from '../core/matrix';
+import { allFinite } from '../core/validate';
 import type { Engine, EighResult } from '../engine/engine';
 import type { SufficientStats } from '../engine/stats';
 
@@ -29,7 +30,7 @@ export function normalProblem(stats: SufficientStats, intercept: boolean): Norma
   const meanY = intercept ? stats.meanY() : new Float64Array(stats.q);
   const m = stats.about(meanX, meanY);
   // The rows were checked finite as they were fed: a non-finite product is an overflow.
-  if (![m.xx.data, m.xy.data, m.sqY].every((a) => a.every(Number.isFinite))) {
+  if (![m.xx.data, m.xy.data, m.sqY].every(allFinite)) {
     throw new RangeError(
       `stats: the cross-products overflowed (${stats.precision} products of finite inputs): ` +
         "rescale the inputs (e.g. divide each set by its largest absolute value)" + (stats.precision === 'float32' ? " or use precision 'float64'" : ''),
