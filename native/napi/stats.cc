@@ -7,10 +7,12 @@ namespace embmap {
 namespace {
 
 // statsUpdate(backend, X, Y|null, index|null, rows, p, q, n, sumX, sumY|null, sqY|null, xtx,
-//             xty|null, yty|null, shiftX|null, shiftY|null, f64Products, async)
-// X holds `rows` rows; an Int32Array index picks which of them are added, in its order.
+//             xty|null, yty|null, shiftX|null, shiftY|null, workspace|null, f64Products, async)
+// X holds `rows` rows; an Int32Array index picks which of them are added, in its order. A
+// workspace (Float64Array) of statsWorkspace(p, q, taken rows) values or more is used for the
+// blocks; a shorter one or null: the call allocates its own.
 Napi::Value StatsUpdate(const Napi::CallbackInfo& info) {
-  Args a(info, "statsUpdate", 18);
+  Args a(info, "statsUpdate", 19);
   Backend& be = a.backend(0);
   FloatArray X = a.floats(1, "X");
   FloatArray Y = a.floatsOrNull(2, "Y");
@@ -32,8 +34,9 @@ Napi::Value StatsUpdate(const Napi::CallbackInfo& info) {
   FloatArray xtx = a.float64s(11, "xtx");
   FloatArray xty = a.float64sOrNull(12, "xty"), yty = a.float64sOrNull(13, "yty");
   FloatArray shiftX = a.float64sOrNull(14, "shiftX"), shiftY = a.float64sOrNull(15, "shiftY");
-  bool f64Products = a.boolean(16, "f64Products");
-  bool async = a.boolean(17, "async");
+  FloatArray workspace = a.float64sOrNull(16, "workspace");
+  bool f64Products = a.boolean(17, "f64Products");
+  bool async = a.boolean(18, "async");
   a.expectLength(X, "X", rows, p);
   if (q > 0) {
     if (!Y.present()) a.typeError(2, "Y", "a Float32Array or Float64Array since q > 0");
@@ -64,10 +67,12 @@ Napi::Value StatsUpdate(const Napi::CallbackInfo& info) {
   s.yty = q > 0 && yty.present() ? ptr<double>(yty) : nullptr;
   s.shiftX = shiftX.present() ? ptr<double>(shiftX) : nullptr;
   s.shiftY = q > 0 && shiftY.present() ? ptr<double>(shiftY) : nullptr;
+  s.workspace = workspace.present() ? ptr<double>(workspace) : nullptr;
+  s.workspaceLength = workspace.present() ? workspace.length : 0;
   Napi::Value indexValue = info[3];
   return dispatch(info.Env(), async,
                   {X.value, Y.value, indexValue, n.value, sumX.value, sumY.value, sqY.value, xtx.value,
-                   xty.value, yty.value, shiftX.value, shiftY.value},
+                   xty.value, yty.value, shiftX.value, shiftY.value, workspace.value},
                   [=, &be]() {
                     withDType(X.dtype, [&](auto* tag) {
                       using T = std::remove_pointer_t<decltype(tag)>;
@@ -77,6 +82,13 @@ Napi::Value StatsUpdate(const Napi::CallbackInfo& info) {
                     });
                     return 0.0;
                   });
+}
+
+// statsWorkspace(p, q, rows): the workspace length statsUpdate uses for `rows` rows.
+Napi::Value StatsWorkspace(const Napi::CallbackInfo& info) {
+  Args a(info, "statsWorkspace", 3);
+  const int64_t p = a.integer(0, "p", 1), q = a.integer(1, "q", 0), rows = a.integer(2, "rows", 0);
+  return Napi::Number::New(info.Env(), double(statsWorkspace(p, q, rows)));
 }
 
 // statsShiftedAdd(out, sign, m, sa, da, sb, db, n): addShifted of ops.h, on the calling thread
@@ -102,6 +114,7 @@ Napi::Value StatsShiftedAdd(const Napi::CallbackInfo& info) {
 
 void registerStats(Napi::Env env, Napi::Object exports) {
   exports.Set("statsUpdate", Napi::Function::New(env, StatsUpdate, "statsUpdate"));
+  exports.Set("statsWorkspace", Napi::Function::New(env, StatsWorkspace, "statsWorkspace"));
   exports.Set("statsShiftedAdd", Napi::Function::New(env, StatsShiftedAdd, "statsShiftedAdd"));
 }
 

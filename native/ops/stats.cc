@@ -74,14 +74,23 @@ template <typename T, typename P>
 void accumulate(Backend& be, const T* X, const T* Y, const int32_t* index, int64_t rows,
                 const StatsRef& s) {
   const int64_t p = s.p, q = s.q, block = std::min(rows, blockRows(p, q));
-  std::vector<P> xs(size_t(block * p)), ys(size_t(block * q)), scratch;
+  std::vector<double> own;
+  double* room = s.workspace;
+  if (s.workspaceLength < statsWorkspace(p, q, rows)) {
+    own.resize(size_t(statsWorkspace(p, q, rows)));
+    room = own.data();
+  }
+  // P is float or double: a block of P values fits in as many doubles.
+  P* xs = reinterpret_cast<P*>(room);
+  P* ys = xs + block * p;
+  std::vector<P> scratch;
   for (int64_t r0 = 0; r0 < rows; r0 += block) {
     const int64_t b = std::min(block, rows - r0);
     const int32_t* idx = index ? index + r0 : nullptr;
     const T* x = index ? X : X + r0 * p;
-    shiftedCopy(x, idx, b, p, s.shiftX, xs.data(), s.sumX, nullptr);
-    if (q > 0) shiftedCopy(index ? Y : Y + r0 * q, idx, b, q, s.shiftY, ys.data(), s.sumY, s.sqY);
-    blockProducts<P>(be, xs.data(), ys.data(), b, s, scratch);
+    shiftedCopy(x, idx, b, p, s.shiftX, xs, s.sumX, nullptr);
+    if (q > 0) shiftedCopy(index ? Y : Y + r0 * q, idx, b, q, s.shiftY, ys, s.sumY, s.sqY);
+    blockProducts<P>(be, xs, ys, b, s, scratch);
   }
 }
 
@@ -142,6 +151,10 @@ std::vector<T> gather(const T* A, const int32_t* index, int64_t rows, int64_t co
 }
 
 }  // namespace
+
+int64_t statsWorkspace(int64_t p, int64_t q, int64_t rows) {
+  return std::min(rows, blockRows(p, q)) * (p + q);
+}
 
 template <typename T>
 void statsUpdate(Backend& be, const T* X, const T* Y, const int32_t* index, int64_t rows,

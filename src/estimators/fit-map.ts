@@ -186,9 +186,10 @@ export class FoldDealer {
       return;
     }
     const byFold = rowsByFold(this.fold, this.folds.length, start, start + X.rows);
+    const workspace = SufficientStats.workspace(X.cols, Y.cols, Math.max(...byFold.map((r) => r.length)));
     for (const [f, rows] of byFold.entries()) {
       if (rows.length === 0) continue;
-      await this.folds[f].update(X, Y, { rows, names, rowOffset: start });
+      await this.folds[f].update(X, Y, { rows, names, rowOffset: start, workspace });
       const s = this.samples[f], take = Math.min(this.perFold - s.X.length, rows.length);
       for (let i = 0; i < take; i++) {
         s.X.push(X.row(rows[i]).slice());

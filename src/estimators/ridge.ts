@@ -110,9 +110,11 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     if (X.rows < k) throw new RangeError(`X: expected at least folds = ${k} rows for cross-validation, received ${X.rows}`);
     const Yx = Y.dtype === X.dtype ? Y : Y.astype(X.dtype);
     const folds: SufficientStats[] = [];
-    for (const rows of rowsByFold(foldOf(X.rows, k, this.params.seed ?? 0), k)) {
+    const byFold = rowsByFold(foldOf(X.rows, k, this.params.seed ?? 0), k);
+    const workspace = SufficientStats.workspace(X.cols, Y.cols, byFold[0].length);
+    for (const rows of byFold) {
       const stats = new SufficientStats(X.cols, Y.cols, { engine: this.engine, precision: this.params.precision });
-      folds.push(await stats.update(X, Yx, { rows }));
+      folds.push(await stats.update(X, Yx, { rows, workspace }));
     }
     return this.fitFolds(folds);
   }

@@ -9,7 +9,7 @@ import { Matrix } from '../core/matrix';
 import { Engine } from '../engine/engine';
 import type { SufficientStats } from '../engine/stats';
 import type { Fitted } from '../estimators/estimator';
-import { residualStats } from '../estimators/normal-equations';
+import { residualFrom } from '../estimators/normal-equations';
 import { linearCKA } from './diagnostics';
 import { cosine } from './verification';
 
@@ -56,8 +56,7 @@ export async function crossFitDiagnostics(
     const cx = train.meanX();
     const cy = Float64Array.from(bias);
     for (let i = 0; i < p; i++) for (let j = 0; j < q; j++) cy[j] += cx[i] * M.data[i * q + j];
-    const m = fold.about(cx, cy);
-    const res = (await residualStats(engine, m.xx, m.xy, m.sqY, M)).sqY;
+    const res = residualFrom(await fold.xxAboutTimes(cx, M), fold.xyAbout(cx, cy), fold.sqYAbout(cy), M).sqY;
     for (let j = 0; j < q; j++) ssRes[j] += res[j];
     const own = fold.sqYAbout(fold.meanY());
     for (let j = 0; j < q; j++) ssTot[j] += own[j];

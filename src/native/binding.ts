@@ -31,8 +31,10 @@ export interface NativeBinding {
     backend: string, X: FloatArr, Y: FloatArr | null, index: Int32Array | null, rows: number, p: number, q: number,
     n: Float64Array, sumX: Float64Array, sumY: Float64Array | null, sqY: Float64Array | null, xtx: Float64Array,
     xty: Float64Array | null, yty: Float64Array | null, shiftX: Float64Array | null, shiftY: Float64Array | null,
-    f64Products: boolean, async: boolean,
+    workspace: Float64Array | null, f64Products: boolean, async: boolean,
   ): number | Promise<number>;
+  /** Length of the workspace statsUpdate uses for `rows` rows. */
+  statsWorkspace(p: number, q: number, rows: number): number;
   /** out += sign (m + da sb^T + (sa + n da) db^T), in place, synchronously (native/ops/ops.h addShifted). */
   statsShiftedAdd(
     out: Float64Array, sign: number, m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number,
