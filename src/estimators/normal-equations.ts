@@ -60,22 +60,29 @@ export interface SymmetricSolve {
 /**
  * Solves S M = B for symmetric positive semi-definite S. Cholesky first (fast); if it fails or
  * a pivot falls below rcond * max(diag S), the system is (numerically) rank-deficient and the
- * eigen pseudo-inverse gives the minimum-norm solution instead.
+ * eigen pseudo-inverse gives the minimum-norm solution instead. `scratch`: S and B are the
+ * caller's temporaries, factored and solved in place (no p x p and p x q copies, which cost
+ * more than the solve where fresh memory faults slowly); `rebuild` forms S again for the
+ * eigen fallback.
  */
-export async function solveSymmetric(engine: Engine, S: Matrix<'float64'>, B: Matrix<'float64'>, rcond: number): Promise<SymmetricSolve> {
+export async function solveSymmetric(
+  engine: Engine, S: Matrix<'float64'>, B: Matrix<'float64'>, rcond: number, scratch?: { rebuild: () => Matrix<'float64'> },
+): Promise<SymmetricSolve> {
   const p = S.rows;
   let maxDiag = 0;
   for (let i = 0; i < p; i++) maxDiag = Math.max(maxDiag, S.data[i * p + i]);
+  const inPlace = scratch !== undefined;
   try {
-    const L = await engine.cholesky(S);
+    const L = await engine.cholesky(S, { inPlace });
     let minPivot = Infinity;
     for (let i = 0; i < p; i++) minPivot = Math.min(minPivot, L.data[i * p + i] ** 2);
     if (minPivot > rcond * maxDiag) {
-      return { M: await engine.cholSolve(L, B), rank: p, rankDeficient: false, solver: 'cholesky' };
+      return { M: await engine.cholSolve(L, B, { inPlace }), rank: p, rankDeficient: false, solver: 'cholesky' };
     }
   } catch (err) {
     if (!(err instanceof RangeError)) throw err; // not positive definite: fall through
   }
+  if (scratch) S = scratch.rebuild();
   const eig = await engine.eigh(S);
   const tol = eigenTolerance(eig.values.data, rcond);
   const M = await eigenSolve(engine, eig, B, 0, tol);
