@@ -3,8 +3,10 @@
 // the fold's statistics alone: with the fold's rows centred at cx (the training means) and
 // cy = cx M + b, the residual of column j is
 //   SS_res_j = (M^T A M)_jj - 2 (M^T B)_jj + sum (y_j - cy_j)^2,   A = sum dx dx^T, B = sum dx dy^T,
-// (the residual statistics of estimators/normal-equations.ts), so no pass over the data is needed. Cosine and CKA need rows: they use a bounded sample of
-// each fold's rows kept while the statistics were accumulated.
+// (residualFrom in estimators/normal-equations.ts), with A M formed from the fold's stored
+// products (SufficientStats.xxAboutTimes), so no pass over the data and no re-centred p x p copy
+// is needed. Cosine and CKA need rows: they use a bounded sample of each fold's rows kept while
+// the statistics were accumulated.
 import { Matrix } from '../core/matrix';
 import { Engine } from '../engine/engine';
 import type { SufficientStats } from '../engine/stats';
