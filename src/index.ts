@@ -14,7 +14,7 @@ export {
   type CosineOptions,
   type CosineResult,
 } from './engine/engine';
-export type { StatsOptions, StatsPrecision, Moments } from './engine/stats';
+export type { StatsOptions, StatsPrecision, Moments, UpdateOptions } from './engine/stats';
 export type { DoctorReport } from './engine/doctor';
 
 // Storing and applying maps; the estimators and evaluation load on first access (below).
