@@ -49,7 +49,7 @@ function classificationResult(): ClassificationResult {
     const native = models.find((m) => m.id === b)!.test.top1, mapped = native * (0.8 + 0.05 * (i + j));
     return { source: a, target: b, mapped: top(mapped), weights: top(mapped - 0.05), retention: mapped / native, dropPoints: 100 * (native - mapped), weightsDropPoints: 100 * (native - mapped + 0.05), agreement: 0.7 };
   }));
-  return { config: { images: 'i', models: CLS, work: 'w' } as ClassificationResult['config'], images: 600, fitImages: 300, testImages: 300, models, pairs, medianDropPoints: 5, medianWeightsDropPoints: 9 };
+  return { config: { images: 'i', models: CLS, work: 'w' } as ClassificationResult['config'], images: 600, fitImages: 300, testImages: 300, models, pairs, medianDropPoints: 5, medianWeightsDropPoints: 9, curve: [] };
 }
 
 const results = { classification: classificationResult(), faces: facesResult() };

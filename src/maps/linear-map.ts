@@ -148,9 +148,9 @@ export class LinearMap {
       target_model: m.target.model,
       target_dim: String(m.target.dim),
       estimator: m.estimator,
-      params: JSON.stringify(m.params),
+      params: JSON.stringify(m.params, keepNonFinite),
       pairs: String(m.pairs),
-      diagnostics: JSON.stringify(m.diagnostics),
+      diagnostics: JSON.stringify(m.diagnostics, keepNonFinite),
       library: m.library,
       created: m.created,
     });
@@ -221,4 +221,9 @@ function deepFreeze<T>(o: T): T {
     Object.freeze(o);
   }
   return o;
+}
+
+/** JSON writes Infinity and NaN as null: kept as the strings 'Infinity', 'NaN' (ridge's lambda = Infinity: the prior kept). */
+function keepNonFinite(_key: string, v: unknown): unknown {
+  return typeof v === 'number' && !Number.isFinite(v) ? String(v) : v;
 }
