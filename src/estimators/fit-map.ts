@@ -21,7 +21,7 @@ import { LowRankEstimator } from './lowrank';
 import { LstsqEstimator } from './lstsq';
 import { checkParams, type ParamValue } from './params';
 import { ProcrustesEstimator } from './procrustes';
-import { RidgeEstimator, lambdaRule } from './ridge';
+import { RidgeEstimator, crossValidates, lambdaRule, scoresHead } from './ridge';
 import { WeightsEstimator, loadHead, type Head } from './weights';
 
 export type Validation = 'crossfit' | 'split' | 'none';
@@ -168,7 +168,7 @@ export class FoldDealer {
   constructor(rows: number, p: number, q: number, params: Record<string, ParamValue>, protocol: Protocol) {
     // Fewer pairs than folds: one pair per fold (leave-one-out). Without diagnostics, folds only
     // where ridge chooses lambda by cross-validation.
-    const k = protocol.validation === 'none' && !choosesByFolds(params) ? 1 : Math.min(protocol.folds, rows);
+    const k = protocol.validation === 'none' && !crossValidates(lambdaRule(params)) ? 1 : Math.min(protocol.folds, rows);
     const order = permutation(rows, makeRng(protocol.seed));
     this.fold = new Uint16Array(rows);
     for (let i = 0; i < rows; i++) this.fold[order[i]] = i % k;
@@ -211,12 +211,6 @@ async function statsOf(X: Matrix, Y: Matrix, params: Record<string, ParamValue>,
   return s.update(X, Y);
 }
 
-/** Ridge with a cross-validation rule for lambda (the default when a target head is given). */
-function choosesByFolds(params: Record<string, ParamValue>): boolean {
-  const rule = lambdaRule(params);
-  return rule === 'cv' || rule === 'cv-logits' || rule === 'cv-top1';
-}
-
 // The map on the total of the folds; ridge's cross-validation rules choose lambda on these same folds.
 async function fitFolds(method: EstimatorName, params: Record<string, ParamValue>, folds: SufficientStats[], protocol: ProtocolOptions, samples: FoldSample[] = []) {
   const total = folds[0].clone();
@@ -252,7 +246,7 @@ async function resolvePrior(params: Record<string, ParamValue>, p: number, q: nu
   };
   const rule = lambdaRule(params);
   const why = prior === 'weights' ? "prior 'weights'" : `lambda '${rule}'`;
-  const needed = prior === 'weights' || rule === 'cv-logits' || rule === 'cv-top1';
+  const needed = prior === 'weights' || scoresHead(rule);
   const hB = targetHead !== undefined || needed ? head('targetHead', targetHead, q, 'target', why) : undefined;
   if (hB) rest.targetHead = hB;
   if (prior === undefined) return rest;

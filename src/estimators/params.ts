@@ -49,8 +49,8 @@ export const PARAMETERS: readonly ParamSpec[] = [
   },
   {
     name: 'lambda', type: { kind: 'number|choice', min: 0, values: LAMBDA_RULES }, methods: ['ridge'],
-    defaultText: "cv-logits when the target head is given (as --prior weights needs), else gcv",
-    doc: "penalty >= 0, or chosen over the grid by gcv or k-fold cv on the mapped embeddings, or by k-fold cv-logits on the target head's logits (the task's own metric); toward a prior the grid ends at Infinity, the prior kept",
+    defaultText: "cv-top1 when the target head is given (as --prior weights needs), else gcv",
+    doc: "penalty >= 0, or chosen over the grid: gcv or k-fold cv on the mapped embeddings; k-fold on the target head's logits, by their error (cv-logits) or top-1 agreement with the target's own (cv-top1, the task's metric); toward a prior the grid ends at Infinity, the prior kept",
   },
   { name: 'lambda', type: { kind: 'number', min: 0 }, default: 0, methods: ['lowrank'], doc: 'ridge penalty before the rank cut' },
   {

@@ -66,7 +66,7 @@ export interface CurvePoint {
   medianWeightsDropPoints: number;
   /** The largest fitted-map drop minus the pair's head-only drop. */
   worstOverWeightsPoints: number;
-  pairs: Pick<PairResult, 'source' | 'target' | 'dropPoints' | 'selection' | 'lambda'>[];
+  pairs: Pick<PairResult, 'source' | 'target' | 'dropPoints' | 'weightsDropPoints' | 'selection' | 'lambda'>[];
 }
 
 export interface ClassificationResult {
@@ -145,7 +145,7 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
       medianDropPoints: median(pairs.map((p) => p.dropPoints)),
       medianWeightsDropPoints: result.medianWeightsDropPoints,
       worstOverWeightsPoints: Math.max(...pairs.map((p) => p.dropPoints - p.weightsDropPoints)),
-      pairs: pairs.map(({ source, target, dropPoints, selection, lambda }) => ({ source, target, dropPoints, selection, lambda })),
+      pairs: pairs.map(({ source, target, dropPoints, weightsDropPoints, selection, lambda }) => ({ source, target, dropPoints, weightsDropPoints, selection, lambda })),
     });
   }
   return result;
