@@ -33,7 +33,7 @@ export interface ClassificationConfig {
   params?: Record<string, ParamValue>;
   /** Use at most this many images (seeded choice), for quick runs. */
   limit?: number;
-  /** Sample-size curve: the maps also fitted on the first N of a seeded order of the fitting images, for each N. */
+  /** Sample-size curve: the maps also fitted on the first N of a seeded order of the fitting images, for each N (all of them: the main result). */
   curve?: number[];
   seed?: number;
   from?: Record<string, string>;
@@ -139,7 +139,7 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
   // Nested subsets (the first N of one seeded order), so the curve's points differ only in N.
   const order = Array.from(permutation(fitRows.length, makeRng(seed)), (i) => fitRows[i]);
   for (const n of curve) {
-    const pairs = await allPairs(order.slice(0, n));
+    const pairs = n === fitRows.length ? result.pairs : await allPairs(order.slice(0, n));
     result.curve.push({
       images: n,
       medianDropPoints: median(pairs.map((p) => p.dropPoints)),

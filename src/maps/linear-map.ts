@@ -6,6 +6,7 @@ import { assertDType, assertMatrix, fail } from '../core/validate';
 import { Engine } from '../engine/engine';
 import { readSafetensors, writeSafetensors } from '../io/safetensors';
 import { FileFormatError } from '../io/binary';
+import { keepNonFinite } from '../io/json';
 import { VERSION } from '../version';
 
 export const MAP_FORMAT = 'embmap-map/1';
@@ -221,9 +222,4 @@ function deepFreeze<T>(o: T): T {
     Object.freeze(o);
   }
   return o;
-}
-
-/** JSON writes Infinity and NaN as null: kept as the strings 'Infinity', 'NaN' (ridge's lambda = Infinity: the prior kept). */
-function keepNonFinite(_key: string, v: unknown): unknown {
-  return typeof v === 'number' && !Number.isFinite(v) ? String(v) : v;
 }

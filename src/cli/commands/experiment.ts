@@ -5,6 +5,7 @@ import { reportDoc, writeReport, type ExperimentResults } from '../../experiment
 import { ESTIMATORS } from '../../estimators';
 import type { ParamValue } from '../../estimators/params';
 import { renderMarkdown } from '../../report/document';
+import { keepNonFinite } from '../../io/json';
 import { UsageError, type Command, type ParsedArgs } from '../command';
 import { ESTIMATOR_FLAGS, estimatorParams } from './fit';
 import { PRESET_NAMES } from '../../models/presets';
@@ -98,7 +99,7 @@ function modelOptions(args: ParsedArgs): { preset?: string; embedding?: string }
 export async function printAndWrite(results: ExperimentResults, out: string, title: string, json: boolean): Promise<void> {
   const files = await writeReport(results, out, title);
   if (json) {
-    process.stdout.write(JSON.stringify({ report: files, ...results }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ report: files, ...results }, keepNonFinite, 2) + '\n');
     return;
   }
   process.stdout.write(renderMarkdown(reportDoc(results, title)) + '\n');
