@@ -62,7 +62,7 @@ export const PARAMETERS: readonly ParamSpec[] = [
     doc: "shrink toward this map: a map file, or 'weights' (the closed form from the two classifier heads)",
   },
   { name: 'sourceHead', type: { kind: 'head' }, defaultText: 'none', methods: ['ridge'], doc: "the source network's classifier head (for --prior weights)" },
-  { name: 'targetHead', type: { kind: 'head' }, defaultText: 'none', methods: ['ridge'], doc: "the target network's classifier head (for --prior weights and --lambda cv-logits)" },
+  { name: 'targetHead', type: { kind: 'head' }, defaultText: 'none', methods: ['ridge'], doc: "the target network's classifier head (for --prior weights and the lambda rules cv-logits, cv-top1)" },
   { name: 'rank', type: { kind: 'number', min: 1, integer: true }, methods: ['lowrank'], doc: 'rank of the map' },
   { name: 'scale', type: { kind: 'boolean' }, default: false, methods: ['procrustes'], doc: 'also fit an isotropic scale' },
   { name: 'centre', type: { kind: 'boolean' }, default: true, methods: ['weights'], doc: 'centre the heads over classes' },
