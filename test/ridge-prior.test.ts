@@ -157,15 +157,17 @@ function agreementOf(weight: Matrix, bias: Float64Array, X: Matrix, Y: Matrix, h
   return a.reduce((s, v, i) => s + (v === b[i] ? 1 : 0), 0) / a.length;
 }
 
-for (const rule of ['cv-logits', 'cv-top1'] as const) {
-  test(`lambda '${rule}': few noisy pairs keep the head prior (within 2% of its top-1 agreement); many pairs improve on a perturbed prior`, async () => {
+// The top-1 margin: cv-top1 scores top-1 itself (and keeps the prior within one standard error);
+// cv-logits scores the logits' squared error, which on few pairs lets top-1 slip by up to ~5%.
+for (const [rule, eps] of [['cv-logits', 0.1], ['cv-top1', 0.02]] as const) {
+  test(`lambda '${rule}': few noisy pairs stay at the head prior (top-1 agreement within ${eps} of its own); many pairs improve on a perturbed prior`, async () => {
     const rng = makeRng(`ridge-prior ${rule}`);
     const p = 24, q = 16, C = 40;
     const { Mtrue, hA, hB } = plantedHeads(rng, p, q, C);
     const W = (await new WeightsEstimator().fitHeads(hA, hB)).fitted.weight;
     assert.ok(relErr(W.data, Mtrue.data) < 1e-8, 'planted: the head-only map is the true map');
     const fresh = pairs(rng, 3000, p, q, Mtrue, 0);
-    // Few pairs, heavy noise: nothing to learn beyond the prior.
+    // Few pairs, heavy noise: nothing to learn beyond the prior (lstsq here agrees far less: see below).
     const few = pairs(rng, 30, p, q, Mtrue, 3);
     const a = await new RidgeEstimator({ lambda: rule, prior: prior(W), targetHead: hB }).fit(few.X, few.Y);
     assert.equal(a.fitted.info.selection, rule);
@@ -173,7 +175,9 @@ for (const rule of ['cv-logits', 'cv-top1'] as const) {
     const priorFit = await new RidgeEstimator({ lambda: Infinity, prior: prior(W) }).fit(few.X, few.Y);
     const accPrior = agreementOf(priorFit.fitted.weight, priorFit.fitted.bias, fresh.X, fresh.Y, hB);
     const accFew = agreementOf(a.fitted.weight, a.fitted.bias, fresh.X, fresh.Y, hB);
-    assert.ok(accFew >= accPrior - 0.02, `few pairs: ${accFew} vs the prior's ${accPrior}`);
+    assert.ok(accFew >= accPrior - eps, `few pairs: ${accFew} vs the prior's ${accPrior}`);
+    const ls = await new LstsqEstimator().fit(few.X, few.Y);
+    assert.ok(agreementOf(ls.fitted.weight, ls.fitted.bias, fresh.X, fresh.Y, hB) < accPrior - 2 * eps, 'the margin tells a kept prior from a fit on the pairs alone');
     // Many clean pairs, a deliberately perturbed prior: the data must win.
     const bad = W.clone();
     for (let i = 0; i < bad.data.length; i++) bad.data[i] += 0.7 * gaussian(rng);
