@@ -7,6 +7,7 @@
 // another, on whatever else the machine runs).
 // Usage: node dist/bench/prior.js [--work DIR] (embeddings cached there; default embmap-demo,
 // shared with `embmap demo`). Writes its section of bench/RESULTS.md.
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLASSIFIERS, DEMO, DEMO_CURVE } from '../src/cli/commands/demo';
 import { runClassification, type ClassificationResult } from '../src/experiments/classification';
@@ -43,6 +44,8 @@ async function main(): Promise<void> {
   const curveRows = DEMO_CURVE.map((n, c) =>
     `| ${n} | ${runs.map(({ r }) => `${r.curve[c].medianDropPoints.toFixed(2)} / ${r.curve[c].worstOverWeightsPoints.toFixed(1)}`).join(' | ')} | ${first.medianWeightsDropPoints.toFixed(2)} |`);
   const top1 = runs[runs.length - 1].r;
+  const others = runs.slice(1, -1).flatMap(({ r }) => r.pairs.map((p) => p.lambda ?? NaN).filter(Number.isFinite));
+  const load = os.loadavg()[0];
   const withinHalf = top1.curve.every((c) => c.medianDropPoints <= c.medianWeightsDropPoints + 0.5);
   const md = [
     '## Ridge toward the head prior (demo classification)',
@@ -64,10 +67,12 @@ async function main(): Promise<void> {
     ...curveRows,
     `| wall time of the run (s) | ${runs.map((r) => r.seconds.toFixed(0)).join(' | ')} | |`,
     '',
+    `Wall times include every size and pair (24 fits per rule), one rule after another; the load average at the end was ${load.toFixed(1)} on ${os.cpus().length} cores (a shared machine), so they are indicative only.`,
+    '',
     `cv-top1 (k-fold top-1 agreement with the target's own top-1 through its head, with the one-standard-error rule toward the prior) ${withinHalf ? 'meets' : 'does not meet'} the issue's target ` +
       `at every size measured: median drop within 0.5 points of the head-only map's or better (${top1.curve.map((c) => c.medianDropPoints.toFixed(2)).join(', ')} vs ${first.medianWeightsDropPoints.toFixed(2)}), ` +
       `and at ${first.fitImages} images ${Math.abs(top1.medianDropPoints - first.medianWeightsDropPoints) <= 2 ? 'within' : 'not within'} 2 points of it. ` +
-      'GCV and cv on the mapped embeddings, and cv-logits (squared error of the logits), choose lambdas of 1e2-1e4 that top-1 does not favour; ' +
+      `GCV and cv on the mapped embeddings, and cv-logits (squared error of the logits), choose lambdas of ${Math.min(...others).toPrecision(2)}-${Math.max(...others).toPrecision(2)} at ${first.fitImages} images, which top-1 does not favour; ` +
       'top-1 over a few hundred held-out rows is noisy, so without the one-standard-error rule cv-top1 also picked such lambdas on some pairs ' +
       '(median drops 1.5, 2.0, 1.0, 2.3 at 50-300 images in a run during development). ' +
       `cv-top1 kept the prior on ${top1.curve.map((c) => `${c.pairs.filter((p) => p.lambda === Infinity).length} of ${c.pairs.length}`).join(', ')} pairs at ${DEMO_CURVE.join(', ')} images: ` +
