@@ -91,9 +91,10 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
   const split = trainTestSplit(dataset.items.length, { testFraction: 1 - (cfg.fitFraction ?? 0.5), seed });
   const fitRows = Array.from(split.train), testRows = Array.from(split.test);
   const curve = cfg.curve ?? [];
-  if (!Array.isArray(curve) || !curve.every((n) => Number.isInteger(n) && n >= 2 && n <= fitRows.length)) {
-    fail(RangeError, 'curve', `fitting-set sizes: integers in [2, ${fitRows.length}] (the fitting images)`, cfg.curve);
-  }
+  if (!Array.isArray(curve)) fail(TypeError, 'curve', 'an array of fitting-set sizes', curve);
+  curve.forEach((n, i) => {
+    if (!Number.isInteger(n) || n < 2 || n > fitRows.length) fail(RangeError, `curve[${i}]`, `a fitting-set size: an integer in [2, ${fitRows.length}] (the fitting images)`, n);
+  });
   const models = await prepareModels(cfg.models, path.join(cfg.work, 'models'), cfg.from, cfg.modelOptions);
   for (const m of models) if (!m.head) throw new RangeError(`models: '${m.id}' has no classifier head: the classification experiment needs classifiers`);
   const tag = `${path.basename(path.resolve(cfg.images))}-${dataset.items.length}`;
