@@ -282,6 +282,7 @@ test('fitMap: a target head makes cv-top1 the default (also without a prior); th
   await assert.rejects(fitMap(X, Y, { method: 'ridge', lambda: 'cv-top1', targetHead: hA }), /^RangeError: targetHead: expected a head over the target's 6-dimensional embeddings \(classes x 6\), received classes x 9/);
   await assert.rejects(fitMap(X, Y, { method: 'ridge', prior: 'weights', targetHead: hB }), /^TypeError: sourceHead: required by prior 'weights' \(the source network's classifier head\)/);
   await assert.rejects(fitMap(X, Y, { method: 'ridge', targetHead: hB, testFraction: 0.2 }), /^RangeError: lambda: 'cv-top1' needs folds/);
+  await assert.rejects(fitMap(X, Y, { method: 'ridge', lambda: 'gcv', targetHead: hB }), /^RangeError: targetHead: only with prior 'weights' or lambda 'cv-logits' or 'cv-top1' \(what reads it\), received lambda string "gcv"/);
   await assert.rejects(fitMap(X, Y, { method: 'ridge', targetHead: { W: hB.W } }), /^TypeError: targetHead\.c: expected a Float32Array or Float64Array/);
   assert.throws(() => new RidgeEstimator({ lambda: Infinity }), /^TypeError: lambda: expected a finite number/);
   assert.throws(() => new RidgeEstimator({ lambda: 'cv-top1' }), /^TypeError: targetHead: required by lambda 'cv-top1'/);

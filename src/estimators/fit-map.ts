@@ -231,7 +231,7 @@ async function fitFolds(method: EstimatorName, params: Record<string, ParamValue
 /**
  * Ridge's prior as { weight, provenance }: a LinearMap or { weight }, a map file, or 'weights',
  * the closed form from the two classifier heads (sourceHead, targetHead: Head or head file).
- * The target head, loaded, also goes to ridge as the metric of lambda 'cv-logits'.
+ * The target head, loaded, also goes to ridge as the metric of the lambda rules 'cv-logits', 'cv-top1'.
  */
 async function resolvePrior(params: Record<string, ParamValue>, p: number, q: number, engine?: Engine): Promise<Record<string, ParamValue>> {
   const { prior, sourceHead, targetHead, ...rest } = params;
@@ -247,6 +247,9 @@ async function resolvePrior(params: Record<string, ParamValue>, p: number, q: nu
   const rule = lambdaRule(params);
   const why = prior === 'weights' ? "prior 'weights'" : `lambda '${rule}'`;
   const needed = prior === 'weights' || scoresHead(rule);
+  if (targetHead !== undefined && !needed) {
+    throw new RangeError(`targetHead: only with prior 'weights' or lambda 'cv-logits' or 'cv-top1' (what reads it), received lambda ${describe(rule)}`);
+  }
   const hB = targetHead !== undefined || needed ? head('targetHead', targetHead, q, 'target', why) : undefined;
   if (hB) rest.targetHead = hB;
   if (prior === undefined) return rest;

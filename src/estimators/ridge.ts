@@ -60,13 +60,13 @@ export interface RidgeParams extends PairedParams {
   lambda?: number | LambdaRule;
   /** Candidate lambdas (absolute). Default: 25 values, 1e-6 .. 1e2 times the mean eigenvalue of X^T X. */
   grid?: number[];
-  /** Folds for 'cv' (default 5). */
+  /** Folds for the k-fold rules with fit(X, Y) (default 5). */
   folds?: number;
-  /** Seed of the fold assignment for 'cv' (default 0). */
+  /** Seed of the fold assignment for the k-fold rules with fit(X, Y) (default 0). */
   seed?: number;
   /** Shrink toward this map instead of toward zero (fit-map.ts resolves files and 'weights'). */
   prior?: Prior;
-  /** The target network's classifier head: the metric of 'cv-logits'. */
+  /** The target network's classifier head: the metric of 'cv-logits' and 'cv-top1'. */
   targetHead?: Head;
 }
 
@@ -81,7 +81,8 @@ export interface ValidationPoint {
   lambda: number;
   /**
    * GCV score; for 'cv', the mean squared validation error per target value; for 'cv-logits',
-   * the mean squared validation error per logit MINUS the prior's (< 0: better than the prior).
+   * the mean squared validation error per logit MINUS the prior's (< 0: better than the prior);
+   * for 'cv-top1', the fraction of held-out rows whose top-1 differs from the target's own.
    */
   score: number;
 }
