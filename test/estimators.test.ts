@@ -318,7 +318,7 @@ test('bad input: unpaired rows, not fitted, bad hyper-parameters', async () => {
   await assert.rejects(new LstsqEstimator().fit(randn(rng, 10, 3, 'float32'), randn(rng, 11, 2, 'float32')), /Y: expected 10 rows to pair with X's rows, received 11/);
   assert.throws(() => new LstsqEstimator().fitted, /lstsq: not fitted yet: call fit\(\) first/);
   assert.throws(() => new RidgeEstimator({ lambda: -1 }), /lambda: expected a number in \[0/);
-  assert.throws(() => new RidgeEstimator({ lambda: 'auto' as never }), /lambda: expected a number >= 0, 'gcv' or 'cv'/);
+  assert.throws(() => new RidgeEstimator({ lambda: 'auto' as never }), /lambda: expected a number >= 0 or one of gcv, cv, cv-logits, cv-top1/);
   assert.throws(() => pairedEstimator('pca'), /method: expected one of lstsq, ridge/);
   await assert.rejects(new LstsqEstimator().fit(Matrix.zeros(0, 3), Matrix.zeros(0, 2)), /X: expected at least one row/);
 });

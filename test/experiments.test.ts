@@ -20,12 +20,14 @@ const DEMO = path.join(__dirname, '..', '..', 'demo');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'embmap-exp-'));
 process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
 
-test('classification: every ordered pair, retention and the median drop', async () => {
+test('classification: every ordered pair, retention and the median drop, the rule of each lambda, the sample-size curve', async () => {
   const ids = Object.keys(CLASSIFIERS).slice(0, 2);
-  const r = await runClassification({
-    images: path.join(DEMO, 'imagenet'), models: ids, work, method: 'ridge', limit: 160,
+  const cfg = {
+    images: path.join(DEMO, 'imagenet'), models: ids, work, method: 'ridge', params: { prior: 'weights' }, limit: 160, curve: [20, 80],
     from: Object.fromEntries(ids.map((id) => [id, path.join(DEMO, 'models', CLASSIFIERS[id])])),
-  });
+  };
+  await assert.rejects(runClassification({ ...cfg, curve: [20, 81] }), /^RangeError: curve\[1\]: expected a fitting-set size: an integer in \[2, 80\] \(the fitting images\), received number 81/);
+  const r = await runClassification(cfg);
   assert.equal(r.images, 160);
   assert.equal(r.fitImages + r.testImages, 160);
   assert.equal(r.pairs.length, 2);
@@ -38,6 +40,15 @@ test('classification: every ordered pair, retention and the median drop', async 
     assert.ok(p.weights.top1 >= 0.5 * native, `${p.source}->${p.target}: head-only ${p.weights.top1} vs native ${native}`);
   }
   assert.equal(r.medianDropPoints, median(r.pairs.map((p) => p.dropPoints)));
+  // Toward the head prior the lambda rule defaults to cv-top1, and each map says so.
+  for (const p of r.pairs) assert.ok(p.selection === 'cv-top1' && typeof p.lambda === 'number' && p.lambda > 0, `${p.source}->${p.target}: ${p.selection} ${p.lambda}`);
+  assert.deepEqual(r.curve.map((c) => c.images), [20, 80]);
+  // The largest size is every fitting image: the main result.
+  assert.deepEqual(r.curve[1].pairs.map((p) => p.dropPoints), r.pairs.map((p) => p.dropPoints));
+  for (const c of r.curve) {
+    assert.equal(c.medianDropPoints, median(c.pairs.map((p) => p.dropPoints)));
+    assert.equal(c.worstOverWeightsPoints, Math.max(...c.pairs.map((p) => p.dropPoints - p.weightsDropPoints)));
+  }
 });
 
 test('faces: LFW protocol on the demo pairs, maps from disjoint identities, curves, report', async () => {

@@ -136,7 +136,7 @@ test('one seeded fold assignment: the cross-fit and ridge lambda \'cv\' (fitMap 
     }
     assert.ok(Math.abs(curve[g] - err / 450) < 1e-6 * (err / 450), `${curve[g]} vs ${err / 450}`);
   }
-  assert.throws(() => pairedEstimator('ridge', { lambda: 0.5, folds: 4 }), /folds: only with lambda 'cv' \(the folds that choose lambda\), received lambda number 0.5/);
+  assert.throws(() => pairedEstimator('ridge', { lambda: 0.5, folds: 4 }), /folds: only with a k-fold lambda rule \('cv', 'cv-logits', 'cv-top1': the folds that choose lambda\), received lambda number 0.5/);
   assert.throws(() => pairedEstimator('ridge', { lambda: 'cv', folds: 1 }), /folds: expected an integer in \[2, 1000\], received number 1/);
 });
 

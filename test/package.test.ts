@@ -12,7 +12,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const HEAVY = ['onnxruntime-node', 'sharp', '@img', 'fastify', 'onnx-proto', 'protobufjs', 'flatbuffers', '@vladmandic'];
 const dir = tempDir();
 // What require('embmap') loads: matrices, the engine, maps and the batcher (the rest on first access).
-const MAP_API = ['index.js', 'core/matrix.js', 'core/validate.js', 'engine/engine.js', 'native/binding.js', 'maps/linear-map.js', 'io/safetensors.js', 'io/atomic.js', 'io/binary.js', 'version.js', 'serve/batcher.js', 'serve/codec.js'];
+const MAP_API = ['index.js', 'core/matrix.js', 'core/validate.js', 'engine/engine.js', 'native/binding.js', 'maps/linear-map.js', 'io/safetensors.js', 'io/atomic.js', 'io/binary.js', 'io/json.js', 'version.js', 'serve/batcher.js', 'serve/codec.js'];
 
 /** Runs `code` (CommonJS, or an ES module with esm) in a new Node process in the repository; returns stdout. */
 function node(code: string, opts: { esm?: boolean; preload?: string } = {}): string {

@@ -47,9 +47,14 @@ function classificationResult(): ClassificationResult {
   const models = CLS.map((id, i) => ({ id, dim: 256 * (i + 1), test: top(0.4 + 0.1 * i) }));
   const pairs = CLS.flatMap((a, i) => CLS.filter((b) => b !== a).map((b, j) => {
     const native = models.find((m) => m.id === b)!.test.top1, mapped = native * (0.8 + 0.05 * (i + j));
-    return { source: a, target: b, mapped: top(mapped), weights: top(mapped - 0.05), retention: mapped / native, dropPoints: 100 * (native - mapped), weightsDropPoints: 100 * (native - mapped + 0.05), agreement: 0.7 };
+    return {
+      source: a, target: b, mapped: top(mapped), weights: top(mapped - 0.05), retention: mapped / native, dropPoints: 100 * (native - mapped),
+      weightsDropPoints: 100 * (native - mapped + 0.05), agreement: 0.7, selection: 'cv-top1', lambda: i === j ? Infinity : 3100 * (i + 1),
+    };
   }));
-  return { config: { images: 'i', models: CLS, work: 'w' } as ClassificationResult['config'], images: 600, fitImages: 300, testImages: 300, models, pairs, medianDropPoints: 5, medianWeightsDropPoints: 9 };
+  const curve = [50, 100, 300].map((images, k) => ({ images, medianDropPoints: 12 - 3 * k, medianWeightsDropPoints: 9, worstOverWeightsPoints: 4 - k, pairs: [] }));
+  const config = { images: 'i', models: CLS, work: 'w', method: 'ridge', params: { prior: 'weights' } } as ClassificationResult['config'];
+  return { config, images: 600, fitImages: 300, testImages: 300, models, pairs, medianDropPoints: 5, medianWeightsDropPoints: 9, curve };
 }
 
 const results = { classification: classificationResult(), faces: facesResult() };
@@ -65,12 +70,20 @@ test('markdown and html carry the same tables in percent, a glossary, html escap
     assert.ok(md.includes(row), row);
     assert.ok(md.includes(`| ${(100 * p.retention).toFixed(2)} | ${(100 * p.agreement).toFixed(2)} |`), 'retention and agreement in percent');
   }
-  assert.match(md, /retention % \| agreement with B % \|/);
+  assert.match(md, /retention % \| agreement with B % \| head-only map top-1 % \| lambda \(rule\) \|/);
+  // Which rule chose each lambda, the prior kept said in words, the sample-size curve, the scale against the paper's.
+  const kept = results.classification.pairs.filter((p) => p.lambda === Infinity).length;
+  assert.ok(kept > 0 && md.split('| prior kept (cv-top1) |').length - 1 === kept, 'prior kept, per pair');
+  assert.ok(md.includes('| 3.1e+3 (cv-top1) |'), 'a finite lambda and its rule');
+  assert.ok(md.includes(`ridge toward the head-only map (lambda by cv-top1; ${kept} of ${results.classification.pairs.length} kept the prior)`));
+  for (const c of results.classification.curve) assert.ok(md.includes(`| ${c.images} | ${c.medianDropPoints.toFixed(2)} | ${c.worstOverWeightsPoints.toFixed(2)} | 9.00 |`), `curve at ${c.images}`);
+  assert.match(md, /1\.28 M training images; these rest on 300, about 4,300 times fewer/);
+  assert.match(md, /docs\/RESULTS\.md in the embmap repository/);
   // 80 impostor pairs cannot resolve FAR 1e-2 or 1e-3.
   assert.match(md, /\| faceres \| 128 \| [\d.]+ ± [\d.]+ \| [\d.]+ \| [\d.]+ \| n\/a \| n\/a \|/);
   for (const term of ['retention %', 'both mapped %', 'penalty (points)', 'A→B']) assert.match(md, new RegExp(`\\| ${term.replace(/[()]/g, '\\$&')} \\| \\w`), `glossary explains ${term}`);
   assert.match(html, /<h2>Terms<\/h2>/);
-  assert.equal((html.match(/<svg /g) ?? []).length, 4);
+  assert.equal((html.match(/<svg /g) ?? []).length, 5);
   assert.ok(!/<script/i.test(html), 'self-contained: no scripts');
   assert.ok(!/(src|href)="http/i.test(html), 'self-contained: no external resources');
 });
@@ -136,12 +149,13 @@ test('the html page loads in headless Chromium without console errors; no text o
     })`)) as { label: string; width: number; outside: string[]; lines: number }[];
     const ids = (await page.evaluate(`[...document.querySelectorAll('[id]')].map((e) => e.id)`)) as string[];
     assert.deepEqual(errors, []);
-    assert.equal(drawn.length, 4);
+    assert.equal(drawn.length, 5);
     for (const c of drawn) {
       assert.ok(c.width > 200, `${c.label} is drawn`);
       assert.deepEqual(c.outside, [], `${c.label}: text outside the chart`);
     }
     assert.equal(drawn.find((c) => c.label === 'LFW ROC')!.lines, FACE.length + 1, 'one ROC line per network and the mapped pair');
+    assert.ok(drawn.some((c) => c.label === 'Median top-1 drop against fitting images'), 'the sample-size curve is drawn');
     assert.equal(new Set(ids).size, ids.length, 'ids unique across the inline SVGs');
     await page.screenshot({ path: path.join(dir, 'report.png'), fullPage: true });
     assert.ok(fs.statSync(path.join(dir, 'report.png')).size > 10000);

@@ -1,13 +1,17 @@
 // Ridge shrunk toward a prior map M0: against a float64 reference of the closed form
 // (Sxx + lambda I) M = Sxy + lambda M0 on centred data, its limits (lambda -> infinity: the prior;
 // lambda = 0: lstsq), the choice of lambda on noise and on informative data, fitMap's
-// resolution of the prior (map, file, 'weights' from heads) and its bad input.
+// resolution of the prior (map, file, 'weights' from heads) and its bad input; lambda chosen on
+// the target head's metric ('cv-logits', 'cv-top1') on planted heads, its validation curves
+// against a float64 refit per fold, and the prior kept (lambda = Infinity) when nothing beats it.
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { Matrix } from '../src/core/matrix';
 import { LstsqEstimator, RidgeEstimator, WeightsEstimator, fitMap } from '../src/estimators';
 import { LinearMap } from '../src/maps/linear-map';
+import { SufficientStats } from '../src/engine/stats';
+import { foldOf, rowsByFold } from '../src/evaluate/split';
 import { tempDir } from './helpers/io';
 import { gaussian, makeRng, randn } from './helpers/random';
 import { matmul, relErr, solve, toF64, transpose, type M64 } from './helpers/reference';
@@ -122,4 +126,165 @@ test('fitMap: prior as a map file and as weights from heads, provenance in the m
   await assert.rejects(fitMap(X, Y, { method: 'ridge', sourceHead: hA }), /^RangeError: sourceHead: only with prior 'weights'/);
   await assert.rejects(fitMap(X, Y, { method: 'ridge', prior: 'heads' }), /^TypeError: prior: expected a LinearMap, \{ weight: Matrix \}, a map file/);
   await assert.rejects(fitMap(X, Y, { method: 'lstsq', prior: file }), /prior: not a parameter of method 'lstsq'/);
+});
+
+// ---- lambda chosen on the target head's metric (issue 17 item 2) ----
+
+/** Planted heads: B's head W_B (C x q) over C > q classes, A's head W_A = W_B M*^T, so the head-only map is M*. */
+function plantedHeads(rng: () => number, p: number, q: number, C: number) {
+  const Mtrue = randn(rng, p, q, 'float64');
+  const WB = randn(rng, C, q, 'float64');
+  const WA = transpose(matmul(toF64(Mtrue), transpose(toF64(WB))));
+  const c = () => Float64Array.from({ length: C }, () => gaussian(rng));
+  return { Mtrue, hA: { W: new Matrix(WA.data, C, p), c: c() }, hB: { W: WB, c: c() } };
+}
+
+/** Top-1 class of each row of E W^T + c, in float64, independently of the library. */
+function top1(E: Matrix, h: { W: Matrix; c: Float64Array }): Int32Array {
+  const L = matmul(toF64(E), transpose(toF64(h.W)));
+  return Int32Array.from({ length: E.rows }, (_, i) => {
+    let best = 0;
+    for (let k = 1; k < h.c.length; k++) if (L.data[i * h.c.length + k] + h.c[k] > L.data[i * h.c.length + best] + h.c[best]) best = k;
+    return best;
+  });
+}
+
+/** Agreement of B's top-1 on X mapped by (weight, bias) with B's top-1 on Y. */
+function agreementOf(weight: Matrix, bias: Float64Array, X: Matrix, Y: Matrix, hB: { W: Matrix; c: Float64Array }): number {
+  const XM = matmul(toF64(X), toF64(weight));
+  for (let i = 0; i < X.rows; i++) for (let j = 0; j < weight.cols; j++) XM.data[i * weight.cols + j] += bias[j];
+  const a = top1(new Matrix(XM.data, X.rows, weight.cols), hB), b = top1(Y, hB);
+  return a.reduce((s, v, i) => s + (v === b[i] ? 1 : 0), 0) / a.length;
+}
+
+// The top-1 margin: cv-top1 scores top-1 itself (and keeps the prior within one standard error);
+// cv-logits scores the logits' squared error, which on few pairs lets top-1 slip by up to ~5%.
+for (const [rule, eps] of [['cv-logits', 0.1], ['cv-top1', 0.02]] as const) {
+  test(`lambda '${rule}': few noisy pairs stay at the head prior (top-1 agreement within ${eps} of its own); many pairs improve on a perturbed prior`, async () => {
+    const rng = makeRng(`ridge-prior ${rule}`);
+    const p = 24, q = 16, C = 40;
+    const { Mtrue, hA, hB } = plantedHeads(rng, p, q, C);
+    const W = (await new WeightsEstimator().fitHeads(hA, hB)).fitted.weight;
+    assert.ok(relErr(W.data, Mtrue.data) < 1e-8, 'planted: the head-only map is the true map');
+    const fresh = pairs(rng, 3000, p, q, Mtrue, 0);
+    // Few pairs, heavy noise: nothing to learn beyond the prior (lstsq here agrees far less: see below).
+    const few = pairs(rng, 30, p, q, Mtrue, 3);
+    const a = await new RidgeEstimator({ lambda: rule, prior: prior(W), targetHead: hB }).fit(few.X, few.Y);
+    assert.equal(a.fitted.info.selection, rule);
+    assert.ok((a.fitted.info.lambda as number) >= 30, `few pairs: lambda ${a.fitted.info.lambda} (mean eigenvalue about 30)`);
+    const priorFit = await new RidgeEstimator({ lambda: Infinity, prior: prior(W) }).fit(few.X, few.Y);
+    const accPrior = agreementOf(priorFit.fitted.weight, priorFit.fitted.bias, fresh.X, fresh.Y, hB);
+    const accFew = agreementOf(a.fitted.weight, a.fitted.bias, fresh.X, fresh.Y, hB);
+    assert.ok(accFew >= accPrior - eps, `few pairs: ${accFew} vs the prior's ${accPrior}`);
+    const ls = await new LstsqEstimator().fit(few.X, few.Y);
+    assert.ok(agreementOf(ls.fitted.weight, ls.fitted.bias, fresh.X, fresh.Y, hB) < accPrior - 2 * eps, 'the margin tells a kept prior from a fit on the pairs alone');
+    // Many clean pairs, a deliberately perturbed prior: the data must win.
+    const bad = W.clone();
+    for (let i = 0; i < bad.data.length; i++) bad.data[i] += 0.7 * gaussian(rng);
+    const many = pairs(rng, 600, p, q, Mtrue, 0.05);
+    const b = await new RidgeEstimator({ lambda: rule, prior: prior(bad), targetHead: hB }).fit(many.X, many.Y);
+    const perturbed = await new RidgeEstimator({ lambda: Infinity, prior: prior(bad) }).fit(many.X, many.Y);
+    const accBad = agreementOf(perturbed.fitted.weight, perturbed.fitted.bias, fresh.X, fresh.Y, hB);
+    const accMany = agreementOf(b.fitted.weight, b.fitted.bias, fresh.X, fresh.Y, hB);
+    assert.ok(Number.isFinite(b.fitted.info.lambda as number), `many pairs: lambda ${b.fitted.info.lambda}`);
+    assert.ok(accMany > accBad + 0.1 && accMany > 0.95, `many pairs: ${accMany} vs the perturbed prior's ${accBad}`);
+  });
+}
+
+test("lambda 'cv-logits' and 'cv-top1': validation curves equal a float64 refit on each fold's rows", async () => {
+  const rng = makeRng('ridge-prior cv scores');
+  const p = 10, q = 7, C = 12, n = 90, k = 5;
+  const { Mtrue, hA, hB } = plantedHeads(rng, p, q, C);
+  const W = (await new WeightsEstimator().fitHeads(hA, hB)).fitted.weight;
+  const M0 = W.clone();
+  for (let i = 0; i < M0.data.length; i++) M0.data[i] += 0.3 * gaussian(rng);
+  const { X, Y } = pairs(rng, n, p, q, Mtrue, 1);
+  // The folds as ridge deals them (the shared fold assignment, seed 0).
+  const foldRows = rowsByFold(foldOf(n, k, 0), k).map((r) => Array.from(r));
+  // Class-centred head: the metric of 'cv-logits'.
+  const Wc = toF64(hB.W);
+  for (let j = 0; j < q; j++) {
+    let s = 0;
+    for (let c = 0; c < C; c++) s += Wc.data[c * q + j] / C;
+    for (let c = 0; c < C; c++) Wc.data[c * q + j] -= s;
+  }
+  const logitErr = (weight: M64 | Matrix, bias: Float64Array, rows: number[]) => {
+    let e = 0;
+    for (const r of rows) {
+      const res = Float64Array.from({ length: q }, (_, j) => bias[j] - Y.data[r * q + j] + Array.from(X.data.slice(r * p, r * p + p)).reduce((s: number, x: number, i: number) => s + x * weight.data[i * q + j], 0));
+      for (let c = 0; c < C; c++) e += res.reduce((s, v, j) => s + v * Wc.data[c * q + j], 0) ** 2;
+    }
+    return e;
+  };
+  for (const rule of ['cv-logits', 'cv-top1'] as const) {
+    const est = await new RidgeEstimator({ lambda: rule, prior: prior(M0), targetHead: hB }).fit(X, Y);
+    const curve = est.fitted.info.validationCurve as { lambda: number; score: number }[];
+    for (const g of [3, 12, 20]) {
+      let ref = 0;
+      for (const rows of foldRows) {
+        const train = Array.from({ length: n }, (_, r) => r).filter((r) => !rows.includes(r));
+        const fit = reference(X.takeRows(train), Y.takeRows(train), M0, curve[g].lambda);
+        if (rule === 'cv-logits') {
+          const keep = await new RidgeEstimator({ lambda: Infinity, prior: prior(M0) }).fit(X.takeRows(train), Y.takeRows(train));
+          ref += logitErr(fit.M, fit.b, rows) - logitErr(keep.fitted.weight, keep.fitted.bias, rows);
+        } else {
+          ref += (1 - agreementOf(new Matrix(fit.M.data, p, q), fit.b, X.takeRows(rows), Y.takeRows(rows), hB)) * rows.length;
+        }
+      }
+      ref /= rule === 'cv-logits' ? n * C : n;
+      const tol = rule === 'cv-logits' ? 1e-8 * (Math.abs(ref) + 1e-3) : 1e-12;
+      assert.ok(Math.abs(curve[g].score - ref) <= tol, `${rule} lambda ${curve[g].lambda}: ${curve[g].score} vs float64 ${ref}`);
+    }
+  }
+});
+
+test('toward a prior, a map is never worse than its prior on the held-out folds: lambda = Infinity ("prior kept") recorded in the map file', async () => {
+  const rng = makeRng('ridge-prior kept');
+  const p = 12, q = 8, C = 20;
+  const { Mtrue, hA, hB } = plantedHeads(rng, p, q, C);
+  const W = (await new WeightsEstimator().fitHeads(hA, hB)).fitted.weight;
+  // Pure noise around the exact prior: no lambda can beat it.
+  const { X, Y } = pairs(rng, 40, p, q, Mtrue, 10);
+  for (const rule of ['gcv', 'cv', 'cv-logits', 'cv-top1'] as const) {
+    const est = await new RidgeEstimator({ lambda: rule, prior: prior(W), targetHead: hB }).fit(X, Y);
+    const curve = est.fitted.info.validationCurve as { lambda: number; score: number }[];
+    const chosen = curve.find((c) => c.lambda === est.fitted.info.lambda)!;
+    assert.equal(curve[curve.length - 1].lambda, Infinity, `${rule}: the prior is the last candidate`);
+    assert.ok(chosen.score <= curve[curve.length - 1].score, `${rule}: chosen ${chosen.score} vs the prior's ${curve[curve.length - 1].score}`);
+  }
+  const { map } = await fitMap(X, Y, { method: 'ridge', prior: 'weights', sourceHead: hA, targetHead: hB, lambda: 'cv-top1', validation: 'none' });
+  const file = path.join(tempDir(), 'kept.safetensors');
+  map.save(file);
+  const d = LinearMap.load(file).metadata.diagnostics;
+  assert.equal(d.selection, 'cv-top1');
+  if (d.priorKept === true) {
+    assert.equal(d.lambda, 'Infinity');
+    assert.ok(relErr(map.weight().data, W.data) < 1e-6, 'prior kept: the weight is the prior');
+  } else {
+    assert.equal(typeof d.lambda, 'number');
+  }
+});
+
+test('fitMap: a target head makes cv-top1 the default (also without a prior); the rules that read a head name it when it is missing or wrong', async () => {
+  const rng = makeRng('ridge-prior heads');
+  const p = 9, q = 6, C = 15;
+  const { Mtrue, hA, hB } = plantedHeads(rng, p, q, C);
+  const { X, Y } = pairs(rng, 80, p, q, Mtrue, 0.5);
+  const byDefault = await fitMap(X, Y, { method: 'ridge', prior: 'weights', sourceHead: hA, targetHead: hB });
+  assert.equal(byDefault.map.metadata.diagnostics.selection, 'cv-top1');
+  assert.deepEqual(byDefault.map.metadata.params.targetHead, { classes: C });
+  const towardZero = await fitMap(X, Y, { method: 'ridge', targetHead: hB, validation: 'none' });
+  assert.equal(towardZero.map.metadata.diagnostics.selection, 'cv-top1');
+  assert.equal((await fitMap(X, Y, { method: 'ridge' })).map.metadata.diagnostics.selection, 'gcv');
+
+  await assert.rejects(fitMap(X, Y, { method: 'ridge', lambda: 'cv-logits' }), /^TypeError: targetHead: required by lambda 'cv-logits' \(the target network's classifier head\)/);
+  await assert.rejects(fitMap(X, Y, { method: 'ridge', lambda: 'cv-top1', targetHead: hA }), /^RangeError: targetHead: expected a head over the target's 6-dimensional embeddings \(classes x 6\), received classes x 9/);
+  await assert.rejects(fitMap(X, Y, { method: 'ridge', prior: 'weights', targetHead: hB }), /^TypeError: sourceHead: required by prior 'weights' \(the source network's classifier head\)/);
+  await assert.rejects(fitMap(X, Y, { method: 'ridge', targetHead: hB, testFraction: 0.2 }), /^RangeError: lambda: 'cv-top1' needs folds/);
+  await assert.rejects(fitMap(X, Y, { method: 'ridge', lambda: 'gcv', targetHead: hB }), /^RangeError: targetHead: only with prior 'weights' or lambda 'cv-logits' or 'cv-top1' \(what reads it\), received lambda string "gcv"/);
+  await assert.rejects(fitMap(X, Y, { method: 'ridge', targetHead: { W: hB.W } }), /^TypeError: targetHead\.c: expected a Float32Array or Float64Array/);
+  assert.throws(() => new RidgeEstimator({ lambda: Infinity }), /^TypeError: lambda: expected a finite number/);
+  assert.throws(() => new RidgeEstimator({ lambda: 'cv-top1' }), /^TypeError: targetHead: required by lambda 'cv-top1'/);
+  await assert.rejects(new RidgeEstimator({ lambda: 'cv-top1', targetHead: hB }).fitFolds([new SufficientStats(p, q), new SufficientStats(p, q)]),
+    /^TypeError: samples: expected rows of each of the 2 folds/);
 });

@@ -21,7 +21,7 @@ import { LowRankEstimator } from './lowrank';
 import { LstsqEstimator } from './lstsq';
 import { checkParams, type ParamValue } from './params';
 import { ProcrustesEstimator } from './procrustes';
-import { RidgeEstimator } from './ridge';
+import { RidgeEstimator, crossValidates, lambdaRule, scoresHead } from './ridge';
 import { WeightsEstimator, loadHead, type Head } from './weights';
 
 export type Validation = 'crossfit' | 'split' | 'none';
@@ -104,8 +104,8 @@ export async function fitMap(source: Matrix | Head, target: Matrix | Head, optio
 export async function fitFromFolds(
   method: EstimatorName, params: Record<string, ParamValue>, folds: SufficientStats[], samples: FoldSample[], protocol: ProtocolOptions,
 ): Promise<FitMapResult> {
-  const { est, total, warnings, resolved } = await fitFolds(method, params, folds, protocol);
-  if (folds.length < 2) {
+  const { est, total, warnings, resolved } = await fitFolds(method, params, folds, protocol, samples);
+  if (folds.length < 2 || protocol.validation === 'none') {
     return { map: est.toMap(metadata(protocol, { protocol: 'none', pairs: total.count }, {}, warnings)), warnings };
   }
   // Ridge's lambda is chosen once, on all the pairs, and reused in the folds.
@@ -166,8 +166,9 @@ export class FoldDealer {
   private readonly perFold: number;
 
   constructor(rows: number, p: number, q: number, params: Record<string, ParamValue>, protocol: Protocol) {
-    // Fewer pairs than folds: one pair per fold (leave-one-out).
-    const k = protocol.validation === 'none' ? 1 : Math.min(protocol.folds, rows);
+    // Fewer pairs than folds: one pair per fold (leave-one-out). Without diagnostics, folds only
+    // where ridge chooses lambda by cross-validation.
+    const k = protocol.validation === 'none' && !crossValidates(lambdaRule(params)) ? 1 : Math.min(protocol.folds, rows);
     this.fold = k > 1 ? foldOf(rows, k, protocol.seed) : null;
     const opts = { precision: params.precision as 'float64' | 'float32' | undefined, engine: protocol.engine };
     this.folds = Array.from({ length: k }, () => new SufficientStats(p, q, opts));
@@ -204,16 +205,17 @@ async function statsOf(X: Matrix, Y: Matrix, params: Record<string, ParamValue>,
   return s.update(X, Y);
 }
 
-// The map on the total of the folds; ridge 'cv' chooses its lambda on these same folds.
-async function fitFolds(method: EstimatorName, params: Record<string, ParamValue>, folds: SufficientStats[], protocol: ProtocolOptions) {
+// The map on the total of the folds; ridge's cross-validation rules choose lambda on these same folds.
+async function fitFolds(method: EstimatorName, params: Record<string, ParamValue>, folds: SufficientStats[], protocol: ProtocolOptions, samples: FoldSample[] = []) {
   const total = folds[0].clone();
   for (let f = 1; f < folds.length; f++) total.merge(folds[f]);
   if (total.count < 2) throw new RangeError(`source: expected at least 2 pairs to fit a map, received ${total.count}`);
   const resolved = method === 'ridge' ? await resolvePrior(params, total.p, total.q, protocol.engine) : params;
   const est = makeEstimator(method, resolved, protocol.engine);
-  if (method === 'ridge' && params.lambda === 'cv') {
-    if (folds.length < 2) throw new RangeError("lambda: 'cv' needs folds: use the default cross-fit validation, not 'none' or a split");
-    await (est as RidgeEstimator).fitFolds(folds);
+  if (est instanceof RidgeEstimator && est.crossValidates) {
+    if (folds.length < 2) throw new RangeError(`lambda: '${est.params.lambda}' needs folds: use the default cross-fit validation or 'none', not a split`);
+    // 'cv-top1' scores the rows each fold kept (all of them up to sampleRows).
+    await est.fitFolds(folds, samples.map((s) => ({ X: Matrix.from(s.X, 'float64'), Y: Matrix.from(s.Y, 'float64') })));
   } else {
     await est.fitStats(total);
   }
@@ -223,28 +225,35 @@ async function fitFolds(method: EstimatorName, params: Record<string, ParamValue
 /**
  * Ridge's prior as { weight, provenance }: a LinearMap or { weight }, a map file, or 'weights',
  * the closed form from the two classifier heads (sourceHead, targetHead: Head or head file).
+ * The target head, loaded, also goes to ridge as the metric of the lambda rules 'cv-logits', 'cv-top1'.
  */
 async function resolvePrior(params: Record<string, ParamValue>, p: number, q: number, engine?: Engine): Promise<Record<string, ParamValue>> {
   const { prior, sourceHead, targetHead, ...rest } = params;
-  if (prior !== 'weights') {
-    for (const [k, v] of [['sourceHead', sourceHead], ['targetHead', targetHead]] as const) {
-      if (v !== undefined) throw new RangeError(`${k}: only with prior 'weights' (the heads give the prior), received prior ${describe(prior)}`);
-    }
+  if (prior !== 'weights' && sourceHead !== undefined) {
+    throw new RangeError(`sourceHead: only with prior 'weights' (the heads give the prior), received prior ${describe(prior)}`);
   }
+  const head = (name: string, h: ParamValue | undefined, dim: number, side: string, why: string): Head => {
+    if (h === undefined) throw new TypeError(`${name}: required by ${why} (the ${side} network's classifier head), received undefined`);
+    const out = typeof h === 'string' ? loadHead(h, name) : (h as Head);
+    if (out.W.cols !== dim) throw new RangeError(`${name}: expected a head over the ${side}'s ${dim}-dimensional embeddings (classes x ${dim}), received classes x ${out.W.cols}`);
+    return out;
+  };
+  const rule = lambdaRule(params);
+  const why = prior === 'weights' ? "prior 'weights'" : `lambda '${rule}'`;
+  const needed = prior === 'weights' || scoresHead(rule);
+  if (targetHead !== undefined && !needed) {
+    throw new RangeError(`targetHead: only with prior 'weights' or lambda 'cv-logits' or 'cv-top1' (what reads it), received lambda ${describe(rule)}`);
+  }
+  const hB = targetHead !== undefined || needed ? head('targetHead', targetHead, q, 'target', why) : undefined;
+  if (hB) rest.targetHead = hB;
   if (prior === undefined) return rest;
   let weight: Matrix, provenance: Record<string, unknown>;
   if (prior === 'weights') {
-    const head = (name: string, h: ParamValue | undefined, dim: number, side: string): Head => {
-      if (h === undefined) throw new TypeError(`${name}: required by prior 'weights' (the ${side} network's classifier head), received undefined`);
-      const out = typeof h === 'string' ? loadHead(h, name) : (h as Head);
-      if (out.W.cols !== dim) throw new RangeError(`${name}: expected a head over the ${side}'s ${dim}-dimensional embeddings (classes x ${dim}), received classes x ${out.W.cols}`);
-      return out;
-    };
-    const hA = head('sourceHead', sourceHead, p, 'source'), hB = head('targetHead', targetHead, q, 'target');
-    if (hA.W.rows !== hB.W.rows) {
-      throw new RangeError(`targetHead: expected ${hA.W.rows} classes like sourceHead (a 'weights' prior needs classifiers over the same classes), received ${hB.W.rows}`);
+    const hA = head('sourceHead', sourceHead, p, 'source', why);
+    if (hA.W.rows !== hB!.W.rows) {
+      throw new RangeError(`targetHead: expected ${hA.W.rows} classes like sourceHead (a 'weights' prior needs classifiers over the same classes), received ${hB!.W.rows}`);
     }
-    const est = await new WeightsEstimator({}, { engine }).fitHeads(hA, hB);
+    const est = await new WeightsEstimator({}, { engine }).fitHeads(hA, hB!);
     weight = est.fitted.weight;
     const named = (h: ParamValue | undefined) => (typeof h === 'string' ? h : 'in memory');
     provenance = { from: 'weights', sourceHead: named(sourceHead), targetHead: named(targetHead), classes: hA.W.rows, headResidual: est.fitted.info.headResidual };

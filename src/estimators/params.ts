@@ -6,6 +6,7 @@ import { describe, fail, isMatrix } from '../core/validate';
 import { LinearMap } from '../maps/linear-map';
 import { STATS_PRECISIONS } from '../engine/stats';
 import type { EstimatorName } from './estimator';
+import { LAMBDA_RULES } from './ridge';
 
 export const ESTIMATORS: readonly EstimatorName[] = ['lstsq', 'ridge', 'procrustes', 'lowrank', 'weights'];
 const PAIRED: readonly EstimatorName[] = ['lstsq', 'ridge', 'procrustes', 'lowrank'];
@@ -47,8 +48,9 @@ export const PARAMETERS: readonly ParamSpec[] = [
     doc: 'eigenvalues of X^T X below rcond * the largest count as zero (minimum-norm solution)',
   },
   {
-    name: 'lambda', type: { kind: 'number|choice', min: 0, values: ['gcv', 'cv'] }, default: 'gcv', methods: ['ridge'],
-    doc: "penalty >= 0, or chosen by 'gcv' or k-fold 'cv' over the grid",
+    name: 'lambda', type: { kind: 'number|choice', min: 0, values: LAMBDA_RULES }, methods: ['ridge'],
+    defaultText: "cv-top1 when the target head is given (as --prior weights needs), else gcv",
+    doc: "penalty >= 0, or chosen over the grid: gcv or k-fold cv on the mapped embeddings; k-fold on the target head's logits, by their error (cv-logits) or top-1 agreement with the target's own (cv-top1, the task's metric); toward a prior the grid ends at Infinity, the prior kept",
   },
   { name: 'lambda', type: { kind: 'number', min: 0 }, default: 0, methods: ['lowrank'], doc: 'ridge penalty before the rank cut' },
   {
@@ -68,7 +70,7 @@ export const PARAMETERS: readonly ParamSpec[] = [
     doc: "shrink toward this map: a map file, or 'weights' (the closed form from the two classifier heads)",
   },
   { name: 'sourceHead', type: { kind: 'head' }, defaultText: 'none', methods: ['ridge'], doc: "the source network's classifier head (for --prior weights)" },
-  { name: 'targetHead', type: { kind: 'head' }, defaultText: 'none', methods: ['ridge'], doc: "the target network's classifier head (for --prior weights)" },
+  { name: 'targetHead', type: { kind: 'head' }, defaultText: 'none', methods: ['ridge'], doc: "the target network's classifier head (for --prior weights and the lambda rules cv-logits, cv-top1)" },
   { name: 'rank', type: { kind: 'number', min: 1, integer: true }, methods: ['lowrank'], doc: 'rank of the map' },
   { name: 'scale', type: { kind: 'boolean' }, default: false, methods: ['procrustes'], doc: 'also fit an isotropic scale' },
   { name: 'centre', type: { kind: 'boolean' }, default: true, methods: ['weights'], doc: 'centre the heads over classes' },

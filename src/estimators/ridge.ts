@@ -10,26 +10,64 @@
 // per fold, each grid point O(p^2) (see foldErrors).
 // prior M0: min ||X M + 1 b - Y||^2 + lambda ||M - M0||^2, i.e. (Sxx + lambda I) M = Sxy + lambda M0,
 // solved as ridge on the residual Y - X M0 (residualStats), so GCV and 'cv' choose lambda toward
-// the prior; the grid then reaches 1e6 x the mean eigenvalue, where the map is the prior.
+// the prior; the grid then reaches 1e6 x the mean eigenvalue, and ends with lambda = Infinity, the
+// prior itself ("prior kept"), so a map chosen by any rule is never worse than its prior by that
+// rule's own score.
+// lambda 'cv-logits': k-fold CV scored where the task is, in the target head's (class-centred)
+// logits: ||(X M - Y) W^T||^2 = tr(R^T R G) with the metric G = W^T W, from the same fold
+// statistics (see foldErrors). Embedding error weighs every direction of Y alike; the head reads
+// few of them, so GCV on embeddings chose too small a lambda for top-1 (bench/RESULTS.md).
+// lambda 'cv-top1': k-fold CV on the fraction of held-out rows whose top-1 class through the
+// target head agrees with the target's own top-1 on the same image (no labels needed). It needs
+// the held-out rows (fit(X, Y), or fitFolds with each fold's sample of rows): with V, w the
+// training eigenvectors and Z = V^T X^T Y, the rows' logits at every lambda are
+// L0 + (Xf~ V) diag(d) (Z W^T), one gemm per candidate. Chosen: the largest lambda whose rate
+// is within one standard error of the best (the one-standard-error rule of Hastie et al.).
 import { Matrix } from '../core/matrix';
 import { assertFinite, assertInteger, assertMatrix, assertNumber, describe, fail } from '../core/validate';
 import type { EighResult } from '../engine/engine';
 import { SufficientStats } from '../engine/stats';
 import { PairedEstimator, type EstimatorOptions, type Fitted, type PairedParams } from './estimator';
+import { centred, checkHead, type Head } from './weights';
 import { interceptFor, normalProblem, residualStats, scaleRows, solveSymmetric, statsEpsilon, type NormalProblem } from './normal-equations';
 import { foldOf, rowsByFold } from '../evaluate/split';
+import { logits, topIndices } from '../evaluate/classification';
+
+/**
+ * How lambda is chosen from the grid: GCV or k-fold CV on the embeddings; k-fold CV on the target
+ * head's logits (squared error) or on its top-1 (agreement with the target's own top-1 class).
+ */
+export const LAMBDA_RULES = ['gcv', 'cv', 'cv-logits', 'cv-top1'] as const;
+export type LambdaRule = (typeof LAMBDA_RULES)[number];
+
+/**
+ * The lambda a ridge fit uses: the one given, else 'cv-top1' when the target head is known (it
+ * met issue 17's numbers on the demo where 'cv-logits' and 'gcv' did not: bench/RESULTS.md), else 'gcv'.
+ */
+export function lambdaRule(params: { lambda?: unknown; targetHead?: unknown }): unknown {
+  return params.lambda ?? (params.targetHead !== undefined ? 'cv-top1' : 'gcv');
+}
+
+/** Rules that cross-validate on folds, and those scored through the target head. */
+export const crossValidates = (rule: unknown): boolean => rule === 'cv' || scoresHead(rule);
+export const scoresHead = (rule: unknown): boolean => rule === 'cv-logits' || rule === 'cv-top1';
 
 export interface RidgeParams extends PairedParams {
-  /** A fixed lambda >= 0, or 'gcv' (default) / 'cv' to choose it from the grid. */
-  lambda?: number | 'gcv' | 'cv';
+  /**
+   * A fixed lambda >= 0 (Infinity with a prior: the prior itself), or a rule choosing it from the
+   * grid (LAMBDA_RULES; default lambdaRule's).
+   */
+  lambda?: number | LambdaRule;
   /** Candidate lambdas (absolute). Default: 25 values, 1e-6 .. 1e2 times the mean eigenvalue of X^T X. */
   grid?: number[];
-  /** Folds for 'cv' (default 5). */
+  /** Folds for the k-fold rules with fit(X, Y) (default 5). */
   folds?: number;
-  /** Seed of the fold assignment for 'cv' (default 0). */
+  /** Seed of the fold assignment for the k-fold rules with fit(X, Y) (default 0). */
   seed?: number;
   /** Shrink toward this map instead of toward zero (fit-map.ts resolves files and 'weights'). */
   prior?: Prior;
+  /** The target network's classifier head: the metric of 'cv-logits' and 'cv-top1'. */
+  targetHead?: Head;
 }
 
 export interface Prior {
@@ -41,7 +79,11 @@ export interface Prior {
 
 export interface ValidationPoint {
   lambda: number;
-  /** GCV score, or mean squared validation error per target value for 'cv'. */
+  /**
+   * GCV score; for 'cv', the mean squared validation error per target value; for 'cv-logits',
+   * the mean squared validation error per logit MINUS the prior's (< 0: better than the prior);
+   * for 'cv-top1', the fraction of held-out rows whose top-1 differs from the target's own.
+   */
   score: number;
 }
 
@@ -49,9 +91,14 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
   readonly method = 'ridge' as const;
 
   constructor(params: RidgeParams = {}, opts?: EstimatorOptions) {
-    const l = params.lambda ?? 'gcv';
-    if (typeof l === 'number') assertNumber('lambda', l, 0);
-    else if (l !== 'gcv' && l !== 'cv') fail(TypeError, 'lambda', "a number >= 0, 'gcv' or 'cv'", l);
+    const l = lambdaRule(params);
+    if (typeof l === 'number') {
+      if (!(l === Infinity && params.prior)) assertNumber('lambda', l, 0);
+    } else if (!(LAMBDA_RULES as readonly unknown[]).includes(l)) {
+      fail(TypeError, 'lambda', `a number >= 0 or one of ${LAMBDA_RULES.join(', ')}`, l);
+    }
+    if (params.targetHead !== undefined) checkHead('targetHead', params.targetHead);
+    else if (scoresHead(l)) throw new TypeError(`targetHead: required by lambda '${l}' (the metric is its logits), received undefined`);
     if (params.grid !== undefined) {
       if (!Array.isArray(params.grid) || params.grid.length < 1) fail(TypeError, 'grid', 'a non-empty array of numbers > 0', params.grid);
       params.grid.forEach((g, i) => assertNumber(`grid[${i}]`, g, Number.MIN_VALUE));
@@ -59,19 +106,24 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     if (params.folds !== undefined) assertInteger('folds', params.folds, 2, 1000);
     if (params.seed !== undefined) assertInteger('seed', params.seed, 0);
     for (const k of ['folds', 'seed'] as const) {
-      if (params[k] !== undefined && l !== 'cv') throw new RangeError(`${k}: only with lambda 'cv' (the folds that choose lambda), received lambda ${describe(l)}`);
+      if (params[k] !== undefined && !crossValidates(l)) throw new RangeError(`${k}: only with a k-fold lambda rule ('cv', 'cv-logits', 'cv-top1': the folds that choose lambda), received lambda ${describe(l)}`);
     }
     if (params.prior !== undefined) {
       if (params.prior === null || typeof params.prior !== 'object') fail(TypeError, 'prior', '{ weight: Matrix, provenance }', params.prior);
       assertMatrix('prior.weight', params.prior.weight);
       assertFinite('prior.weight', params.prior.weight);
     }
-    super({ ...params, lambda: l }, opts);
+    super({ ...params, lambda: l as number | LambdaRule }, opts);
+  }
+
+  /** Whether lambda is chosen by k-fold cross-validation (fit from rows or fold statistics, not one total). */
+  get crossValidates(): boolean {
+    return crossValidates(this.params.lambda);
   }
 
   protected override recordedParams(): Record<string, unknown> {
-    const { prior, ...rest } = this.params;
-    return prior ? { ...rest, prior: prior.provenance } : rest;
+    const { prior, targetHead, ...rest } = this.params;
+    return { ...rest, ...(prior ? { prior: prior.provenance } : {}), ...(targetHead ? { targetHead: { classes: targetHead.W.rows } } : {}) };
   }
 
   /** The problem on the residual Y - X M0 (unchanged without a prior). */
@@ -98,50 +150,76 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     return { weight: D, bias: interceptFor(D, prob.meanX, prob.meanY) };
   }
 
+  /** The candidates: toward a prior, the last is Infinity (the prior kept). */
   private gridFor(prob: NormalProblem): number[] {
-    return this.params.grid ?? defaultGrid(prob, this.params.prior ? 6 : 2);
+    const grid = this.params.grid ?? defaultGrid(prob, this.params.prior ? 6 : 2);
+    return this.params.prior ? [...grid, Infinity] : grid;
+  }
+
+  /** G = W^T W of the target head centred over classes (softmax ignores a shift common to all logits); 'cv-logits' only. */
+  private async logitMetric(): Promise<Matrix<'float64'> | undefined> {
+    if (this.params.lambda !== 'cv-logits') return undefined;
+    const W = centred(this.params.targetHead!.W, true);
+    return this.engine.gemm(W, W, { transA: true });
   }
 
   /** k-fold CV needs the rows themselves: folds are assigned here (seeded), then fitted from their statistics. */
   override async fit(X: Matrix, Y: Matrix): Promise<this> {
-    if (this.params.lambda !== 'cv') return super.fit(X, Y);
+    if (!this.crossValidates) return super.fit(X, Y);
     if (X.rows !== Y.rows) throw new RangeError(`Y: expected ${X.rows} rows to pair with X's rows, received ${Y.rows}`);
     const k = this.params.folds ?? 5;
     if (X.rows < k) throw new RangeError(`X: expected at least folds = ${k} rows for cross-validation, received ${X.rows}`);
     const Yx = Y.dtype === X.dtype ? Y : Y.astype(X.dtype);
-    const folds: SufficientStats[] = [];
+    const folds: SufficientStats[] = [], samples: FoldRows[] = [];
     const byFold = rowsByFold(foldOf(X.rows, k, this.params.seed ?? 0), k);
     const workspace = SufficientStats.workspace(X.cols, Y.cols, byFold[0].length);
+    // 'cv-top1' scores each fold's held-out rows; the other rules need only the statistics.
+    const keepRows = this.params.lambda === 'cv-top1';
     for (const rows of byFold) {
       const stats = new SufficientStats(X.cols, Y.cols, { engine: this.engine, precision: this.params.precision });
       folds.push(await stats.update(X, Yx, { rows, workspace }));
+      if (keepRows) samples.push({ X: X.takeRows(rows), Y: Yx.takeRows(rows) });
     }
-    return this.fitFolds(folds);
+    return this.fitFolds(folds, samples);
   }
 
   override async fitStats(stats: SufficientStats): Promise<this> {
-    if (this.params.lambda === 'cv') {
-      throw new RangeError("lambda: 'cv' needs fold statistics: use fit(X, Y) or fitFolds(folds), or lambda 'gcv' with fitStats");
+    if (this.crossValidates) {
+      throw new RangeError(`lambda: '${this.params.lambda}' needs fold statistics: use fit(X, Y) or fitFolds(folds), or lambda 'gcv' with fitStats`);
     }
     return super.fitStats(stats);
   }
 
-  /** Cross-validated fit from per-fold statistics (e.g. shards): each fold validates the others' fit. */
-  async fitFolds(folds: SufficientStats[]): Promise<this> {
+  /**
+   * Cross-validated fit from per-fold statistics (e.g. shards): each fold validates the others' fit.
+   * 'cv-top1' also needs rows of each fold (`samples[f]`: all of them or a sample).
+   */
+  async fitFolds(folds: SufficientStats[], samples?: FoldRows[]): Promise<this> {
     if (!Array.isArray(folds) || folds.length < 2) fail(TypeError, 'folds', 'an array of at least 2 SufficientStats', folds);
+    const top1 = this.params.lambda === 'cv-top1';
+    if (top1 && !(Array.isArray(samples) && samples.length === folds.length && samples.every((s) => s.X.rows > 0))) {
+      fail(TypeError, 'samples', `rows of each of the ${folds.length} folds (lambda 'cv-top1' scores held-out rows)`, samples);
+    }
     const total = folds[0].clone();
     for (let f = 1; f < folds.length; f++) total.merge(folds[f]);
     const totalProb = await this.towardPrior(normalProblem(total, this.intercept));
     const grid = this.gridFor(totalProb);
+    const G = await this.logitMetric();
     const err = new Float64Array(grid.length);
-    for (const fold of folds) {
-      const train = total.clone().subtract(fold);
-      const e = await this.foldErrors(await this.towardPrior(normalProblem(train, this.intercept)), fold, grid);
+    for (const [f, fold] of folds.entries()) {
+      const train = await this.towardPrior(normalProblem(total.clone().subtract(fold), this.intercept));
+      const e = top1 ? await this.foldDisagreements(train, samples![f], grid) : await this.foldErrors(train, fold, grid, G);
       for (let g = 0; g < grid.length; g++) err[g] += e[g];
     }
-    const values = total.count * total.q;
+    const values = top1 ? samples!.reduce((a, s) => a + s.X.rows, 0) : total.count * (G ? this.params.targetHead!.W.rows : total.q);
     const curve = grid.map((lambda, g) => ({ lambda, score: err[g] / values }));
-    return this.setFitted(await this.fixed(totalProb, best(curve), { selection: 'cv', folds: folds.length, validationCurve: curve }));
+    const info = { selection: this.params.lambda, folds: folds.length, validationCurve: curve };
+    if (!top1) return this.setFitted(await this.fixed(totalProb, best(curve), info));
+    // Top-1 over a few hundred rows is noisy: the largest lambda within one standard error of the
+    // best rate (the one-standard-error rule), so the prior stays unless the data clearly beat it.
+    const low = Math.min(...curve.map((c) => c.score)), se = Math.sqrt((low * (1 - low)) / values);
+    const lambda = curve.filter((c) => c.score <= low + se).reduce((a, b) => (b.lambda > a.lambda ? b : a)).lambda;
+    return this.setFitted(await this.fixed(totalProb, lambda, { ...info, standardError: se }));
   }
 
   protected async solve(stats: SufficientStats): Promise<Fitted> {
@@ -162,7 +240,7 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
       let rss = rss0, df = dfBase;
       for (let i = 0; i < w.length; i++) {
         if (w[i] <= tol) continue;
-        const shrink = lambda / (w[i] + lambda);
+        const shrink = lambda === Infinity ? 1 : lambda / (w[i] + lambda);
         rss += (z[i] / w[i]) * shrink * shrink;
         df += w[i] / (w[i] + lambda);
       }
@@ -176,11 +254,14 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     const D = await this.engine.gemm(eig.vectors, Z, { transA: true });
     return {
       ...(await this.withPrior(D, prob)),
-      info: { pairs: prob.n, lambda, selection: 'gcv', validationCurve: curve, solver: 'eigen' },
+      info: { pairs: prob.n, lambda, ...priorKept(lambda), selection: 'gcv', validationCurve: curve, solver: 'eigen' },
     };
   }
 
   private async fixed(prob: NormalProblem, lambda: number, info: Record<string, unknown>): Promise<Fitted> {
+    if (lambda === Infinity) {
+      return { ...(await this.withPrior(Matrix.zeros(prob.p, prob.q, 'float64'), prob)), info: { pairs: prob.n, lambda, ...priorKept(lambda), ...info } };
+    }
     const S = prob.Sxx.clone();
     for (let i = 0; i < prob.p; i++) S.data[i * prob.p + i] += lambda;
     // Cholesky; with lambda = 0 on singular data, the pseudo-inverse (minimum-norm) instead.
@@ -192,22 +273,26 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
   // Residuals of the fold's rows, centred with the TRAINING means mx, my:
   //   err(l) = c - 2 sum_i d_i u_i + d^T C d,  d_i = 1/(w_i + l),
   // with A = Xf~^T Xf~, B = Xf~^T Yf~, c = tr(Yf~^T Yf~), u_i = sum_j Z_ij (V^T B)_ij and
-  // C = (V^T A V) o (Z Z^T), all built once per fold.
-  private async foldErrors(train: NormalProblem, fold: SufficientStats, grid: number[]): Promise<Float64Array> {
+  // C = (V^T A V) o (Z Z^T), all built once per fold. In a metric G (errors tr(R^T R G)), Z G
+  // replaces Z in u and Z G Z^T replaces Z Z^T; c = tr(G Yf~^T Yf~) would need Y^T Y, and as
+  // the error at l = Infinity (d = 0) it is common to every candidate: left out, so the scores
+  // are relative to the prior's.
+  private async foldErrors(train: NormalProblem, fold: SufficientStats, grid: number[], G?: Matrix<'float64'>): Promise<Float64Array> {
     const { p, q, meanX: mx, meanY: my } = train;
     const f = fold.about(mx, my);
     const M0 = this.priorFor(p, q);
     const A = f.xx, { xy: B, sqY } = M0 ? await residualStats(this.engine, f.xx, f.xy, f.sqY, M0) : { xy: f.xy, sqY: f.sqY };
-    const c = sqY.reduce((a, b) => a + b, 0);
+    const c = G ? 0 : sqY.reduce((a, b) => a + b, 0);
     const eig = await this.engine.eigh(train.Sxx);
     const w = clampEigen(eig);
     const V = eig.vectors;
     const Z = await this.engine.gemm(V, train.Sxy);
+    const ZG = G ? await this.engine.gemm(Z, G) : Z;
     const VB = await this.engine.gemm(V, B);
     const VAVt = await this.engine.gemm(await this.engine.gemm(V, A), V, { transB: true });
-    const ZZt = await this.engine.gemm(Z, Z, { transB: true });
+    const ZZt = await this.engine.gemm(ZG, Z, { transB: true });
     const u = new Float64Array(p);
-    for (let i = 0; i < p; i++) for (let j = 0; j < q; j++) u[i] += Z.data[i * q + j] * VB.data[i * q + j];
+    for (let i = 0; i < p; i++) for (let j = 0; j < q; j++) u[i] += ZG.data[i * q + j] * VB.data[i * q + j];
     const C = VAVt.data.map((v, i) => v * ZZt.data[i]);
     const d = new Float64Array(p);
     return Float64Array.from(grid, (lambda) => {
@@ -222,6 +307,43 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
       return e;
     });
   }
+
+  // Held-out rows of one fold whose top-1 through the target head differs from the target's own
+  // top-1 on the same image, for every grid lambda, the model fitted on `train` (see the header).
+  private async foldDisagreements(train: NormalProblem, rows: FoldRows, grid: number[]): Promise<Float64Array> {
+    const head = this.params.targetHead!;
+    const X = rows.X.astype('float64'), n = X.rows;
+    const own = topIndices(await logits(rows.Y.astype('float64'), head, this.engine), 1);
+    for (let i = 0; i < n; i++) for (let j = 0; j < train.p; j++) X.data[i * train.p + j] -= train.meanX[j];
+    // lambda = Infinity: the prior (or zero) plus the training mean of the target.
+    const M0 = this.priorFor(train.p, train.q) ?? Matrix.zeros(train.p, train.q, 'float64');
+    const L0 = await logits(await this.engine.gemm(X, M0, { bias: train.meanY }), head, this.engine);
+    const eig = await this.engine.eigh(train.Sxx);
+    const w = clampEigen(eig);
+    const P = await this.engine.gemm(X, eig.vectors, { transB: true }); // Xf~ V
+    const Q = await this.engine.gemm(await this.engine.gemm(eig.vectors, train.Sxy), head.W.astype('float64'), { transB: true }); // Z W^T
+    const out = new Float64Array(grid.length);
+    for (const [g, lambda] of grid.entries()) {
+      const Pd = P.clone();
+      for (let i = 0; i < n; i++) for (let k = 0; k < train.p; k++) Pd.data[i * train.p + k] /= w[k] + lambda;
+      const L = await this.engine.gemm(Pd, Q);
+      for (let i = 0; i < L.data.length; i++) L.data[i] += L0.data[i];
+      const top = topIndices(L, 1);
+      for (let i = 0; i < n; i++) if (top[i] !== own[i]) out[g]++;
+    }
+    return out;
+  }
+}
+
+/** Rows of one fold (all of them or a sample), for 'cv-top1'. */
+export interface FoldRows {
+  X: Matrix;
+  Y: Matrix;
+}
+
+/** lambda = Infinity toward a prior: the fit is the prior (weight M0, bias from the means), said so in the map file. */
+function priorKept(lambda: number): { priorKept?: true } {
+  return lambda === Infinity ? { priorKept: true } : {};
 }
 
 /** Eigenvalues of a PSD matrix, rounding noise below zero clamped to zero. */
@@ -243,6 +365,7 @@ function defaultGrid(prob: NormalProblem, top: number): number[] {
   return Array.from({ length: 25 }, (_, i) => mean * 10 ** (-6 + ((top + 6) * i) / 24));
 }
 
+/** The lambda of the lowest score; of equal scores the largest lambda (the nearest the prior). */
 function best(curve: { lambda: number; score: number }[]): number {
-  return curve.reduce((a, b) => (b.score < a.score ? b : a)).lambda;
+  return curve.reduceRight((a, b) => (b.score < a.score ? b : a)).lambda;
 }

@@ -74,7 +74,7 @@ export class WeightsEstimator extends Estimator<WeightsParams> {
   }
 }
 
-function checkHead(name: string, h: Head): void {
+export function checkHead(name: string, h: Head): void {
   if (h === null || typeof h !== 'object') fail(TypeError, name, '{ W: Matrix (classes x dim), c: Float32Array|Float64Array }', h);
   assertMatrix(`${name}.W`, h.W, { minRows: 1 });
   if (!(h.c instanceof Float32Array || h.c instanceof Float64Array)) fail(TypeError, `${name}.c`, 'a Float32Array or Float64Array', h.c);
@@ -82,7 +82,7 @@ function checkHead(name: string, h: Head): void {
 }
 
 /** W in float64, minus its class mean (column means) when centring. */
-function centred(W: Matrix, centre: boolean): Matrix<'float64'> {
+export function centred(W: Matrix, centre: boolean): Matrix<'float64'> {
   const out = W.astype('float64');
   if (!centre) return out;
   for (let j = 0; j < W.cols; j++) {

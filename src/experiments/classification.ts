@@ -11,8 +11,9 @@ import { fitMap, type FitMapOptions } from '../estimators/fit-map';
 import type { ParamValue } from '../estimators/params';
 import { WeightsEstimator, type Head } from '../estimators/weights';
 import type { LinearMap } from '../maps/linear-map';
+import { fail } from '../core/validate';
 import { accuracy, agreement, logits, type TopK } from '../evaluate/classification';
-import { trainTestSplit } from '../evaluate/split';
+import { makeRng, permutation, trainTestSplit } from '../evaluate/split';
 import type { ProgressStream } from '../extract/progress';
 import type { DraftOptions } from '../models/draft';
 import { embedAll, prepareModels } from './workspace';
@@ -32,6 +33,8 @@ export interface ClassificationConfig {
   params?: Record<string, ParamValue>;
   /** Use at most this many images (seeded choice), for quick runs. */
   limit?: number;
+  /** Sample-size curve: the maps also fitted on the first N of a seeded order of the fitting images, for each N (all of them: the main result). */
+  curve?: number[];
   seed?: number;
   from?: Record<string, string>;
   progress?: ProgressStream | null;
@@ -50,6 +53,20 @@ export interface PairResult {
   weightsDropPoints: number;
   /** Agreement of mapped predictions with B's own predictions on the same images. */
   agreement: number;
+  /** How the fitted map's ridge lambda was chosen ('cv-logits', 'gcv', 'cv', 'fixed'), and its value (Infinity: the prior kept). */
+  selection?: string;
+  lambda?: number;
+}
+
+/** One point of the sample-size curve: every ordered pair's maps fitted on `images` fitting images. */
+export interface CurvePoint {
+  images: number;
+  medianDropPoints: number;
+  /** The head-only maps (no images: the same at every size), for comparison. */
+  medianWeightsDropPoints: number;
+  /** The largest fitted-map drop minus the pair's head-only drop. */
+  worstOverWeightsPoints: number;
+  pairs: Pick<PairResult, 'source' | 'target' | 'dropPoints' | 'weightsDropPoints' | 'selection' | 'lambda'>[];
 }
 
 export interface ClassificationResult {
@@ -61,6 +78,7 @@ export interface ClassificationResult {
   pairs: PairResult[];
   medianDropPoints: number;
   medianWeightsDropPoints: number;
+  curve: CurvePoint[];
 }
 
 export async function runClassification(cfg: ClassificationConfig): Promise<ClassificationResult> {
@@ -70,12 +88,17 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
     const keep = new Set(trainTestSplit(dataset.items.length, { testFraction: cfg.limit / dataset.items.length, seed }).test);
     dataset = { ...dataset, items: dataset.items.filter((_, i) => keep.has(i)) };
   }
+  const split = trainTestSplit(dataset.items.length, { testFraction: 1 - (cfg.fitFraction ?? 0.5), seed });
+  const fitRows = Array.from(split.train), testRows = Array.from(split.test);
+  const curve = cfg.curve ?? [];
+  if (!Array.isArray(curve)) fail(TypeError, 'curve', 'an array of fitting-set sizes', curve);
+  curve.forEach((n, i) => {
+    if (!Number.isInteger(n) || n < 2 || n > fitRows.length) fail(RangeError, `curve[${i}]`, `a fitting-set size: an integer in [2, ${fitRows.length}] (the fitting images)`, n);
+  });
   const models = await prepareModels(cfg.models, path.join(cfg.work, 'models'), cfg.from, cfg.modelOptions);
   for (const m of models) if (!m.head) throw new RangeError(`models: '${m.id}' has no classifier head: the classification experiment needs classifiers`);
   const tag = `${path.basename(path.resolve(cfg.images))}-${dataset.items.length}`;
   const embedded = await embedAll(dataset, models, path.join(cfg.work, 'embeddings', tag), { progress: cfg.progress });
-  const split = trainTestSplit(dataset.items.length, { testFraction: 1 - (cfg.fitFraction ?? 0.5), seed });
-  const fitRows = Array.from(split.train), testRows = Array.from(split.test);
   const E = (id: string) => embedded.get(id)!.embeddings.matrix;
 
   // Logit index k is ImageNet class k + labelOffset (Coral: 1001 outputs, 0 = background).
@@ -95,19 +118,37 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
     pairs: [],
     medianDropPoints: 0,
     medianWeightsDropPoints: 0,
+    curve: [],
   };
-  for (const a of models) {
-    for (const b of models) {
-      if (a === b) continue;
-      result.pairs.push(await evaluatePair({
-        source: a.id, target: b.id, headA: head(a.id), headB: head(b.id), labels: labelsFor(b.id),
-        fitA: E(a.id).takeRows(fitRows), fitB: E(b.id).takeRows(fitRows), testA: E(a.id).takeRows(testRows),
-        native: result.models.find((m) => m.id === b.id)!.test, nativeLogits: testLogits.get(b.id)!,
-      }, cfg));
+  const allPairs = async (rows: number[]): Promise<PairResult[]> => {
+    const out: PairResult[] = [];
+    for (const a of models) {
+      for (const b of models) {
+        if (a === b) continue;
+        out.push(await evaluatePair({
+          source: a.id, target: b.id, headA: head(a.id), headB: head(b.id), labels: labelsFor(b.id),
+          fitA: E(a.id).takeRows(rows), fitB: E(b.id).takeRows(rows), testA: E(a.id).takeRows(testRows),
+          native: result.models.find((m) => m.id === b.id)!.test, nativeLogits: testLogits.get(b.id)!,
+        }, cfg));
+      }
     }
-  }
+    return out;
+  };
+  result.pairs = await allPairs(fitRows);
   result.medianDropPoints = median(result.pairs.map((p) => p.dropPoints));
   result.medianWeightsDropPoints = median(result.pairs.map((p) => p.weightsDropPoints));
+  // Nested subsets (the first N of one seeded order), so the curve's points differ only in N.
+  const order = Array.from(permutation(fitRows.length, makeRng(seed)), (i) => fitRows[i]);
+  for (const n of curve) {
+    const pairs = n === fitRows.length ? result.pairs : await allPairs(order.slice(0, n));
+    result.curve.push({
+      images: n,
+      medianDropPoints: median(pairs.map((p) => p.dropPoints)),
+      medianWeightsDropPoints: result.medianWeightsDropPoints,
+      worstOverWeightsPoints: Math.max(...pairs.map((p) => p.dropPoints - p.weightsDropPoints)),
+      pairs: pairs.map(({ source, target, dropPoints, weightsDropPoints, selection, lambda }) => ({ source, target, dropPoints, weightsDropPoints, selection, lambda })),
+    });
+  }
   return result;
 }
 
@@ -141,7 +182,11 @@ export async function evaluatePair(d: PairData, cfg: Pick<ClassificationConfig, 
   const { map } = await fitMap(d.fitA, d.fitB, options);
   const w = await new WeightsEstimator().fitHeads(d.headA, d.headB);
   const weights = await scoreMap({ applyBatch: (X) => w.transform(X) }, d);
-  return { source: d.source, target: d.target, ...(await scoreMap(map, d)), weights: weights.mapped, weightsDropPoints: weights.dropPoints };
+  const { selection, lambda } = map.metadata.diagnostics;
+  return {
+    source: d.source, target: d.target, ...(await scoreMap(map, d)), weights: weights.mapped, weightsDropPoints: weights.dropPoints,
+    ...(typeof selection === 'string' ? { selection } : {}), ...(typeof lambda === 'number' ? { lambda } : {}),
+  };
 }
 
 /** A's test rows through `map` and B's head: accuracy, retention and drop against B's own, agreement with B. */

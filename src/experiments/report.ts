@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { VerificationResult } from '../evaluate/verification';
 import { writeFileAtomic } from '../io/atomic';
+import { keepNonFinite } from '../io/json';
 import { heatmap, lineChart, type Chart } from '../report/charts';
 import { renderHtml, renderMarkdown, type ReportDoc, type Section } from '../report/document';
 import { VERSION } from '../version';
@@ -23,25 +24,51 @@ const pm = (m: number, s: number) => `${pct(m)} ± ${pct(s)}`;
 export function classificationSection(r: ClassificationResult): Section {
   const ids = r.models.map((m) => m.id);
   const retention = ids.map((a) => ids.map((b) => (a === b ? null : 100 * r.pairs.find((p) => p.source === a && p.target === b)!.retention)));
+  const rules = [...new Set(r.pairs.map((p) => p.selection).filter(Boolean))];
+  const kept = r.pairs.filter((p) => p.lambda === Infinity).length;
+  const prior = r.config.params?.prior !== undefined;
+  const fitted = `${r.config.method ?? 'lstsq'}${prior ? ` toward ${r.config.params!.prior === 'weights' ? 'the head-only map' : 'a prior map'}` : ''}` +
+    (rules.length ? ` (lambda by ${rules.join(', ')}${prior ? `; ${kept} of ${r.pairs.length} kept the prior` : ''})` : '');
+  const charts: Chart[] = [heatmap(retention, ids, ids, { title: 'Top-1 retention: A→B top-1 / B top-1', rowTitle: 'A (mapped from)', colTitle: "B (mapped into, through B's head)", unit: 'retention %' })];
+  if (r.curve.length) {
+    charts.push(lineChart(
+      [{ name: `fitted maps (${fitted})`, points: r.curve.map((c) => [c.images, c.medianDropPoints] as [number, number]) }],
+      { title: 'Median top-1 drop against fitting images', xLabel: 'distinct fitting images (log)', yLabel: 'median top-1 drop (points)', logX: true, reference: { name: 'head-only maps (no images)', y: r.medianWeightsDropPoints } },
+    ));
+  }
   return {
     heading: `Classification: ${r.models.length} classifiers, ${r.pairs.length} ordered pairs`,
     text: [
-      `${r.images} images (${r.fitImages} to fit the maps, ${r.testImages} evaluated); maps by ${r.config.method ?? 'lstsq'} on paired embeddings, and by the closed form from the two heads (no images).`,
+      `${r.images} images (${r.fitImages} to fit the maps, ${r.testImages} evaluated); maps by ${fitted} on paired embeddings, and by the closed form from the two heads (no images).`,
       `Median top-1 drop over ordered pairs: ${r.medianDropPoints.toFixed(2)} points with fitted maps, ${r.medianWeightsDropPoints.toFixed(2)} points with head-only maps (paper: 1.9 points over 90 maps between 10 CNNs).`,
+      `Scale: the paper fitted its maps on ImageNet's 1.28 M training images; these rest on ${r.fitImages}, about ${Number((1.28e6 / Math.max(r.fitImages, 1)).toPrecision(2)).toLocaleString('en-US')} times fewer, so ` +
+        'maps fitted on images alone lose far more here than in the paper, and what this run reproduces at the paper\'s scale is the head-only maps, which need no images (and fitted maps shrunk toward them). ' +
+        'The full-resolution runs, with curves over more distinct images, are in docs/RESULTS.md in the embmap repository.',
     ],
     tables: [
       { caption: 'Native accuracy (test images)', columns: ['model', 'dim', 'top-1 %', 'top-5 %'], rows: r.models.map((m) => [m.id, m.dim, pct(m.test.top1), pct(m.test.top5)]) },
       {
         caption: 'A mapped into B, through B\'s head',
-        columns: ['A', 'B', 'B top-1 %', 'A→B top-1 %', 'drop (points)', 'retention %', 'agreement with B %', 'head-only map top-1 %'],
+        columns: ['A', 'B', 'B top-1 %', 'A→B top-1 %', 'drop (points)', 'retention %', 'agreement with B %', 'head-only map top-1 %', 'lambda (rule)'],
         rows: r.pairs.map((p) => {
           const native = r.models.find((m) => m.id === p.target)!.test.top1;
-          return [p.source, p.target, pct(native), pct(p.mapped.top1), p.dropPoints.toFixed(2), pct(p.retention), pct(p.agreement), pct(p.weights.top1)];
+          return [p.source, p.target, pct(native), pct(p.mapped.top1), p.dropPoints.toFixed(2), pct(p.retention), pct(p.agreement), pct(p.weights.top1), lambdaText(p)];
         }),
       },
+      ...(r.curve.length ? [{
+        caption: 'Median top-1 drop against the number of fitting images (nested subsets)',
+        columns: ['fitting images', 'fitted maps: median drop (points)', 'worst pair minus its head-only drop (points)', 'head-only maps: median drop (points)'],
+        rows: r.curve.map((c) => [c.images, c.medianDropPoints.toFixed(2), c.worstOverWeightsPoints.toFixed(2), c.medianWeightsDropPoints.toFixed(2)]),
+      }] : []),
     ],
-    charts: [heatmap(retention, ids, ids, { title: 'Top-1 retention: A→B top-1 / B top-1', rowTitle: 'A (mapped from)', colTitle: "B (mapped into, through B's head)", unit: 'retention %' })],
+    charts,
   };
+}
+
+/** A fitted map's lambda and the rule that chose it: "prior kept" for lambda = Infinity. */
+function lambdaText(p: { selection?: string; lambda?: number }): string {
+  if (p.lambda === undefined) return p.selection ?? '-';
+  return `${p.lambda === Infinity ? 'prior kept' : p.lambda.toPrecision(2)} (${p.selection ?? 'fixed'})`;
 }
 
 /** TAR at a FAR as a percent, or n/a where the pairs cannot resolve that FAR (fewer than 1/FAR impostor pairs). */
@@ -107,6 +134,7 @@ const TERMS: Record<'common' | 'classification' | 'faces', [string, string][]> =
     ['retention %', 'A→B top-1 as a percentage of B top-1 (100: nothing lost)'],
     ['agreement with B %', "the share of test images where B's head gives A→B the same top-1 class as B's own embedding"],
     ['head-only map', 'a map computed in closed form from the two classifier heads alone, without any images'],
+    ['lambda (rule)', "the ridge penalty of a fitted map and how it was chosen: cv-top1 (k-fold top-1 agreement with B's own, through B's head), cv-logits, cv or gcv; prior kept: no penalty beat the prior map on the held-out folds, so the map is the prior"],
   ],
   faces: [
     ['B vs B %', "LFW verification accuracy with both images of a pair embedded by B (B's own accuracy), mean ± std over folds"],
@@ -146,7 +174,7 @@ export async function writeReport(results: ExperimentResults, dir: string, title
   fs.mkdirSync(dir, { recursive: true });
   const doc = reportDoc(results, title);
   const files = { json: path.join(dir, 'report.json'), md: path.join(dir, 'report.md'), html: path.join(dir, 'report.html') };
-  writeFileAtomic(files.json, [Buffer.from(JSON.stringify(results, null, 2) + '\n')]);
+  writeFileAtomic(files.json, [Buffer.from(JSON.stringify(results, keepNonFinite, 2) + '\n')]);
   writeFileAtomic(files.md, [Buffer.from(renderMarkdown(doc))]);
   writeFileAtomic(files.html, [Buffer.from(await renderHtml(doc))]);
   return files;

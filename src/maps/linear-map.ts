@@ -6,6 +6,7 @@ import { assertDType, assertMatrix, fail } from '../core/validate';
 import { Engine } from '../engine/engine';
 import { readSafetensors, writeSafetensors } from '../io/safetensors';
 import { FileFormatError } from '../io/binary';
+import { keepNonFinite } from '../io/json';
 import { VERSION } from '../version';
 
 export const MAP_FORMAT = 'embmap-map/1';
@@ -148,9 +149,9 @@ export class LinearMap {
       target_model: m.target.model,
       target_dim: String(m.target.dim),
       estimator: m.estimator,
-      params: JSON.stringify(m.params),
+      params: JSON.stringify(m.params, keepNonFinite),
       pairs: String(m.pairs),
-      diagnostics: JSON.stringify(m.diagnostics),
+      diagnostics: JSON.stringify(m.diagnostics, keepNonFinite),
       library: m.library,
       created: m.created,
     });

@@ -5,6 +5,7 @@ import { reportDoc, writeReport, type ExperimentResults } from '../../experiment
 import { ESTIMATORS } from '../../estimators';
 import type { ParamValue } from '../../estimators/params';
 import { renderMarkdown } from '../../report/document';
+import { keepNonFinite } from '../../io/json';
 import { UsageError, type Command, type ParsedArgs } from '../command';
 import { ESTIMATOR_FLAGS, estimatorParams } from './fit';
 import { PRESET_NAMES } from '../../models/presets';
@@ -30,7 +31,8 @@ export const experimentCommand: Command = {
     '  (each fold\'s threshold is learnt on the others)\n' +
     'models: catalogue ids, cards (.json) or ONNX files (.onnx; --preset or --embedding complete bare files)\n' +
     'maps: --method and the estimator flags of fit (default: classification lstsq, faces ridge with GCV);\n' +
-    '  classification --prior weights: ridge shrunk toward the head-only map of each pair (docs/MAPS.md)',
+    '  classification --prior weights: ridge shrunk toward the head-only map of each pair, lambda by held-out\n' +
+    '  top-1 through the target head (cv-top1) unless --lambda says otherwise (docs/MAPS.md)',
   flags: {
     models: { type: 'string', value: 'M,M,...', required: true, description: 'a comma-separated list of models (at least two): catalogue ids, cards (.json) or ONNX files (.onnx)' },
     preset: { type: 'string', value: 'NAME', choices: PRESET_NAMES, description: 'complete cards and bare .onnx files with a preset (src/models/presets.ts)' },
@@ -67,6 +69,11 @@ export const experimentCommand: Command = {
       });
     } else {
       if (typeof args.lfw !== 'string') throw new UsageError("--lfw: expected LFW's folder (pairs.txt + images), received nothing");
+      for (const flag of ['source-head', 'target-head'] as const) {
+        if (args.prior === 'weights' || args[flag] !== undefined) {
+          throw new UsageError(`--${args.prior === 'weights' ? 'prior' : flag}: face networks have no classifier heads (a 'weights' prior and the cv-logits/cv-top1 rules need them): use --prior FILE or no prior, received ${args.prior === 'weights' ? "'weights'" : `'${args[flag]}'`}`);
+        }
+      }
       const chosen = args.folds !== undefined ? folds(args.folds) : undefined;
       if (chosen && chosen.length < 2) throw new UsageError(`--folds: expected at least 2 fold numbers (each fold's threshold is learnt on the others), received '${args.folds}'`);
       results.faces = await runFaces({
@@ -98,7 +105,7 @@ function modelOptions(args: ParsedArgs): { preset?: string; embedding?: string }
 export async function printAndWrite(results: ExperimentResults, out: string, title: string, json: boolean): Promise<void> {
   const files = await writeReport(results, out, title);
   if (json) {
-    process.stdout.write(JSON.stringify({ report: files, ...results }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ report: files, ...results }, keepNonFinite, 2) + '\n');
     return;
   }
   process.stdout.write(renderMarkdown(reportDoc(results, title)) + '\n');
