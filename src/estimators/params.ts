@@ -47,8 +47,8 @@ export const PARAMETERS: readonly ParamSpec[] = [
     doc: 'eigenvalues of X^T X below rcond * the largest count as zero (minimum-norm solution)',
   },
   {
-    name: 'lambda', type: { kind: 'number|choice', min: 0, values: ['gcv', 'cv'] }, default: 'gcv', methods: ['ridge'],
-    doc: "penalty >= 0, or chosen by 'gcv' or k-fold 'cv' over the grid",
+    name: 'lambda', type: { kind: 'number|choice', min: 0, values: ['gcv', 'cv', 'task'] }, default: 'gcv', methods: ['ridge'],
+    doc: "penalty >= 0, or chosen over the grid by 'gcv' or k-fold 'cv' (embedding error), or 'task': the experiment's own metric (faces: verification on held-out identities, src/estimators/ridge-task.ts; experiments only)",
   },
   { name: 'lambda', type: { kind: 'number', min: 0 }, default: 0, methods: ['lowrank'], doc: 'ridge penalty before the rank cut' },
   {

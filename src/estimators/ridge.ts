@@ -51,6 +51,8 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
   constructor(params: RidgeParams = {}, opts?: EstimatorOptions) {
     const l = params.lambda ?? 'gcv';
     if (typeof l === 'number') assertNumber('lambda', l, 0);
+    // 'task' needs the task (identities, a metric): the experiment resolves it to a number first.
+    else if ((l as string) === 'task') throw new TypeError("lambda: 'task' is chosen by an experiment on its own metric (embmap experiment faces --method ridge --lambda task); here give a number, 'gcv' or 'cv'");
     else if (l !== 'gcv' && l !== 'cv') fail(TypeError, 'lambda', "a number >= 0, 'gcv' or 'cv'", l);
     if (params.grid !== undefined) {
       if (!Array.isArray(params.grid) || params.grid.length < 1) fail(TypeError, 'grid', 'a non-empty array of numbers > 0', params.grid);
