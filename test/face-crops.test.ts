@@ -1,12 +1,21 @@
 // The face crop choice: it reads only the fitting pool (people in no pair of pairs.txt), never a
 // test pair's image, and it finds a window and channel order planted in synthetic embeddings.
+// With ../shared's LFW: the catalogue's BGR order for faceres verifies better than RGB there.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { test } from 'node:test';
 import { Matrix } from '../src/core/matrix';
-import type { Dataset, ImageItem } from '../src/datasets';
+import { lfwDataset, type Dataset, type ImageItem } from '../src/datasets';
+import { identityPairs, scorePairs } from '../src/evaluate/identity-pairs';
+import { cosine } from '../src/evaluate/verification';
 import { chooseCrops, fittingPool, withWindow, type CandidateEmbedder } from '../src/experiments/face-crops';
-import type { WorkModel } from '../src/experiments/workspace';
+import { embedAll, prepareModels, type WorkModel } from '../src/experiments/workspace';
+import { alignImages } from '../src/faces/stage';
+import { tempDir } from './helpers/io';
 import { gaussian, makeRng } from './helpers/random';
+
+const SHARED_LFW = path.join(__dirname, '..', '..', '..', 'shared', 'data', 'lfw');
 
 /** LFW-like: 6 people in the pairs (fold 1 and 2), 8 pool people with 2-4 images, 5 with one. */
 function dataset(): Dataset {
@@ -81,4 +90,26 @@ test('crop choice: the pool is the people in no pair; a pool without a person of
   await assert.rejects(chooseCrops(noPairs, [model('net-a')], { dir: '/nowhere', start: () => ({ crop: 0.5, centre: [0.5, 0.5], channels: 'RGB' }), embed: async () => new Map() }),
     /dataset: expected people in no pair of pairs.txt with two or more images/);
   assert.equal(withWindow(model('m'), { crop: 0.6 }).id, 'm@0.6,0.5,0.5,RGB');
+});
+
+test("faceres's catalogue card (BGR) verifies better than RGB on LFW's fitting pool", async (t) => {
+  if (!fs.existsSync(path.join(SHARED_LFW, 'pairs.txt'))) return t.skip(`../shared LFW not present at ${SHARED_LFW}`);
+  const work = tempDir();
+  const pool = fittingPool(lfwDataset(SHARED_LFW));
+  const count = new Map<string, number>();
+  for (const it of pool) count.set(it.label!, (count.get(it.label!) ?? 0) + 1);
+  const items = pool.filter((it) => count.get(it.label!)! > 1);
+  const { images } = await alignImages(items.map((i) => i.path), { cache: path.join(work, 'align'), fallback: 'centre' });
+  const [faceres] = await prepareModels(['faceres'], path.join(work, 'models'));
+  assert.equal(faceres.card.card.input.channels, 'BGR');
+  const candidates = (['BGR', 'RGB'] as const).map((channels) => withWindow(faceres, { crop: 0.5, channels }));
+  const ds: Dataset = { kind: 'lfw', source: SHARED_LFW, labelled: true, items: items.map((it, i) => ({ ...it, path: images[i].crop! })) };
+  const embedded = await embedAll(ds, candidates, path.join(work, 'embeddings'));
+  const pairs = identityPairs(items.map((_, i) => i), items.map((it) => it.label!));
+  const [bgr, rgb] = candidates.map((c) => {
+    const E = embedded.get(c.id)!.embeddings.matrix;
+    return scorePairs(pairs.map((p) => ({ score: cosine(E.row(p.a), E.row(p.b)), same: p.same })));
+  });
+  console.log(`# faceres on ${items.length} pool faces: BGR ${(100 * bgr.accuracy).toFixed(2)}% (AUC ${bgr.auc.toFixed(4)}), RGB ${(100 * rgb.accuracy).toFixed(2)}% (AUC ${rgb.auc.toFixed(4)})`);
+  assert.ok(bgr.accuracy > rgb.accuracy + 0.01 && bgr.auc > rgb.auc, `BGR ${bgr.accuracy} / ${bgr.auc} against RGB ${rgb.accuracy} / ${rgb.auc}`);
 });

@@ -98,15 +98,20 @@ export interface FacesResult {
 }
 
 /**
- * Windows of the aligned canvas by network, chosen on the demo's 160 LFW pairs (docs/RESULTS.md):
- * ArcFace's 112x112 crop (the middle half) for the two HSE/insightface-style networks; for the
- * dlib-style face-api ResNet the same size 8% lower, as dlib's face chips sit lower on the face
- * (eyes at about a third of the height against ArcFace's 46%): 99.4% against 90.6% centred.
+ * Windows of the aligned canvas by network, chosen by `embmap experiment faces --choose-crops`
+ * (face-crops.ts) on LFW's fitting pool: the 133 images of the 52 people in no pair of pairs.txt
+ * with two or more images (140 matched, 8,638 mismatched pairs), never on View 2's test pairs;
+ * balanced accuracy there, chosen against ArcFace's middle half: faceres 97.8 against 97.3%,
+ * faceres-deep 92.0 against 91.4%, mobileface 89.2% (the middle half itself), faceapi-resnet
+ * 98.1% 8% lower and smaller, against 96.7% 8% lower (dlib's chips sit lower on the face; 0.42
+ * is the grid's smallest size). docs/RESULTS.md has the whole grid. Channel orders are the
+ * catalogue's (BGR for the HSE networks, chosen on the same pool).
  */
 export const ALIGNED_CROP: Record<string, AlignedCrop> = {
-  faceres: { crop: 0.5 },
+  faceres: { crop: 0.58 },
+  'faceres-deep': { crop: 0.66 },
   mobileface: { crop: 0.5 },
-  'faceapi-resnet': { crop: 0.5, centre: [0.5, 0.58] },
+  'faceapi-resnet': { crop: 0.42, centre: [0.5, 0.58] },
 };
 
 export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
