@@ -197,6 +197,7 @@ test('usage errors name the flag, what was expected and what was received', () =
     [['apply', '-x'], /unknown option -x/],
     [['experiment', 'faces', '--models', 'a,b', '--lfw', dir, '--seed', 'abc'], /--seed: expected a number, received 'abc'/],
     [['experiment', 'faces', '--models', 'a,b', '--lfw', dir, '--folds', '1,x'], /--folds: expected fold numbers 1, 2, \.\.\., received '1,x'/],
+    [['experiment', 'faces', '--models', 'a,b', '--lfw', dir, '--choose-crops', '--no-align'], /--choose-crops: chooses windows of the aligned face, so it needs alignment/],
     [['experiment', 'classification', '--models', 'a,b', '--images', dir, '--method', 'pca'], /--method: expected one of lstsq, ridge, procrustes, lowrank, received 'pca'/],
   ];
   for (const [args, message] of cases) {

@@ -122,6 +122,7 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   if (folds.length < 2) throw new RangeError(`folds: expected at least 2 folds of pairs.txt (each fold's threshold is learnt on the others), received ${folds.length} (${folds.join(', ') || 'none'})`);
   const pairs = all.pairs!.filter((p) => folds.includes(p.fold));
   // Maps are fitted on people who appear in no pair at all, so no evaluated identity is seen.
+  if (cfg.chooseCrops && !(cfg.align ?? true)) throw new RangeError('chooseCrops: chooses windows of the aligned face, so it needs align (received align false)');
   const pool = fittingPool(all);
   const order = permutation(pool.length, makeRng(seed));
   const fitItems = Array.from(order.subarray(0, Math.min(cfg.fitImages, pool.length)), (i) => pool[i]);

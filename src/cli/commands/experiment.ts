@@ -70,6 +70,7 @@ export const experimentCommand: Command = {
     } else {
       if (typeof args.lfw !== 'string') throw new UsageError("--lfw: expected LFW's folder (pairs.txt + images), received nothing");
       const chosen = args.folds !== undefined ? folds(args.folds) : undefined;
+      if (args['choose-crops'] && args['no-align']) throw new UsageError('--choose-crops: chooses windows of the aligned face, so it needs alignment: drop --no-align or --choose-crops');
       if (chosen && chosen.length < 2) throw new UsageError(`--folds: expected at least 2 fold numbers (each fold's threshold is learnt on the others), received '${args.folds}'`);
       results.faces = await runFaces({
         lfw: args.lfw, ...common, fitImages: args['fit-images'] as number,
