@@ -23,7 +23,7 @@ export interface AlignedCrop {
 }
 
 /** Window sizes and vertical centres tried (ArcFace's 112 crop is 0.5 centred; dlib-style chips sit lower). */
-export const CROP_GRID = { crops: [0.42, 0.5, 0.58, 0.66, 0.75], centresY: [0.5, 0.54, 0.58] };
+export const CROP_GRID = { crops: [0.3, 0.36, 0.42, 0.5, 0.58, 0.66, 0.75], centresY: [0.5, 0.54, 0.58, 0.62] };
 
 /** LFW's images of people who appear in no pair of pairs.txt (the fitting pool), in dataset order. */
 export function fittingPool(all: Dataset): ImageItem[] {
