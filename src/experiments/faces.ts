@@ -76,6 +76,12 @@ export interface CrossResult {
   native: VerificationResult;
   cross: VerificationResult;
   bothMapped: VerificationResult;
+  /**
+   * A bound, not a result: A→B vs B with a map (ridge, GCV) fitted on the evaluated images
+   * themselves. What a linear map can do at best here: a penalty left there is not for want of
+   * fitting data.
+   */
+  fittedOnTest: number;
   /** native.accuracy - cross.accuracy, in points (100 = all). */
   penaltyPoints: number;
   identification: { native: IdentificationResult; mapped: IdentificationResult };
@@ -214,6 +220,7 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
         native,
         cross,
         bothMapped: verify(mapped, mapped),
+        fittedOnTest: verify(await (await fitMap(E(a).takeRows(evalRows), E(b).takeRows(evalRows), { method: 'ridge', lambda: 'gcv', validation: 'none' } as FitMapOptions)).map.applyBatch(E(a)), E(b)).accuracy,
         penaltyPoints: 100 * (native.accuracy - cross.accuracy),
         identification: {
           native: await identification(E(b), E(b), evalRows, labels),
