@@ -258,7 +258,7 @@ test('fit refuses what it used to accept silently: irrelevant parameters, bad fr
     assert.match(r.stderr, message, args.join(' '));
     assert.ok(!fs.existsSync(f('z.safetensors')));
   }
-  assert.match(run('fit', '--help').stdout, /--lambda X\|gcv\|cv or X +\(ridge; default gcv\) .*; \(lowrank; default 0\)/);
+  assert.match(run('fit', '--help').stdout, /--lambda X\|gcv\|cv\|task or X\s+\(ridge; default gcv\) .*; \(lowrank; default 0\)/);
 });
 
 test('fit: NaN in a streamed file is named by file and row; weights given .npy files says what it wanted', () => {
