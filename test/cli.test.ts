@@ -197,6 +197,7 @@ test('usage errors name the flag, what was expected and what was received', () =
     [['apply', '-x'], /unknown option -x/],
     [['experiment', 'faces', '--models', 'a,b', '--lfw', dir, '--seed', 'abc'], /--seed: expected a number, received 'abc'/],
     [['experiment', 'faces', '--models', 'a,b', '--lfw', dir, '--folds', '1,x'], /--folds: expected fold numbers 1, 2, \.\.\., received '1,x'/],
+    [['experiment', 'faces', '--models', 'a,b', '--lfw', dir, '--choose-crops', '--no-align'], /--choose-crops: chooses windows of the aligned face, so it needs alignment/],
     [['experiment', 'classification', '--models', 'a,b', '--images', dir, '--method', 'pca'], /--method: expected one of lstsq, ridge, procrustes, lowrank, received 'pca'/],
     [['experiment', 'faces', '--models', 'a,b', '--lfw', dir, '--prior', 'weights'], /--prior: face networks have no classifier heads .* received 'weights'/],
     [['experiment', 'faces', '--models', 'a,b', '--lfw', dir, '--method', 'ridge', '--target-head', f('h.safetensors')], /--target-head: face networks have no classifier heads/],
@@ -259,7 +260,7 @@ test('fit refuses what it used to accept silently: irrelevant parameters, bad fr
     assert.match(r.stderr, message, args.join(' '));
     assert.ok(!fs.existsSync(f('z.safetensors')));
   }
-  assert.match(run('fit', '--help').stdout, /--lambda X\|gcv\|cv\|cv-logits\|cv-top1 or X\s+\(ridge; default cv-top1 when the target head is given .*, else gcv\) .*; \(lowrank; default 0\)/);
+  assert.match(run('fit', '--help').stdout, /--lambda X\|gcv\|cv\|cv-logits\|cv-top1\|task or X\s+\(ridge; default cv-top1 when the target head is given .*, else gcv\) .*; \(lowrank; default 0\)/);
 });
 
 test('fit: NaN in a streamed file is named by file and row; weights given .npy files says what it wanted', () => {

@@ -63,7 +63,13 @@ test('faces: LFW protocol on the demo pairs, maps from disjoint identities, curv
     assert.ok(c.cross.accuracy > 0.5 && c.cross.accuracy <= 1);
     assert.ok(Math.abs(c.penaltyPoints - 100 * (c.native.accuracy - c.cross.accuracy)) < 1e-9);
     assert.ok(c.identification.mapped.queries > 0);
+    // The rule that chose each map's lambda is reported; the bound (fitted on the evaluated images) is at least as good as fitting elsewhere, within noise.
+    assert.equal(c.lambdaRule, 'gcv');
+    assert.ok(c.lambda! > 0);
+    assert.ok(c.fittedOnTest >= c.cross.accuracy - 0.02, `${c.source}->${c.target}: bound ${c.fittedOnTest} below ${c.cross.accuracy}`);
   }
+  // Without --choose-crops the windows are ALIGNED_CROP's, reported.
+  assert.deepEqual(r.windows!['faceapi-resnet'], { crop: 0.36, centre: [0.5, 0.58], channels: 'RGB' });
   assert.deepEqual(r.curves.pairs.map(([n]) => n), [25, 120]);
   assert.deepEqual(r.curves.rank.map(([k]) => k), [4, 16]);
   const files = await writeReport({ faces: r }, path.join(work, 'report'), 'test');

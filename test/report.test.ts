@@ -33,12 +33,12 @@ function facesResult(): FacesResult {
   const crosses = FACE.flatMap((a) => FACE.filter((b) => b !== a).map((b) => {
     const native = models.find((m) => m.id === b)!.verification, cross = verification(2), bothMapped = verification(2.2);
     const ident = { queries: 40, rank1: 0.9, rank5: 0.95, cmc: [0.9, 0.95], recallAt: {} };
-    return { source: a, target: b, lambda: 0.1, native, cross, bothMapped, penaltyPoints: 100 * (native.accuracy - cross.accuracy), identification: { native: ident, mapped: { ...ident, rank1: 0.8 } } };
+    return { source: a, target: b, lambda: 0.1, lambdaRule: 'gcv', native, cross, bothMapped, fittedOnTest: 0.95, penaltyPoints: 100 * (native.accuracy - cross.accuracy), identification: { native: ident, mapped: { ...ident, rank1: 0.8 } } };
   }));
   return {
     config: { lfw: 'lfw', models: FACE, work: 'w', fitImages: 250 } as FacesResult['config'],
     pairs: 2 * IMPOSTORS, fitPairs: 250, models, crosses,
-    curves: { source: FACE[1], target: FACE[0], pairs: [[25, 0.712], [50, 0.80], [100, 0.853], [250, 0.8875]], rank: [[4, 0.6], [8, 0.7], [16, 0.8], [32, 0.85], [64, 0.87], [128, 0.88]] },
+    curves: { source: FACE[1], target: FACE[0], pairs: [[25, 0.712], [50, 0.80], [100, 0.853], [250, 0.8875]], pairsLambda: [], rank: [[4, 0.6], [8, 0.7], [16, 0.8], [32, 0.85], [64, 0.87], [128, 0.88]] },
   };
 }
 

@@ -48,9 +48,9 @@ export const PARAMETERS: readonly ParamSpec[] = [
     doc: 'eigenvalues of X^T X below rcond * the largest count as zero (minimum-norm solution)',
   },
   {
-    name: 'lambda', type: { kind: 'number|choice', min: 0, values: LAMBDA_RULES }, methods: ['ridge'],
+    name: 'lambda', type: { kind: 'number|choice', min: 0, values: [...LAMBDA_RULES, 'task'] }, methods: ['ridge'],
     defaultText: "cv-top1 when the target head is given (as --prior weights needs), else gcv",
-    doc: "penalty >= 0, or chosen over the grid: gcv or k-fold cv on the mapped embeddings; k-fold on the target head's logits, by their error (cv-logits) or top-1 agreement with the target's own (cv-top1, the task's metric); toward a prior the grid ends at Infinity, the prior kept",
+    doc: "penalty >= 0, or chosen over the grid: gcv or k-fold cv on the mapped embeddings; k-fold on the target head's logits, by their error (cv-logits) or top-1 agreement with the target's own (cv-top1, the task's metric); toward a prior the grid ends at Infinity, the prior kept; 'task' (experiment faces): verification on held-out identities of the fitting set (src/estimators/ridge-task.ts)",
   },
   { name: 'lambda', type: { kind: 'number', min: 0 }, default: 0, methods: ['lowrank'], doc: 'ridge penalty before the rank cut' },
   {

@@ -94,6 +94,9 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     const l = lambdaRule(params);
     if (typeof l === 'number') {
       if (!(l === Infinity && params.prior)) assertNumber('lambda', l, 0);
+    } else if (l === 'task') {
+      // 'task' needs the task (identities, a metric): the face experiment resolves it to a number first.
+      throw new TypeError("lambda: 'task' is chosen by an experiment on its own metric (embmap experiment faces --method ridge --lambda task); here give a number or one of " + LAMBDA_RULES.join(', '));
     } else if (!(LAMBDA_RULES as readonly unknown[]).includes(l)) {
       fail(TypeError, 'lambda', `a number >= 0 or one of ${LAMBDA_RULES.join(', ')}`, l);
     }

@@ -113,10 +113,18 @@ export function facesSection(r: FacesResult): Section {
       },
       {
         caption: 'Cross-model: A mapped into B',
-        columns: ['A', 'B', 'B vs B %', 'A→B vs B %', 'penalty (points)', 'both mapped %', 'AUC A→B vs B', 'rank-1 B / A→B %'],
-        rows: r.crosses.map((c) => [c.source, c.target, pm(c.native.accuracy, c.native.accuracyStd), pm(c.cross.accuracy, c.cross.accuracyStd), c.penaltyPoints.toFixed(2), pct(c.bothMapped.accuracy), c.cross.auc.toFixed(4), `${pct(c.identification.native.rank1)} / ${pct(c.identification.mapped.rank1)}`]),
+        columns: ['A', 'B', 'B vs B %', 'A→B vs B %', 'penalty (points)', 'both mapped %', 'AUC A→B vs B', 'rank-1 B / A→B %', 'λ (rule)', 'bound: fitted on test %'],
+        rows: r.crosses.map((c) => [c.source, c.target, pm(c.native.accuracy, c.native.accuracyStd), pm(c.cross.accuracy, c.cross.accuracyStd), c.penaltyPoints.toFixed(2), pct(c.bothMapped.accuracy), c.cross.auc.toFixed(4), `${pct(c.identification.native.rank1)} / ${pct(c.identification.mapped.rank1)}`, lambdaText({ lambda: c.lambda, selection: c.lambdaRule }), pct(c.fittedOnTest)]),
       },
-      ...(r.curves.pairs.length ? [{ caption: `Accuracy of ${r.curves.source}→${r.curves.target} vs ${r.curves.target} against fitting pairs`, columns: ['pairs', 'accuracy %'], rows: r.curves.pairs.map(([n, a]) => [n, pct(a)]) }] : []),
+      ...(r.windows ? [{
+        caption: `Each network's window of the aligned canvas${r.crops ? ` (chosen on ${r.crops.ids.length} fitting-pool images of people in no pair: ${r.crops.matched} matched, ${r.crops.mismatched} mismatched pairs)` : ''}`,
+        columns: ['model', 'crop', 'centre', 'channels', ...(r.crops ? ['pool accuracy % (balanced)', 'pool AUC'] : [])],
+        rows: Object.entries(r.windows).map(([id, w]) => {
+          const t = r.crops?.trials[id]?.[0];
+          return [id, w.crop, `${w.centre.join(', ')}`, w.channels, ...(r.crops ? [t ? pct(t.accuracy) : '', t ? t.auc.toFixed(4) : ''] : [])];
+        }),
+      }] : []),
+      ...(r.curves.pairs.length ? [{ caption: `Accuracy of ${r.curves.source}→${r.curves.target} vs ${r.curves.target} against fitting pairs`, columns: ['pairs', 'accuracy %', 'λ (rule)'], rows: r.curves.pairs.map(([n, a], i) => [n, pct(a), lambdaText({ lambda: r.curves.pairsLambda[i]?.lambda, selection: r.curves.pairsLambda[i]?.rule })]) }] : []),
       ...(r.curves.rank.length ? [{ caption: 'Against the rank of the map', columns: ['rank', 'accuracy %'], rows: r.curves.rank.map(([k, a]) => [k, pct(a)]) }] : []),
     ],
     charts,
@@ -146,6 +154,8 @@ const TERMS: Record<'common' | 'classification' | 'faces', [string, string][]> =
     ['rank-1 B / A→B %', 'identification against a gallery embedded by B: the share of probes, embedded by B / by A and mapped, whose nearest gallery face is the right person'],
     ['fitting pairs', "images of people in no evaluated pair, each embedded by both networks: the (A, B) pairs of embeddings the map is fitted on"],
     ['rank k', "the map's rank: a rank-k map goes through a k-dimensional subspace"],
+    ['bound: fitted on test %', 'A→B vs B with a map fitted (ridge, GCV) on the evaluated images themselves: not a result, the most a linear map can do here'],
+    ['λ (rule)', "ridge's penalty and what chose it: gcv (generalised cross-validation of the embedding error), cv (k-fold, embedding error), task (verification accuracy on held-out identities of the fitting set), fixed"],
   ],
 };
 

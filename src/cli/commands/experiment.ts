@@ -30,7 +30,8 @@ export const experimentCommand: Command = {
     '  own crop kept, or with --no-align taken from a centred crop (the card\'s, else 0.55); at least 2 folds\n' +
     '  (each fold\'s threshold is learnt on the others)\n' +
     'models: catalogue ids, cards (.json) or ONNX files (.onnx; --preset or --embedding complete bare files)\n' +
-    'maps: --method and the estimator flags of fit (default: classification lstsq, faces ridge with GCV);\n' +
+    'maps: --method and the estimator flags of fit (default: classification lstsq, faces ridge with GCV;\n' +
+    '  faces --method ridge --lambda task: the penalty of the best verification on held-out identities of the fitting set);\n' +
     '  classification --prior weights: ridge shrunk toward the head-only map of each pair, lambda by held-out\n' +
     '  top-1 through the target head (cv-top1) unless --lambda says otherwise (docs/MAPS.md)',
   flags: {
@@ -44,6 +45,7 @@ export const experimentCommand: Command = {
     'fit-images': { type: 'number', value: 'N', default: 2000, description: 'faces: images of people in no pair to fit the maps on' },
     folds: { type: 'string', value: '1,2,...', description: 'faces: the folds of pairs.txt to evaluate (default: all)' },
     'no-align': { type: 'boolean', description: 'faces: a centred crop instead of detection and alignment' },
+    'choose-crops': { type: 'boolean', description: "faces: choose each network's window of the aligned face (and channel order) on the fitting pool first" },
     seed: { type: 'number', value: 'S', default: 0, description: 'the seed of the random splits' },
     work: { type: 'string', value: 'DIR', default: 'embmap-work', description: 'the folder for imported models, embeddings and maps' },
     out: { type: 'string', short: 'o', value: 'DIR', description: 'the report folder (default: <work>/report-<kind>)' },
@@ -75,10 +77,11 @@ export const experimentCommand: Command = {
         }
       }
       const chosen = args.folds !== undefined ? folds(args.folds) : undefined;
+      if (args['choose-crops'] && args['no-align']) throw new UsageError('--choose-crops: chooses windows of the aligned face, so it needs alignment: drop --no-align or --choose-crops');
       if (chosen && chosen.length < 2) throw new UsageError(`--folds: expected at least 2 fold numbers (each fold's threshold is learnt on the others), received '${args.folds}'`);
       results.faces = await runFaces({
         lfw: args.lfw, ...common, fitImages: args['fit-images'] as number,
-        ...(chosen ? { folds: chosen } : {}), align: !args['no-align'], seed, progress: process.stderr,
+        ...(chosen ? { folds: chosen } : {}), align: !args['no-align'], chooseCrops: args['choose-crops'] === true, seed, progress: process.stderr,
       });
     }
     await printAndWrite(results, out, `embmap experiment ${kind}`, args.json === true);
