@@ -157,7 +157,7 @@ describe('ridge', () => {
 
   test('GCV with fewer pairs than dimensions does not collapse to the smallest lambda', async () => {
     // Regression: RSS written as ssY - sum(...) cancelled to noise as lambda -> 0, GCV scored 0
-    // there and chose an interpolating map. Noise of variance 1200 against a signal of ~120 per
+    // there and chose an interpolating map. Noise of variance 400 against a signal of variance ~150 per
     // value, so that the penalty matters: with little noise every lambda on the grid is near the
     // minimum-norm map and which one generalises better was a coin toss (the test failed 1 run in 3).
     const all = planted(460, 120, 10, 20);
