@@ -47,9 +47,20 @@ function classificationResult(): ClassificationResult {
   const models = CLS.map((id, i) => ({ id, dim: 256 * (i + 1), test: top(0.4 + 0.1 * i) }));
   const pairs = CLS.flatMap((a, i) => CLS.filter((b) => b !== a).map((b, j) => {
     const native = models.find((m) => m.id === b)!.test.top1, mapped = native * (0.8 + 0.05 * (i + j));
-    return { source: a, target: b, mapped: top(mapped), weights: top(mapped - 0.05), retention: mapped / native, dropPoints: 100 * (native - mapped), weightsDropPoints: 100 * (native - mapped + 0.05), agreement: 0.7 };
+    const weaker = Math.min(native, models.find((m) => m.id === a)!.test.top1);
+    return {
+      source: a, target: b, mapped: top(mapped), weights: top(mapped - 0.05), retention: mapped / native, dropPoints: 100 * (native - mapped), weightsDropPoints: 100 * (native - mapped + 0.05),
+      weakerDropPoints: 100 * (weaker - mapped), weightsWeakerDropPoints: 100 * (weaker - mapped + 0.05), agreement: 0.7,
+    };
   }));
-  return { config: { images: 'i', models: CLS, work: 'w' } as ClassificationResult['config'], images: 600, fitImages: 300, testImages: 300, models, pairs, medianDropPoints: 5, medianWeightsDropPoints: 9 };
+  const methods = [{ label: 'lstsq', method: 'lstsq', pairs, medianDropPoints: 5, medianWeakerDropPoints: 4 }];
+  const curve = [100, 300].map((n, i) => ({ images: n, rows: 3 * n, medians: { lstsq: { dropPoints: 8 - 3 * i, weakerDropPoints: 7 - 3 * i } } }));
+  const trends = [{ label: 'lstsq', kind: 'linear in ln(images)' as const, intercept: 20, slope: -2.7, r2: 1, extrapolation: { images: 1281167, dropPoints: -17.9 } }];
+  return {
+    config: { images: 'i', models: CLS, work: 'w' } as ClassificationResult['config'], images: 600, fitImages: 300, fitRows: 900, testImages: 300,
+    sources: [{ source: 'i', images: 600, fitImages: 300, testImages: 300, views: 3 }], models, pairs,
+    medianDropPoints: 5, medianWeightsDropPoints: 9, medianWeakerDropPoints: 4, medianWeightsWeakerDropPoints: 8, methods, curve, trends,
+  };
 }
 
 const results = { classification: classificationResult(), faces: facesResult() };
