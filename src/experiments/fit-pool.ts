@@ -4,6 +4,7 @@
 // checked, not assumed: every row's id is read back from the sidecars and no test image may appear
 // among the fit rows, as itself or as a view. Embeddings come from the workspace's cache.
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Matrix } from '../core/matrix';
 import { imagenetDataset, type Dataset, type ImageItem } from '../datasets';
@@ -58,29 +59,33 @@ export async function poolRows(cfg: PoolConfig, models: WorkModel[], work: strin
   if (stray) throw new RangeError(`viewsOn: expected sources of the fit pool (${cfg.images.join(', ')}), received ${stray}`);
   const views = cfg.views ?? 1;
 
-  const fitItems: ImageItem[] = [], testItems: ImageItem[] = [], imageOf: number[] = [], sources: PoolSource[] = [];
-  const fitParts = new Map<string, Matrix[]>(models.map((m) => [m.id, []]));
-  const testParts = new Map<string, Matrix[]>(models.map((m) => [m.id, []]));
-  for (const dir of pool.includes(testAt) ? pool : [...pool, testAt]) {
+  // Which images each source gives the fit pool and the test set, checked before anything is embedded.
+  const plans = (pool.includes(testAt) ? pool : [...pool, testAt]).map((dir) => {
     const dataset = limited(imagenetDataset(dir), cfg.limit, cfg.seed);
     const n = dataset.items.length;
-    const plain = await embedAll(dataset, models, path.join(work, 'embeddings', `${path.basename(dir)}-${n}`), { progress });
     const all = Array.from({ length: n }, (_, i) => i);
     const split = dir === testAt && pool.includes(dir) ? trainTestSplit(n, { testFraction: 1 - cfg.fitFraction, seed: cfg.seed }) : undefined;
     const fit = split ? Array.from(split.train) : dir === testAt ? [] : all;
     const test = split ? Array.from(split.test) : dir === testAt ? all : [];
-    const k = views > 1 && viewsOn.includes(dir) && fit.length > 0 ? views : 1;
-    sources.push({ source: dir, images: n, fitImages: fit.length, testImages: test.length, views: k });
+    return { dir, dataset, fit, test, k: views > 1 && viewsOn.includes(dir) && fit.length > 0 ? views : 1 };
+  });
+  const fitItems = plans.flatMap((p) => p.fit.map((i) => p.dataset.items[i]));
+  const testItems = plans.flatMap((p) => p.test.map((i) => p.dataset.items[i]));
+  assertDisjoint(fitItems, testItems);
+
+  const imageOf: number[] = [];
+  let base = 0; // index in fitItems of this source's first fit image
+  const fitParts = new Map<string, Matrix[]>(models.map((m) => [m.id, []]));
+  const testParts = new Map<string, Matrix[]>(models.map((m) => [m.id, []]));
+  for (const { dir, dataset, fit, test, k } of plans) {
+    const plain = await embedAll(dataset, models, path.join(work, 'embeddings', `${path.basename(dir)}-${dataset.items.length}`), { progress });
     for (const m of models) {
       const e = plain.get(m.id)!.embeddings;
       expectIds(e.ids, test.map((i) => dataset.items[i].id), test, `${m.id} on ${dir}`);
       testParts.get(m.id)!.push(e.matrix.takeRows(test));
     }
-    testItems.push(...test.map((i) => dataset.items[i]));
     if (fit.length === 0) continue;
-    const base = fitItems.length;
     const items = fit.map((i) => dataset.items[i]);
-    fitItems.push(...items);
     if (k === 1) {
       for (const m of models) {
         const e = plain.get(m.id)!.embeddings;
@@ -88,6 +93,7 @@ export async function poolRows(cfg: PoolConfig, models: WorkModel[], work: strin
         fitParts.get(m.id)!.push(e.matrix.takeRows(fit));
       }
       imageOf.push(...items.map((_, j) => base + j));
+      base += items.length;
       continue;
     }
     // Views of the fit images only: the cache is keyed by which images they are.
@@ -101,8 +107,9 @@ export async function poolRows(cfg: PoolConfig, models: WorkModel[], work: strin
       fitParts.get(m.id)!.push(e.matrix);
     }
     imageOf.push(...Array.from({ length: items.length * k }, (_, r) => base + Math.floor(r / k)));
+    base += items.length;
   }
-  assertDisjoint(fitItems, testItems);
+  const sources = plans.map((p) => ({ source: p.dir, images: p.dataset.items.length, fitImages: p.fit.length, testImages: p.test.length, views: p.k }));
   return {
     fit: new Map([...fitParts].map(([id, parts]) => [id, stack(parts)])),
     test: new Map([...testParts].map(([id, parts]) => [id, stack(parts)])),
@@ -113,10 +120,17 @@ export async function poolRows(cfg: PoolConfig, models: WorkModel[], work: strin
   };
 }
 
-/** Throws naming the first image that is both fitted on and tested (by its file, after resolving the path). */
+/** Throws naming the first image that is both fitted on and tested (by its file, links resolved). */
 export function assertDisjoint(fit: readonly { path: string }[], test: readonly { id: string; path: string }[]): void {
-  const fitted = new Set(fit.map((it) => path.resolve(it.path)));
-  const both = test.find((it) => fitted.has(path.resolve(it.path)));
+  const real = (p: string) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  const fitted = new Set(fit.map((it) => real(it.path)));
+  const both = test.find((it) => fitted.has(real(it.path)));
   if (both) throw new Error(`test images: expected none among the fit rows, found ${both.id} (${both.path}) in both`);
 }
 
