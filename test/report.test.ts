@@ -81,7 +81,7 @@ test('markdown and html carry the same tables in percent, a glossary, html escap
   assert.match(md, /\| faceres \| 128 \| [\d.]+ ± [\d.]+ \| [\d.]+ \| [\d.]+ \| n\/a \| n\/a \|/);
   for (const term of ['retention %', 'both mapped %', 'penalty (points)', 'A→B']) assert.match(md, new RegExp(`\\| ${term.replace(/[()]/g, '\\$&')} \\| \\w`), `glossary explains ${term}`);
   assert.match(html, /<h2>Terms<\/h2>/);
-  assert.equal((html.match(/<svg /g) ?? []).length, 4);
+  assert.equal((html.match(/<svg /g) ?? []).length, 5);
   assert.ok(!/<script/i.test(html), 'self-contained: no scripts');
   assert.ok(!/(src|href)="http/i.test(html), 'self-contained: no external resources');
 });
@@ -113,7 +113,15 @@ test('charts: percent axes, ROC from 1/impostors, reference line, colour scale, 
     assert.ok(JSON.stringify(spec).includes(`"values":[{"y":${own}}]`), 'reference line at the target accuracy');
     assert.match(svgs[i], /stroke-dasharray="6,4"/);
   }
-  // Nice ticks on the pairs axis (25..250): 50, 100, 200, not 44.5, 79.1 or 141 (y ticks are at most 100).
+  // Sample-size curve: measured points solid, the trend dashed out to ImageNet's 1.28 M (an extrapolation, said in the legend), head-only as reference.
+  const [, curve] = doc.sections[0].charts!;
+  const [curveSvg] = await renderCharts([curve]);
+  const curveTexts = [...curveSvg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+  assert.ok(curveTexts.includes('lstsq (measured)') && curveTexts.some((t) => /lstsq trend a \+ b·ln n, extrapolated past 300/.test(t)), `curve legend: ${curveTexts}`);
+  assert.ok(curveTexts.includes('head-only map (no images)'));
+  assert.ok(JSON.stringify(curve.spec).includes(`"x":1281167,"y":${20 - 2.7 * Math.log(1281167)}`), 'the trend is drawn to 1.28 M images at its value there');
+  assert.match(curveSvg, /stroke-dasharray="6,4"/);
+    // Nice ticks on the pairs axis (25..250): 50, 100, 200, not 44.5, 79.1 or 141 (y ticks are at most 100).
   const numbers = texts[2].filter((s) => /^[\d.]+$/.test(s)).map(Number);
   assert.ok(numbers.every(Number.isInteger), `integer ticks: ${numbers}`);
   assert.deepEqual(numbers.filter((v) => v > 100), [200]);
@@ -147,7 +155,7 @@ test('the html page loads in headless Chromium without console errors; no text o
     })`)) as { label: string; width: number; outside: string[]; lines: number }[];
     const ids = (await page.evaluate(`[...document.querySelectorAll('[id]')].map((e) => e.id)`)) as string[];
     assert.deepEqual(errors, []);
-    assert.equal(drawn.length, 4);
+    assert.equal(drawn.length, 5);
     for (const c of drawn) {
       assert.ok(c.width > 200, `${c.label} is drawn`);
       assert.deepEqual(c.outside, [], `${c.label}: text outside the chart`);
