@@ -8,7 +8,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { manifestDataset } from '../src/datasets';
-import { makeRng as seeded } from '../src/evaluate/split';
 import { extract } from '../src/extract/pipeline';
 import { ModelRunner } from '../src/extract/runner';
 import { type DecodedImage, decodeImage, inputSize, preprocessInto } from '../src/images/preprocess';
@@ -16,8 +15,7 @@ import { applyView, expandViews, imageOfViewId, viewId, viewParams } from '../sr
 import { loadEmbeddings } from '../src/io/embeddings';
 import type { ModelCard } from '../src/models/card';
 import { loadCard } from '../src/models/load';
-import { writeModel } from '../src/onnx/proto';
-import { convNet } from './helpers/cnn';
+import { writeSmallCard } from './helpers/cnn';
 import { tempDir } from './helpers/io';
 import { makeRng } from './helpers/random';
 import { relErr } from './helpers/reference';
@@ -30,19 +28,7 @@ const IDS = ['photos/tiny-val_0.jpg', 'photos/tiny-val_1.jpg', 'photos/lfw-Aaron
 const K = 3;
 const seed = (rng() * 2 ** 32) >>> 0;
 
-function writeCard(name: string, input: Omit<ModelCard['input'], 'name'>): string {
-  const net = convNet({
-    input: { size: input.size, layout: input.layout },
-    layers: [{ op: 'conv', out: 8, kernel: 3, stride: 2 }, { op: 'gap' }],
-    head: { classes: 4, op: 'gemm' },
-    rng: seeded((rng() * 2 ** 32) >>> 0),
-  });
-  writeModel(path.join(dir, `${name}.onnx`), net.model);
-  const card: ModelCard = { id: name, onnx: `${name}.onnx`, input: { name: 'input', ...input }, embedding: { tensor: 'embedding', dim: 8 } };
-  const file = path.join(dir, `${name}.json`);
-  fs.writeFileSync(file, JSON.stringify(card));
-  return file;
-}
+const writeCard = (name: string, input: Omit<ModelCard['input'], 'name'>) => writeSmallCard(dir, name, input, rng, 4);
 
 const cardA = writeCard('a', { size: [32, 32], layout: 'NCHW', channels: 'RGB', scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], resize: 'crop' });
 const cardB = writeCard('b', { size: [40, 48], layout: 'NHWC', channels: 'BGR', scale: 1, mean: [104, 117, 123], std: [58, 57, 57], resize: 'pad', crop: 0.875 });
