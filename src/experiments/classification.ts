@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import type { Matrix } from '../core/matrix';
 import { assertOneOf, fail } from '../core/validate';
 import type { EstimatorName } from '../estimators/estimator';
-import { fitMap, type FitMapOptions } from '../estimators/fit-map';
+import { SufficientStats, type StatsPrecision } from '../engine/stats';
+import { fitFromFolds, fitMap, splitOptions, type FitMapOptions } from '../estimators/fit-map';
 import type { ParamValue } from '../estimators/params';
 import { WeightsEstimator, type Head } from '../estimators/weights';
 import type { LinearMap } from '../maps/linear-map';
@@ -160,30 +161,40 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
   const weaker = (a: string, b: string) => Math.min(native.get(a)!.top1, native.get(b)!.top1);
   const ordered = models.flatMap((a) => models.filter((b) => b !== a).map((b) => [a.id, b.id] as const));
 
+  // Every size of the curve (or every image alone) for every pair: the sizes are nested, so one
+  // pass of statistics per pair serves them all, each map fitted from the statistics so far.
+  const nFit = rows.fitItems.length;
+  const sizes = cfg.curve ? curveSizes(cfg.curve, nFit) : [nFit];
+  const subsets = nestedRows(rows.fitImageOf, nFit, sizes, seed);
   const methods: MethodResult[] = recipes.map((r) => ({ ...r, pairs: [], medianDropPoints: 0, medianWeakerDropPoints: 0 }));
+  const drops = sizes.map(() => methods.map(() => [] as [number, number][]));
   for (const [a, b] of ordered) {
     const d = pairData(a, b);
     const w = await scoreMap(await headOnlyMap(d), d);
-    for (const m of methods) {
-      const s = await scoreMap(await fitPairMap(d, m), d);
-      m.pairs.push({
-        source: a, target: b, ...s, weights: w.mapped, weightsDropPoints: w.dropPoints,
-        weakerDropPoints: 100 * (weaker(a, b) - s.mapped.top1), weightsWeakerDropPoints: 100 * (weaker(a, b) - w.mapped.top1),
-      });
+    const stats = new SufficientStats(d.fitA.cols, d.fitB.cols, { precision: recipes[0].params?.precision as StatsPrecision | undefined });
+    const added = new Uint8Array(d.fitA.rows);
+    for (const [i, n] of sizes.entries()) {
+      const more = subsets[i].filter((r) => !added[r]);
+      more.forEach((r) => (added[r] = 1));
+      if (more.length) await stats.update(d.fitA.takeRows(more), d.fitB.takeRows(more));
+      for (const [k, m] of methods.entries()) {
+        const s = await scoreMap(await fitPairMap(d, m, stats), d);
+        const weakerDrop = 100 * (weaker(a, b) - s.mapped.top1);
+        drops[i][k].push([s.dropPoints, weakerDrop]);
+        if (n === nFit) m.pairs.push({ source: a, target: b, ...s, weights: w.mapped, weightsDropPoints: w.dropPoints, weakerDropPoints: weakerDrop, weightsWeakerDropPoints: 100 * (weaker(a, b) - w.mapped.top1) });
+      }
     }
+    cfg.progress?.write(`maps ${a} -> ${b}: fitted on ${sizes.join(', ')} images\n`);
   }
-  // Fitting 20 pairs on every size takes long on a small machine: a line per map and size says how far it is.
-  const say = (n: number, label: string, drops: number[]) => cfg.progress?.write(`maps ${label} on ${n} images: median drop ${median(drops).toFixed(2)} points\n`);
   for (const m of methods) {
     m.medianDropPoints = median(m.pairs.map((p) => p.dropPoints));
     m.medianWeakerDropPoints = median(m.pairs.map((p) => p.weakerDropPoints));
-    say(rows.fitItems.length, m.label, m.pairs.map((p) => p.dropPoints));
   }
   const pairs = methods[0].pairs;
   const result: ClassificationResult = {
     config: { ...cfg, progress: undefined } as Omit<ClassificationConfig, 'progress'>,
     images: rows.sources.reduce((s, x) => s + x.images, 0),
-    fitImages: rows.fitItems.length,
+    fitImages: nFit,
     fitRows: rows.fitImageOf.length,
     testImages: rows.testItems.length,
     sources: rows.sources,
@@ -196,26 +207,11 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
     methods,
   };
   if (cfg.curve) {
-    const sizes = curveSizes(cfg.curve, rows.fitItems.length);
-    const subsets = nestedRows(rows.fitImageOf, rows.fitItems.length, sizes, seed);
-    result.curve = [];
-    for (const [i, n] of sizes.entries()) {
-      const point: CurvePoint = { images: n, rows: subsets[i].length, medians: {} };
-      for (const m of methods) {
-        let drops = m.pairs.map((p) => [p.dropPoints, p.weakerDropPoints]);
-        if (n < rows.fitItems.length) {
-          drops = [];
-          for (const [a, b] of ordered) {
-            const d = pairData(a, b, subsets[i]);
-            const s = await scoreMap(await fitPairMap(d, m), d);
-            drops.push([s.dropPoints, 100 * (weaker(a, b) - s.mapped.top1)]);
-          }
-        }
-        point.medians[m.label] = { dropPoints: median(drops.map((x) => x[0])), weakerDropPoints: median(drops.map((x) => x[1])) };
-        if (n < rows.fitItems.length) say(n, m.label, drops.map((x) => x[0]));
-      }
-      result.curve.push(point);
-    }
+    result.curve = sizes.map((n, i) => ({
+      images: n,
+      rows: subsets[i].length,
+      medians: Object.fromEntries(methods.map((m, k) => [m.label, { dropPoints: median(drops[i][k].map((x) => x[0])), weakerDropPoints: median(drops[i][k].map((x) => x[1])) }])),
+    }));
     if (sizes.length >= 2) {
       result.trends = methods.map((m) => {
         const t = fitLogTrend(result.curve!.map((p) => ({ n: p.images, y: p.medians[m.label].dropPoints })));
@@ -257,15 +253,20 @@ export interface PairData {
   nativeLogits: Matrix;
 }
 
-/** The pair's map by `cfg.method` (ridge toward the head-only map with params.prior 'weights'), fitted on its fit rows. */
-export async function fitPairMap(d: PairData, cfg: Pick<ClassificationConfig, 'method' | 'params'> = {}): Promise<LinearMap> {
+/**
+ * The pair's map by `cfg.method` (ridge toward the head-only map with params.prior 'weights'),
+ * fitted on its fit rows, or on `stats` of some of them when given.
+ */
+export async function fitPairMap(d: PairData, cfg: Pick<ClassificationConfig, 'method' | 'params'> = {}, stats?: SufficientStats): Promise<LinearMap> {
   const params = { ...cfg.params };
   // prior 'weights' is the closed form from this pair's own heads.
   if (params.prior === 'weights') Object.assign(params, { sourceHead: d.headA, targetHead: d.headB });
   const method = (cfg.method ?? (params.prior !== undefined ? 'ridge' : 'lstsq')) as EstimatorName;
   // Scored on the test rows: no held-out diagnostics of its own.
   const options = { method, ...params, validation: 'none', sourceModel: d.source, targetModel: d.target } as FitMapOptions;
-  return (await fitMap(d.fitA, d.fitB, options)).map;
+  if (!stats) return (await fitMap(d.fitA, d.fitB, options)).map;
+  const checked = splitOptions(options);
+  return (await fitFromFolds(checked.method, checked.params, [stats], [], checked.protocol)).map;
 }
 
 /** The pair's head-only map: the closed form from A's and B's heads (no images). */
