@@ -90,6 +90,21 @@ test('views for fit rows only: no test image among the fit rows (sidecar ids rea
   assert.deepEqual(r.trends!.map((t) => [t.label, t.kind, t.extrapolation.images]), [['lstsq', 'linear in ln(images)', IMAGENET_TRAIN_IMAGES], ['ridge-prior', 'linear in ln(images)', IMAGENET_TRAIN_IMAGES]]);
 });
 
+test('bad views, fit fraction and curve are refused naming the argument, before any work', async () => {
+  const images = path.join(DEMO, 'imagenet');
+  for (const [bad, message] of [
+    [{ views: 0 }, /views: expected an integer in \[1, 1000\], received number 0/],
+    [{ views: 2.5 }, /views: expected an integer, received number 2\.5/],
+    [{ fitFraction: 1.5 }, /fitFraction: expected a number in \[0, 1\], received number 1\.5/],
+    [{ curve: [100, 1] }, /curve\[1\]: expected an integer >= 2, received number 1/],
+    [{ curve: '100' }, /curve: expected a list of numbers of images, received string "100"/],
+    [{ methods: ['pca'] }, /methods\[0\]: expected one of/],
+  ] as const) {
+    await assert.rejects(runClassification({ images, models: ids, work: path.join(work, 'never'), from, ...(bad as object) }), message);
+  }
+  assert.ok(!fs.existsSync(path.join(work, 'never')), 'nothing written');
+});
+
 test('a fit source that holds a test image (here through a link) is refused before anything is embedded', async () => {
   const images = path.join(DEMO, 'imagenet');
   const copy = path.join(work, 'copy');

@@ -7,7 +7,7 @@
 // here also against the weaker of A and B, and as a curve over the number of fit images.
 import * as path from 'node:path';
 import type { Matrix } from '../core/matrix';
-import { assertOneOf, fail } from '../core/validate';
+import { assertInteger, assertNumber, assertOneOf, fail } from '../core/validate';
 import type { EstimatorName } from '../estimators/estimator';
 import { SufficientStats, type StatsPrecision } from '../engine/stats';
 import { fitFromFolds, fitMap, splitOptions, type FitMapOptions } from '../estimators/fit-map';
@@ -16,6 +16,7 @@ import { WeightsEstimator, type Head } from '../estimators/weights';
 import type { LinearMap } from '../maps/linear-map';
 import { accuracy, agreement, logits, type TopK } from '../evaluate/classification';
 import type { ProgressStream } from '../extract/progress';
+import { MAX_VIEWS } from '../images/views';
 import type { DraftOptions } from '../models/draft';
 import { IMAGENET_TRAIN_IMAGES, curveSizes, fitLogTrend, nestedRows, trendAt } from './curve';
 import { type PoolSource, poolRows } from './fit-pool';
@@ -134,6 +135,9 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
   if (!Array.isArray(images) || images.length === 0) fail(TypeError, 'images', 'a source of images or a list of them', cfg.images);
   if (cfg.testImages === undefined && images.length > 1) throw new RangeError(`testImages: expected the test set when fitting on ${images.length} sources, received none`);
   const recipes = methodRecipes(cfg);
+  if (cfg.views !== undefined) assertInteger('views', cfg.views, 1, MAX_VIEWS);
+  if (cfg.fitFraction !== undefined) assertNumber('fitFraction', cfg.fitFraction, 0, 1);
+  if (cfg.curve !== undefined) curveSizes(cfg.curve, Infinity);
   const models = await prepareModels(cfg.models, path.join(cfg.work, 'models'), cfg.from, cfg.modelOptions);
   for (const m of models) if (!m.head) throw new RangeError(`models: '${m.id}' has no classifier head: the classification experiment needs classifiers`);
   const rows = await poolRows({

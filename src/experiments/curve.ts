@@ -2,7 +2,7 @@
 // Each size takes the first n images of one seeded order of the pool (so the sizes are nested,
 // and a view always goes with its image), and a trend linear in ln n is fitted by least squares
 // (float64) to the measured points; its value far past them is an extrapolation and is labelled so.
-import { assertInteger } from '../core/validate';
+import { assertInteger, fail } from '../core/validate';
 import { makeRng, permutation } from '../evaluate/split';
 
 /** ImageNet's training set (ILSVRC-2012), what the paper fitted its maps on. */
@@ -10,6 +10,7 @@ export const IMAGENET_TRAIN_IMAGES = 1_281_167;
 
 /** The requested sizes below `available`, sorted and distinct, then `available` itself (every image). */
 export function curveSizes(requested: readonly number[], available: number): number[] {
+  if (!Array.isArray(requested)) fail(TypeError, 'curve', 'a list of numbers of images', requested);
   requested.forEach((n, i) => assertInteger(`curve[${i}]`, n, 2));
   return [...new Set(requested.filter((n) => n < available)), available].sort((a, b) => a - b);
 }
