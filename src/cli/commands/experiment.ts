@@ -25,7 +25,11 @@ export const experimentCommand: Command = {
   summary: "run the paper's all-pairs experiments and write a report (JSON, Markdown, HTML)",
   positional: 'classification|faces',
   notes:
-    'classification: needs --images and --models (flags marked "faces" do not apply)\n' +
+    'classification: needs --images and --models (flags marked "faces" do not apply); one --images source is\n' +
+    '  split in half (fit / test); --images A,B --test-images B fits on A and half of B and tests on the other\n' +
+    '  half, never on a fit image or any view of one; --views K embeds K views of each fit image (cached in\n' +
+    '  <work>/embeddings with the plain embeddings, so a rerun only refits); --curve adds the drop against the\n' +
+    '  number of fit images with a trend in ln n; --methods lstsq,ridge,ridge-prior compares maps\n' +
     'faces: needs --lfw and --models; faces are detected and aligned first (cache in <work>/align), each card\'s\n' +
     '  own crop kept, or with --no-align taken from a centred crop (the card\'s, else 0.55); at least 2 folds\n' +
     '  (each fold\'s threshold is learnt on the others)\n' +
@@ -43,12 +47,12 @@ export const experimentCommand: Command = {
     curve: { type: 'string', value: 'N,N,...', description: 'classification: also fit on the first N distinct images of a seeded order, for a curve of the drop against N (every image is a point too)' },
     methods: { type: 'string', value: 'M,M,...', description: `classification, instead of --method: compare several maps (${Object.keys(COMPARED).join(', ')})` },
     method: { type: 'string', choices: ESTIMATORS.filter((e) => e !== 'weights'), description: 'the estimator of the fitted maps (default: classification lstsq, faces ridge)' },
-    limit: { type: 'number', value: 'N', description: 'classification: use at most N images' },
+    limit: { type: 'number', value: 'N', description: 'classification: use at most N images of each source' },
     lfw: { type: 'string', value: 'DIR', description: "faces: LFW's folder (pairs.txt + images)" },
     'fit-images': { type: 'number', value: 'N', default: 2000, description: 'faces: images of people in no pair to fit the maps on' },
     folds: { type: 'string', value: '1,2,...', description: 'faces: the folds of pairs.txt to evaluate (default: all)' },
     'no-align': { type: 'boolean', description: 'faces: a centred crop instead of detection and alignment' },
-    seed: { type: 'number', value: 'S', default: 0, description: 'the seed of the random splits' },
+    seed: { type: 'number', value: 'S', default: 0, description: "the seed of the random splits (classification: also of the views and the curve's order)" },
     work: { type: 'string', value: 'DIR', default: 'embmap-work', description: 'the folder for imported models, embeddings and maps' },
     out: { type: 'string', short: 'o', value: 'DIR', description: 'the report folder (default: <work>/report-<kind>)' },
     json: { type: 'boolean', description: 'print the results as JSON instead of the Markdown summary' },
