@@ -29,11 +29,31 @@ for (let r = 0; r < 5; r++) { const t = process.hrtime.bigint(); run(); best = M
 let sum = 0; for (let i = 0; i < C.length; i += 97) sum += C[i];
 console.log(JSON.stringify({ gflops: 2 * n ** 3 / best / 1e9, library: b.backends()[0].library, kernel: b.backends()[0].kernel, checksum: sum }));`;
 
+// Child: times require('embmap') (from inside the process, so Node's own start-up is not in it),
+// then a first map created and applied, which loads the native addon.
 const REQUIRE_CHILD = `
 const c = process.cpuUsage(), t = process.hrtime.bigint();
-require(process.argv[1]);
-const u = process.cpuUsage(c);
-console.log(JSON.stringify({ ms: Number(process.hrtime.bigint() - t) / 1e6, cpuMs: (u.user + u.system) / 1000, modules: Object.keys(require.cache).length }));`;
+const { LinearMap, Matrix } = require(process.argv[1]);
+const u = process.cpuUsage(c), t1 = process.hrtime.bigint(), modules = Object.keys(require.cache).length;
+const y = LinearMap.create(new Matrix(Float32Array.of(1, 2, 3, 4), 2, 2), Float32Array.of(1, 1)).apply([1, 1]);
+if (y[0] !== 5 || y[1] !== 7) throw new Error('wrong map output ' + y);
+console.log(JSON.stringify({ ms: Number(t1 - t) / 1e6, cpuMs: (u.user + u.system) / 1000, modules, firstApplyMs: Number(process.hrtime.bigint() - t1) / 1e6 }));`;
+
+// Child: times loading the native addon alone, then its first look at the machine's backends
+// (BLAS, LAPACK and CUDA libraries found at run time), which the first map applied also pays.
+const ADDON_CHILD = `
+const t = process.hrtime.bigint();
+const b = require(process.argv[1]);
+const t1 = process.hrtime.bigint();
+b.backends();
+console.log(JSON.stringify({ ms: Number(t1 - t) / 1e6, backendsMs: Number(process.hrtime.bigint() - t1) / 1e6 }));`;
+
+/** Wall time of a bare \`node -e 0\`, measured from here: Node's start-up, which no require can shorten. */
+function bareStart(): number {
+  const t = process.hrtime.bigint();
+  execFileSync(process.execPath, ['-e', '0']);
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
 
 const child = (code: string, arg: string) => JSON.parse(execFileSync(process.execPath, ['-e', code, arg], { encoding: 'utf8' }));
 
@@ -61,14 +81,23 @@ function main(): void {
   }
   if (gemm.prebuilt.checksum !== gemm.source.checksum) throw new Error('the prebuilt and source-built addons computed different products');
 
-  const requires = Array.from({ length: 15 }, () => child(REQUIRE_CHILD, path.join(REPO, 'dist', 'src', 'index.js')));
+  // Alternated, so that the three see the same load on the machine.
+  const requires: { ms: number; cpuMs: number; modules: number; firstApplyMs: number }[] = [], addon: { ms: number; backendsMs: number }[] = [], bare: number[] = [];
+  for (let r = 0; r < 15; r++) {
+    requires.push(child(REQUIRE_CHILD, path.join(REPO, 'dist', 'src', 'index.js')));
+    addon.push(child(ADDON_CHILD, addons.source));
+    bare.push(bareStart());
+  }
   const result = {
     date: new Date().toISOString(),
     machine: describeMachine(),
     consumer,
     gemm: Object.fromEntries(Object.entries(gemm).map(([k, v]) => [k, { ...v, median: median(v.gflops) }])),
     ratio: { median: median(ratios), rounds: ratios },
-    require: { ms: median(requires.map((x) => x.ms)), cpuMs: median(requires.map((x) => x.cpuMs)), modules: requires[0].modules },
+    require: {
+      ms: median(requires.map((x) => x.ms)), cpuMs: median(requires.map((x) => x.cpuMs)), modules: requires[0].modules,
+      firstApplyMs: median(requires.map((x) => x.firstApplyMs)), addonMs: median(addon.map((x) => x.ms)), backendsMs: median(addon.map((x) => x.backendsMs)), bareNodeMs: median(bare),
+    },
   };
   writeFileAtomic(path.join(REPO, 'bench', 'results', 'package.json'), [Buffer.from(JSON.stringify(result, null, 2) + '\n')]);
   const g = result.gemm;
@@ -79,7 +108,7 @@ function main(): void {
     '',
     `Consumer install (.ci/consumer/run: \`npm install\` of the packed tarball into an empty app, no cmake or g++ on PATH): **${consumer.installSeconds.toFixed(1)} s**, **${consumer.megabytes} MB** of node_modules, ${consumer.packages} packages, no npm warnings; the app's strict TypeScript server then maps vectors over HTTP within 1e-5 of a float64 reference.`,
     '',
-    `\`require('embmap')\`: median of 15 fresh processes ${result.require.ms.toFixed(1)} ms wall, ${result.require.cpuMs.toFixed(1)} ms CPU, ${result.require.modules} modules, no ONNX Runtime, sharp, fastify, onnx-proto or flatbuffers (test/package.test.ts checks which packages load).`,
+    `\`require('embmap')\`, timed inside fresh processes (Node's start-up excluded), median of 15: **${result.require.ms.toFixed(1)} ms** wall, ${result.require.cpuMs.toFixed(1)} ms CPU, ${result.require.modules} modules (the map API; the rest loads on first access), no ONNX Runtime, sharp, fastify, onnx-proto or flatbuffers (test/package.test.ts checks which modules and packages load). Then creating and applying a first map: ${result.require.firstApplyMs.toFixed(1)} ms, most of it the native addon's (loading it: ${result.require.addonMs.toFixed(1)} ms; its first look for BLAS, LAPACK and CUDA libraries: ${result.require.backendsMs.toFixed(1)} ms; timed alone in other processes). For scale, a bare \`node -e 0\` takes ${result.require.bareNodeMs.toFixed(0)} ms wall from spawn to exit on this machine in the same rounds.`,
     '',
     `| float32 GEMM ${N}³ on cpu-blas, one thread, fresh process each, ${ROUNDS} alternated rounds | median GFLOP/s | rounds | library (kernel) |`,
     '|---|---|---|---|',

@@ -202,6 +202,22 @@ describe('cluster extraction on BullMQ and Redis', { skip, timeout: 240_000 }, (
     assert.match(fs.readFileSync(path.join(out, '0.npy.ids.tsv'), 'utf8'), /\tc0\nc0\/[^\n]*#v1\tc0\n/);
   });
 
+  test('--max-pixels reaches the workers\' decodes: the same images skipped as by the single-process pass with that limit', async () => {
+    const out = path.join(dir, 'max-pixels');
+    // 20000 pixels: the 92 x 112 PGMs and the small photos pass; the 250 x 250 and 366 x 256 JPEGs
+    // do not, nor the truncated copy of the 250 x 250 one (refused from its header).
+    const c = run(extractArgs(redis.url(), out, [cardA], ['--max-pixels', '20000', '--json', '--quiet']));
+    assert.equal(await c.exit, 0, c.output());
+    const summary = JSON.parse(c.output().slice(c.output().indexOf('{\n')));
+    const tooLarge = summary.skipped.filter((s: { reason: string }) => /at most 20000 pixels \(the decode limit, --max-pixels\)/.test(s.reason));
+    assert.equal(tooLarge.length, 13, JSON.stringify(summary.skipped));
+    assert.equal(summary.rows, TOTAL - 13);
+    const ref = path.join(dir, 'ref-max-pixels');
+    fs.mkdirSync(ref);
+    await extract({ dataset: folderDataset(images), targets: [{ model: cardA, out: path.join(ref, '0.npy'), logits: path.join(ref, '0.logits.npy') }], batch: 4, maxPixels: 20000 });
+    for (const f of outputs(1)) assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(ref, f))), `${f}: byte-identical to the single-process pass`);
+  });
+
   test('the coordinator killed mid-run and started again with the same arguments picks up the queue and the finished shards', async () => {
     const out = path.join(dir, 'coordinator');
     const first = run(extractArgs(redis.url(), out, [cardH]));

@@ -57,6 +57,15 @@ for (const info of Engine.available()) {
         const indefinite = A.clone();
         indefinite.set(3, 3, -1);
         assert.throws(() => engine.choleskySync(indefinite), /A: expected a symmetric positive definite matrix.*order 4/);
+        // In place: the same answers, written into the inputs.
+        const A2 = A.clone(), B2 = B.clone();
+        const L2 = await engine.cholesky(A2, { inPlace: true });
+        assert.equal(L2, A2);
+        assert.deepEqual(L2.data, L.data);
+        const X2 = await engine.cholSolve(L2, B2, { inPlace: true });
+        assert.equal(X2, B2);
+        assert.deepEqual(X2.data, X.data);
+        assert.notDeepEqual(B.data, X.data); // without inPlace the input stays
       });
 
       test(`lstsq ${dtype}: well-posed, rank-deficient and under-determined give the minimum-norm answer`, async () => {
@@ -212,6 +221,43 @@ for (const info of Engine.available()) {
         assert.ok(Math.abs(one.meanX()[0] - mx[0]) < 1e-12 * 30);
         const fast = new SufficientStats(p, q, { engine, precision: 'float32' }).updateSync(X, Y);
         assert.ok(relErr(fast.centred().xx.data, cxx.data) < (dtype === 'float32' ? 1e-4 : 1e-13), `fast ${relErr(fast.centred().xx.data, cxx.data)}`);
+      });
+
+      test(`statistics of chosen rows ${dtype}: taken in place equal those of a copy bit for bit; merging and fold scoring against float64`, async () => {
+        const p = 13, q = 5, N = 40000; // past one 16,384-row block
+        const X = randn(rng, N, p, dtype), Y = randn(rng, N, q, dtype);
+        for (let i = 0; i < X.data.length; i++) X.data[i] += 20;
+        const rows = Int32Array.from({ length: N }, (_, i) => i).filter(() => rng() < 0.45);
+        for (let i = rows.length - 1; i > 0; i--) { const j = Math.floor(rng() * (i + 1)); [rows[i], rows[j]] = [rows[j], rows[i]]; }
+        const bits = (s: SufficientStats) => [s.n, s.sumX, s.sumY, s.sqY, s.xtx, s.xty, s.yty!, s.shiftX, s.shiftY].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex'));
+        const copied = await new SufficientStats(p, q, { yty: true, engine }).update(X.takeRows(rows), Y.takeRows(rows));
+        const workspace = SufficientStats.workspace(p, q, rows.length);
+        const inPlace = await new SufficientStats(p, q, { yty: true, engine }).update(X, Y, { rows, workspace });
+        assert.deepEqual(bits(inPlace), bits(copied));
+        const other = new SufficientStats(p, q, { yty: true, engine }).updateSync(X, Y, { rows: rows.subarray(0, 500), workspace });
+        assert.deepEqual(bits(other), bits(new SufficientStats(p, q, { yty: true, engine }).updateSync(X.takeRows(rows.subarray(0, 500)), Y.takeRows(rows.subarray(0, 500)))));
+        await assert.rejects(new SufficientStats(p, q, { engine }).update(X, Y, { rows: Int32Array.of(0, N) }), /index: expected row numbers in \[0, 40000\), received 40000 at position 1/);
+        // Merging re-centres in native code with the same operations as this reference, bit for bit.
+        const merged = inPlace.clone().merge(other);
+        const ref = new Float64Array(inPlace.xtx);
+        const dx = other.shiftX.map((v, i) => v - inPlace.shiftX[i]);
+        for (let i = 0; i < p; i++) {
+          const ci = other.sumX[i] + other.count * dx[i];
+          for (let j = 0; j < p; j++) ref[i * p + j] += 1 * (other.xtx[i * p + j] + dx[i] * other.sumX[j] + ci * dx[j]);
+        }
+        assert.deepEqual(merged.xtx, ref);
+        // A fold's moments about other centres, times a map, without forming them: against float64 rows.
+        const c = Float64Array.from({ length: p }, () => 20 + rng());
+        const M = randn(rng, p, 3, 'float64');
+        const d = toF64(X.takeRows(rows));
+        for (let i = 0; i < rows.length; i++) for (let j = 0; j < p; j++) d.data[i * p + j] -= c[j];
+        const want = matmul(transpose(d), matmul(d, toF64(M)));
+        const got = await inPlace.xxAboutTimes(c, M);
+        assert.ok(relErr(got.data, want.data) < 1e-11, `xxAboutTimes ${relErr(got.data, want.data)}`);
+        // A NaN is named by its row in the whole set.
+        const bad = X.clone();
+        bad.data[rows[7] * p + 4] = NaN;
+        await assert.rejects(new SufficientStats(p, q, { engine }).update(bad, Y, { rows, names: ['src', 'tgt'], rowOffset: 1000 }), new RegExp(`src: expected finite values, received NaN at row ${1000 + rows[7]}, column 4`));
       });
     }
   });

@@ -293,6 +293,27 @@ test('diagnostics: perfect maps score perfectly, CKA is 1 for a rotated copy', a
   assert.ok((await linearCKA(X, randn(rng, 400, 10, 'float64'))) < 0.2);
 });
 
+test('linear CKA from n x n Grams (fewer rows than dimensions) and from feature Grams both equal the float64 formula', async () => {
+  for (const [n, p, q] of [[40, 60, 7], [200, 6, 4]]) {
+    const X = randn(rng, n, p, 'float32'), Y = randn(rng, n, q, 'float64');
+    for (let i = 0; i < n; i++) for (let j = 0; j < q; j++) Y.data[i * q + j] += X.data[i * p + (j % p)];
+    const centred = (A: Matrix) => {
+      const m = toF64(A);
+      for (let j = 0; j < m.cols; j++) {
+        let u = 0;
+        for (let i = 0; i < n; i++) u += m.data[i * m.cols + j];
+        for (let i = 0; i < n; i++) m.data[i * m.cols + j] -= u / n;
+      }
+      return m;
+    };
+    const xc = centred(X), yc = centred(Y);
+    const f2 = (m: { data: Float64Array }) => m.data.reduce((a, v) => a + v * v, 0);
+    const want = f2(matmul(transpose(yc), xc)) / Math.sqrt(f2(matmul(transpose(xc), xc)) * f2(matmul(transpose(yc), yc)));
+    const got = await linearCKA(X, Y);
+    assert.ok(Math.abs(got - want) < 1e-12 * want, `n=${n} p=${p}: ${got} vs ${want}`);
+  }
+});
+
 test('bad input: unpaired rows, not fitted, bad hyper-parameters', async () => {
   await assert.rejects(new LstsqEstimator().fit(randn(rng, 10, 3, 'float32'), randn(rng, 11, 2, 'float32')), /Y: expected 10 rows to pair with X's rows, received 11/);
   assert.throws(() => new LstsqEstimator().fitted, /lstsq: not fitted yet: call fit\(\) first/);

@@ -2,13 +2,16 @@
 // embedding, logits, head; a probe run for undeclared sizes), partial cards completed, a card that
 // does not match its model refused before any image is read, and the runner's provider choice.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, mock, test } from 'node:test';
+import sharedFs = require('node:fs');
 import { makeRng as seeded } from '../src/evaluate/split';
 import { ModelRunner } from '../src/extract/runner';
 import { FileFormatError } from '../src/io/binary';
 import type { ModelCard } from '../src/models/card';
+import { modelHandle, openHandle } from '../src/models/handle';
 import { cardFromOnnx, checkCardAgainstModel, loadCard, resolveModel, validateCard } from '../src/models/load';
 import { type LayerSpec, convNet } from './helpers/cnn';
 import { METADATA_KEY } from '../src/models/draft';
@@ -296,5 +299,40 @@ describe('cards against their models', () => {
       await auto.close();
     }
     await assert.rejects(ModelRunner.open(loaded, { device: 'gpu' as 'cuda' }), /options\.device: expected one of 'cpu', 'cuda', 'auto', received string "gpu"/);
+  });
+});
+
+describe('model handles', () => {
+  test('a model is read and decoded once from resolution to its handle; a card not from resolution is read by its handle', async () => {
+    const { file } = writeNet('once.onnx');
+    const other = writeNet('other.onnx').file;
+    const cardFile = path.join(dir, 'once.json');
+    fs.writeFileSync(cardFile, JSON.stringify({ ...validCard(), onnx: 'once.onnx' }));
+    // Counts the reads of the ONNX file through the fs module object every embmap module shares.
+    const readFileSync = sharedFs.readFileSync;
+    const spy = mock.method(sharedFs, 'readFileSync');
+    const reads = () => spy.mock.calls.filter((c) => [file, other].includes(path.resolve(String(c.arguments[0])))).length;
+    try {
+      const handle = await openHandle(cardFile);
+      assert.equal(reads(), 1, 'openHandle(card path): one read');
+      assert.equal(handle.sha256, createHash('sha256').update(readFileSync(file)).digest('hex'));
+      assert.ok(handle.bytes.equals(readFileSync(file)));
+      const loaded = await resolveModel(cardFile);
+      assert.equal(reads(), 2);
+      modelHandle(loaded);
+      assert.equal(reads(), 2, 'the handle of a resolved card reuses what resolution read');
+      // Taken once: a second handle of the same card reads the file again, as does a card from loadCard.
+      modelHandle(loaded);
+      modelHandle(loadCard(cardFile));
+      assert.equal(reads(), 4);
+      // A card pointed at another file after resolution: the handle reads that file, not what resolution read.
+      const moved = await resolveModel(cardFile);
+      moved.onnxPath = other;
+      const h = modelHandle(moved);
+      assert.ok(h.bytes.equals(readFileSync(other)));
+      assert.equal(reads(), 6, 'once for the resolution, once for the handle');
+    } finally {
+      spy.mock.restore();
+    }
   });
 });

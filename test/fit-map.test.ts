@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { Matrix } from '../src/core/matrix';
-import { LstsqEstimator, PARAMETERS, checkParams, fitMap, pairedEstimator } from '../src/estimators';
+import { LstsqEstimator, PARAMETERS, RidgeEstimator, checkParams, fitMap, pairedEstimator } from '../src/estimators';
 import { fitMapFromNpy } from '../src/estimators/streaming';
-import { makeRng as splitRng, permutation } from '../src/evaluate/split';
+import { foldOf, makeRng as splitRng, permutation, rowsByFold } from '../src/evaluate/split';
 import { writeNpy } from '../src/io/npy';
 import { writeSafetensors } from '../src/io/safetensors';
 import { LinearMap } from '../src/maps/linear-map';
@@ -105,6 +105,39 @@ test('the map uses every pair; cross-fit diagnostics equal explicit refits on th
   const sd = s.map.metadata.diagnostics as { heldOut: Record<string, number> };
   assert.ok(Math.abs(sd.heldOut.relativeResidual - d.heldOut.relativeResidual) < 1e-9);
   await assert.rejects(fitMapFromNpy(path.join(dir, 'x.npy'), path.join(dir, 'y.npy'), { method: 'lstsq', testFraction: 0.2 }), /a 'split' \(testFraction\) needs the rows in memory/);
+});
+
+test('one seeded fold assignment: the cross-fit and ridge lambda \'cv\' (fitMap or an estimator on rows) share it', async () => {
+  const fold = foldOf(150, 4, 7);
+  const sizes = rowsByFold(fold, 4).map((r) => r.length);
+  assert.deepEqual(sizes, [38, 38, 37, 37]);
+  assert.deepEqual(foldOf(150, 4, 7), fold);
+  assert.notDeepEqual(foldOf(150, 4, 8), fold);
+  // The chunk of rows 100..150, by fold, as offsets from 100.
+  const part = rowsByFold(fold, 4, 100, 150);
+  assert.equal(part.reduce((a, r) => a + r.length, 0), 50);
+  for (const [f, r] of part.entries()) for (const i of r) assert.equal(fold[100 + i], f);
+  const { X, Y } = planted(150, 5, 3, 4);
+  const grid = [0.01, 1, 100, 1e4];
+  const est = await pairedEstimator('ridge', { lambda: 'cv', folds: 4, seed: 7, grid }).fit(X, Y);
+  const { map } = await fitMap(X, Y, { method: 'ridge', lambda: 'cv', folds: 4, seed: 7, grid });
+  const curve = (est.fitted.info.validationCurve as { score: number }[]).map((c) => c.score);
+  const fromMap = ((map.metadata.diagnostics as { validationCurve: { score: number }[] }).validationCurve).map((c) => c.score);
+  assert.deepEqual(fromMap, curve);
+  // The same folds by hand: each validates a float64 ridge fit on the other three.
+  for (const [g, lambda] of grid.entries()) {
+    let err = 0;
+    for (let f = 0; f < 4; f++) {
+      const train = [...fold.keys()].filter((i) => fold[i] !== f), test = [...fold.keys()].filter((i) => fold[i] === f);
+      const r = await new RidgeEstimator({ lambda }).fit(X.takeRows(train), Y.takeRows(train));
+      const P = await r.transform(X.takeRows(test));
+      const T = Y.takeRows(test);
+      for (let i = 0; i < P.data.length; i++) err += (P.data[i] - T.data[i]) ** 2;
+    }
+    assert.ok(Math.abs(curve[g] - err / 450) < 1e-6 * (err / 450), `${curve[g]} vs ${err / 450}`);
+  }
+  assert.throws(() => pairedEstimator('ridge', { lambda: 0.5, folds: 4 }), /folds: only with lambda 'cv' \(the folds that choose lambda\), received lambda number 0.5/);
+  assert.throws(() => pairedEstimator('ridge', { lambda: 'cv', folds: 1 }), /folds: expected an integer in \[2, 1000\], received number 1/);
 });
 
 test('intercept convention: centring; rank-deficient data give the minimum-norm map of the centred problem', async () => {

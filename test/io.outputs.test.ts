@@ -9,7 +9,7 @@ import { Checkpoint } from '../src/extract/checkpoint';
 import { writeFileAtomic } from '../src/io/atomic';
 import { saveEmbeddings } from '../src/io/embeddings';
 import { makeRng, randn } from './helpers/random';
-import { tempDir } from './helpers/io';
+import { deadPid, tempDir } from './helpers/io';
 
 const rng = makeRng('io.outputs');
 const dir = tempDir();
@@ -23,10 +23,6 @@ fs.symlinkSync(f('b.npy'), f('link-to-b.npy'));
 const bytes = (name: string) => fs.readFileSync(f(name));
 
 /** A pid that no process has: a child that has exited. */
-function deadPid(): number {
-  return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
-}
-
 test('fit and apply refuse an --out that is one of their inputs, also through a symlink, and leave it intact', () => {
   const before = bytes('b.npy');
   for (const out of ['a.npy', 'link-to-b.npy', './b.npy']) {

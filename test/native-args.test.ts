@@ -47,9 +47,17 @@ const cases: Record<keyof NativeBinding, Case[]> = {
   eigh: [['w length', () => binding().eigh(be, f64(9), 3, f64(2), f64(9), false), /w: expected length 3/]],
   svd: [['S length', () => binding().svd(be, f64(6), 3, 2, f64(6), f64(3), f64(4), false), /S: expected length 2/]],
   statsUpdate: [
-    ['xtx length', () => binding().statsUpdate(be, f32(6), f32(3), 3, 2, 1, f64(1), f64(2), f64(1), f64(1), f64(3), f64(2), null, null, null, false, false), /xtx: expected length 4 \(2x2\)/],
-    ['accumulator dtype', () => binding().statsUpdate(be, f32(6), f32(3), 3, 2, 1, f64(1), f32(2) as unknown as Float64Array, f64(1), f64(1), f64(4), f64(2), null, null, null, false, false), /sumX: expected a Float64Array/],
-    ['Y missing', () => binding().statsUpdate(be, f32(6), null, 3, 2, 1, f64(1), f64(2), f64(1), f64(1), f64(4), f64(2), null, null, null, false, false), /Y: expected a Float32Array or Float64Array since q > 0/],
+    ['xtx length', () => binding().statsUpdate(be, f32(6), f32(3), null, 3, 2, 1, f64(1), f64(2), f64(1), f64(1), f64(3), f64(2), null, null, null, null, false, false), /xtx: expected length 4 \(2x2\)/],
+    ['accumulator dtype', () => binding().statsUpdate(be, f32(6), f32(3), null, 3, 2, 1, f64(1), f32(2) as unknown as Float64Array, f64(1), f64(1), f64(4), f64(2), null, null, null, null, false, false), /sumX: expected a Float64Array/],
+    ['index type', () => binding().statsUpdate(be, f32(6), f32(3), new Uint32Array(1) as unknown as Int32Array, 3, 2, 1, f64(1), f64(2), f64(1), f64(1), f64(4), f64(2), null, null, null, null, false, false), /index: expected an Int32Array/],
+    ['index out of range', () => binding().statsUpdate(be, f32(6), f32(3), Int32Array.of(0, 3), 3, 2, 1, f64(1), f64(2), f64(1), f64(1), f64(4), f64(2), null, null, null, null, false, false), /index: expected row numbers in \[0, 3\), received 3 at position 1/],
+    ['Y missing', () => binding().statsUpdate(be, f32(6), null, null, 3, 2, 1, f64(1), f64(2), f64(1), f64(1), f64(4), f64(2), null, null, null, null, false, false), /Y: expected a Float32Array or Float64Array since q > 0/],
+  ],
+  statsWorkspace: [['negative rows', () => binding().statsWorkspace(4, 2, -1), /rows: expected an integer in \[0/]],
+  statsShiftedAdd: [
+    ['m length', () => binding().statsShiftedAdd(f64(4), 1, f64(3), f64(2), f64(2), f64(2), f64(2), 5), /m: expected length 4 \(2x2\)/],
+    ['da length', () => binding().statsShiftedAdd(f64(4), 1, f64(4), f64(2), f64(1), f64(2), f64(2), 5), /da: expected length 2/],
+    ['sign not a number', () => binding().statsShiftedAdd(f64(4), '1' as unknown as number, f64(4), f64(2), f64(2), f64(2), f64(2), 5), /sign: expected a number/],
   ],
   normalizeRows: [['out length', () => binding().normalizeRows(f32(6), 2, 3, f32(5), false), /out: expected length 6/]],
   cosineTopK: [

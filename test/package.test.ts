@@ -11,6 +11,8 @@ import { tempDir } from './helpers/io';
 const ROOT = path.resolve(__dirname, '..', '..');
 const HEAVY = ['onnxruntime-node', 'sharp', '@img', 'fastify', 'onnx-proto', 'protobufjs', 'flatbuffers', '@vladmandic'];
 const dir = tempDir();
+// What require('embmap') loads: matrices, the engine, maps and the batcher (the rest on first access).
+const MAP_API = ['index.js', 'core/matrix.js', 'core/validate.js', 'engine/engine.js', 'native/binding.js', 'maps/linear-map.js', 'io/safetensors.js', 'io/atomic.js', 'io/binary.js', 'version.js', 'serve/batcher.js', 'serve/codec.js'];
 
 /** Runs `code` (CommonJS, or an ES module with esm) in a new Node process in the repository; returns stdout. */
 function node(code: string, opts: { esm?: boolean; preload?: string } = {}): string {
@@ -27,6 +29,7 @@ test('require("embmap") and fitting and applying a map load no heavy package', (
   const out = JSON.parse(node(`
     const embmap = require('embmap');
     const atRequire = [...new Set(${LOADED})];
+    const ownAtRequire = Object.keys(require.cache).filter((f) => !f.includes('/node_modules/')).map((f) => f.split('/dist/src/').pop());
     const { Matrix, LstsqEstimator, MicroBatcher } = embmap;
     const X = new Matrix(Float64Array.from({ length: 40 * 3 }, (_, i) => Math.random() * 2 - 1), 40, 3);
     const W = [[1, 2], [-1, 0.5], [0.25, 3]];
@@ -36,9 +39,10 @@ test('require("embmap") and fitting and applying a map load no heavy package', (
       const y = map.apply([1, 2, 3]);
       const batcher = new MicroBatcher(map);
       const z = await batcher.submit(Float32Array.of(1, 2, 3), 1);
-      console.log(JSON.stringify({ atRequire, afterUse: [...new Set(${LOADED})], y: [...y], z: [...z] }));
+      console.log(JSON.stringify({ atRequire, ownAtRequire, afterUse: [...new Set(${LOADED})], y: [...y], z: [...z] }));
     });`));
   assert.deepEqual(out.atRequire, [], 'packages loaded by require("embmap")');
+  assert.deepEqual(out.ownAtRequire.filter((f: string) => !MAP_API.includes(f)), [], 'require("embmap") loads the map API\'s modules and nothing else');
   const heavy = (out.afterUse as string[]).filter((p) => HEAVY.some((h) => p === h || p.startsWith(`${h}/`)));
   assert.deepEqual(heavy, [], `heavy packages loaded by fitting and applying a map (all loaded: ${out.afterUse.join(', ')})`);
   // y = x W + b with x = (1, 2, 3): the fit recovered W and b from noiseless pairs.
@@ -84,6 +88,22 @@ test('the ES module entry exports what the CommonJS entry does, the same objects
   for (const name of ['LinearMap', 'MicroBatcher', 'createMapServer', 'Engine', 'readNpy', 'importModel', 'extract']) assert.ok(out.names.includes(name), name);
   assert.deepEqual(out.missing, []);
   assert.ok(out.same, 'one instance for both module systems');
+});
+
+test('the exports loaded on first access are their modules\' own objects; every export of the modules re-exported whole is there', () => {
+  const out = JSON.parse(node(`
+    const embmap = require('embmap');
+    const whole = { estimators: require('./dist/src/estimators'), io: require('./dist/src/io') };
+    const some = Object.assign({}, ...['engine/stats', 'engine/doctor', 'importers/catalogue', 'models/presets', 'faces/similarity', 'faces/warp', 'faces/detector', 'models/load', 'models/draft', 'evaluate/diagnostics', 'evaluate/split', 'evaluate/verification', 'evaluate/identification', 'evaluate/classification'].map((m) => require('./dist/src/' + m)));
+    const exported = Object.keys(some).filter((k) => Object.getOwnPropertyDescriptor(embmap, k)?.get); // not the functions that load on call
+    console.log(JSON.stringify({
+      missing: Object.values(whole).flatMap((m) => Object.keys(m).filter((k) => !(k in embmap))),
+      other: [...Object.values(whole).flatMap((m) => Object.keys(m).filter((k) => embmap[k] !== m[k])), ...exported.filter((k) => embmap[k] !== some[k])],
+      checked: Object.values(whole).reduce((n, m) => n + Object.keys(m).length, 0) + exported.length,
+    }));`));
+  assert.deepEqual(out.missing, [], 'exports of src/estimators or src/io missing from the root');
+  assert.deepEqual(out.other, [], 'root exports that are not the module\'s objects');
+  assert.ok(out.checked >= 50, `${out.checked} exports checked`);
 });
 
 test('the exports map hides internal files', () => {

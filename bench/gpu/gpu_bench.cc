@@ -2,6 +2,7 @@
 // the sizes of issue #8. Prints one JSON object on stdout (progress on stderr); run.sh puts it
 // beside PyTorch's figures for the same work (torch_bench.py) in one table.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -81,18 +82,55 @@ struct Pair {
   }
 };
 
-// Device-resident normal-equation fit: statistics, then the float64 solve, timed together.
+// Float64 statistics in host memory, as the engine keeps them.
+struct HostStats {
+  int64_t p, q;
+  std::vector<double> n, sumX, sumY, sqY, xtx, xty;
+  HostStats(int64_t p_, int64_t q_)
+      : p(p_), q(q_), n(1), sumX(size_t(p_)), sumY(size_t(q_)), sqY(size_t(q_)),
+        xtx(size_t(p_ * p_)), xty(size_t(p_ * q_)) {}
+  StatsRef ref() {
+    StatsRef s;
+    s.p = p, s.q = q, s.n = n.data(), s.sumX = sumX.data(), s.sumY = sumY.data(), s.sqY = sqY.data();
+    s.xtx = xtx.data(), s.xty = xty.data();
+    return s;
+  }
+};
+
+// The engine's ridge solve from its statistics (what a ridge estimator's fitStats does on the cuda
+// backend): centred (when `centre`) in float64, lambda on the diagonal, then Cholesky through the
+// cuda backend's float64 Linalg. Returns W (p x q); consumes s.
+std::vector<double> solveRidge(HostStats& s, double lambda, bool centre, CudaLinalg<double>& la) {
+  const int64_t p = s.p, q = s.q;
+  for (int64_t i = 0; i < p; i++) {
+    if (centre) {
+      for (int64_t j = 0; j < p; j++) s.xtx[size_t(i * p + j)] -= s.sumX[size_t(i)] * s.sumX[size_t(j)] / s.n[0];
+      for (int64_t j = 0; j < q; j++) s.xty[size_t(i * q + j)] -= s.sumX[size_t(i)] * s.sumY[size_t(j)] / s.n[0];
+    }
+    s.xtx[size_t(i * p + i)] += lambda;
+  }
+  if (la.potrf(p, s.xtx.data(), p) != 0) throw Error("ridge fit: not positive definite");
+  la.potrs(p, q, s.xtx.data(), p, s.xty.data(), q);
+  return std::move(s.xty);
+}
+
+// Normal-equation fit of device-resident data: the statistics on the device, added into host
+// float64 accumulators as the engine's statsUpdate does, then the engine's solve; timed together.
 std::vector<double> fit(const Pair& d, Precision prec, bool exact, bool centre, double lambda,
                         const std::string& key, int reps, int64_t slots = 8) {
-  Buffer<double> W(*dev, d.p * d.q), b(*dev, d.q);
+  std::atomic<Precision> f64{Precision::F32};  // ignored by the float64 Linalg
+  CudaLinalg<double> la(*dev, f64);
+  std::vector<double> W;
   const double t = best(reps, [&] {
+    HostStats h(d.p, d.q);
     DeviceStats st(*dev, d.p, d.q, false);
     st.tensorCoreSlots = slots;
     st.add(d.X.get(), d.Y.get(), d.n, prec, exact);
-    st.solveRidge(lambda, centre, W.get(), b.get());
+    st.addTo(h.ref());
+    W = solveRidge(h, lambda, centre, la);
   });
   if (!key.empty()) record(key + "_s", t);
-  return download(W);
+  return W;
 }
 
 }  // namespace
@@ -145,7 +183,7 @@ int main(int argc, char** argv) {
       record(k + "_relerr", relErr(fit(d, Precision::TF32x3, false, true, lambda, k, 2, slots), ref));
     }
     // From host memory: the engine's path for JS arrays (pageable memory, staged through pinned
-    // buffers with the copies overlapped), then the float64 solve through the Linalg primitives.
+    // buffers with the copies overlapped), then the same float64 solve.
     std::unique_ptr<float[]> hx(new float[size_t(N * P)]), hy(new float[size_t(N * P)]);
     dev->download(hx.get(), d.X.get(), size_t(N * P) * 4);
     dev->download(hy.get(), d.Y.get(), size_t(N * P) * 4);
@@ -155,21 +193,9 @@ int main(int argc, char** argv) {
       CudaLinalg<double> la(*dev, pa);
       std::vector<double> W;
       const double t = best(reps, [&] {
-        std::vector<double> n(1), sx(P), sy(P), sq(P), xtx(P * P), xty(P * P);
-        StatsRef s;
-        s.p = P, s.q = P, s.n = n.data(), s.sumX = sx.data(), s.sumY = sy.data(), s.sqY = sq.data();
-        s.xtx = xtx.data(), s.xty = xty.data();
-        ops.statsUpdate(hx.get(), hy.get(), N, s, false);
-        for (int64_t i = 0; i < P; i++) {
-          for (int64_t j = 0; j < P; j++) {
-            xtx[i * P + j] -= sx[i] * sx[j] / n[0];
-            xty[i * P + j] -= sx[i] * sy[j] / n[0];
-          }
-          xtx[i * P + i] += lambda;
-        }
-        if (la.potrf(P, xtx.data(), P) != 0) throw Error("host fit: not positive definite");
-        la.potrs(P, P, xtx.data(), P, xty.data(), P);
-        W = std::move(xty);
+        HostStats h(P, P);
+        ops.statsUpdate(hx.get(), hy.get(), N, h.ref(), false);
+        W = solveRidge(h, lambda, true, la);
       });
       record(std::string("fit_big_host_") + precisionName(prec) + "_s", t);
       record(std::string("fit_big_host_") + precisionName(prec) + "_relerr", relErr(W, ref));

@@ -114,10 +114,6 @@ INV_NORMS(inv_norms_f64, double)
 ZERO_UPPER(zero_upper_f32, float)
 ZERO_UPPER(zero_upper_f64, double)
 
-extern "C" __global__ void add_diag_f64(double* A, i64 n, i64 lda, double v) {
-  GRID_STRIDE(i, n) A[i * lda + i] += v;
-}
-
 // Standard normal values from a counter-based hash (splitmix64 + Box-Muller): the benchmarks
 // make their data on the device, reproducibly, without cuRAND.
 __device__ unsigned long long splitmix(unsigned long long z) {

@@ -230,34 +230,6 @@ void DeviceStats::addTo(const StatsRef& s) {
   *s.n += n;
 }
 
-void DeviceStats::solveRidge(double lambda, bool centre, double* dW, double* dB) {
-  const Precision f = Precision::F32;  // ignored for float64
-  if (centre) {  // Cxx = XtX - sumX sumX^T / n, Cxy = XtY - sumX sumY^T / n
-    gemm<double>(d_, f, false, false, p, p, 1, -1 / n, sumX.get(), 1, sumX.get(), p, 1, xtx.get(), p);
-    gemm<double>(d_, f, false, false, p, q, 1, -1 / n, sumX.get(), 1, sumY.get(), q, 1, xty.get(), q);
-  }
-  d_.run("symmetrize_f64", p * p, xtx.get(), p, p);
-  d_.run("add_diag_f64", p, xtx.get(), p, p, lambda);
-  const int64_t info = potrfDevice<double>(d_, p, xtx.get(), p);
-  if (info != 0)
-    throw Error("cuda: the ridge system is not positive definite (leading minor of order " +
-                std::to_string(info) + "); use a larger lambda");
-  d_.check(d_.a.MemcpyAsync(dW, xty.get(), size_t(p * q) * sizeof(double), kMemcpyDeviceToDevice,
-                            d_.stream()),
-           "cudaMemcpyAsync (device copy)");
-  potrsDevice<double>(d_, p, q, xtx.get(), p, dW, q);
-  if (!centre) {
-    d_.check(d_.a.MemsetAsync(dB, 0, size_t(q) * sizeof(double), d_.stream()), "cudaMemsetAsync");
-    return;
-  }
-  // b = (sumY - sumX^T W) / n
-  d_.check(d_.a.MemcpyAsync(dB, sumY.get(), size_t(q) * sizeof(double), kMemcpyDeviceToDevice,
-                            d_.stream()),
-           "cudaMemcpyAsync (device copy)");
-  gemm<double>(d_, f, false, false, 1, q, p, -1, sumX.get(), p, dW, q, 1, dB, q);
-  d_.run("scale_matrix_f64", q, dB, int64_t(1), q, q, 1 / n);
-}
-
 // ---- GEMM + bias
 
 namespace {

@@ -24,12 +24,6 @@ class DeviceStats {
   void add(const double* dX, const double* dY, int64_t rows);
   void addTo(const StatsRef& s);  // symmetrises, downloads and adds into host accumulators
 
-  // Ridge map from the statistics, all on the device in float64 (destroys them):
-  // W = (Cxx + lambda I)^-1 Cxy, with Cxx, Cxy centred and b = mean(Y) - mean(X) W when
-  // `centre` (else the raw X^T X, X^T Y and b = 0). W is p x q, b has q values. Throws when
-  // the system is not positive definite.
-  void solveRidge(double lambda, bool centre, double* dW, double* dB);
-
   const int64_t p, q;
   double n = 0;
   // 3xTF32: sub-blocks per block for the hi*hi products (tensor cores accumulate less

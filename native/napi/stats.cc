@@ -6,29 +6,45 @@
 namespace embmap {
 namespace {
 
-// statsUpdate(backend, X, Y|null, rows, p, q, n, sumX, sumY|null, sqY|null, xtx, xty|null,
-//             yty|null, shiftX|null, shiftY|null, f64Products, async)
+// statsUpdate(backend, X, Y|null, index|null, rows, p, q, n, sumX, sumY|null, sqY|null, xtx,
+//             xty|null, yty|null, shiftX|null, shiftY|null, workspace|null, f64Products, async)
+// X holds `rows` rows; an Int32Array index picks which of them are added, in its order. A
+// workspace (Float64Array) of statsWorkspace(p, q, taken rows) values or more is used for the
+// blocks; a shorter one or null: the call allocates its own.
 Napi::Value StatsUpdate(const Napi::CallbackInfo& info) {
-  Args a(info, "statsUpdate", 17);
+  Args a(info, "statsUpdate", 19);
   Backend& be = a.backend(0);
   FloatArray X = a.floats(1, "X");
   FloatArray Y = a.floatsOrNull(2, "Y");
-  int64_t rows = a.integer(3, "rows", 0), p = a.integer(4, "p", 1), q = a.integer(5, "q", 0);
-  FloatArray n = a.float64s(6, "n"), sumX = a.float64s(7, "sumX");
-  FloatArray sumY = a.float64sOrNull(8, "sumY"), sqY = a.float64sOrNull(9, "sqY");
-  FloatArray xtx = a.float64s(10, "xtx");
-  FloatArray xty = a.float64sOrNull(11, "xty"), yty = a.float64sOrNull(12, "yty");
-  FloatArray shiftX = a.float64sOrNull(13, "shiftX"), shiftY = a.float64sOrNull(14, "shiftY");
-  bool f64Products = a.boolean(15, "f64Products");
-  bool async = a.boolean(16, "async");
+  int64_t rows = a.integer(4, "rows", 0), p = a.integer(5, "p", 1), q = a.integer(6, "q", 0);
+  const int32_t* index = nullptr;
+  int64_t taken = rows;
+  if (!info[3].IsNull()) {
+    if (!info[3].IsTypedArray()) a.typeError(3, "index", "an Int32Array or null");
+    taken = int64_t(info[3].As<Napi::TypedArray>().ElementLength());
+    index = a.int32s(3, "index", taken);
+    for (int64_t i = 0; i < taken; i++) {
+      if (index[i] < 0 || index[i] >= rows)
+        a.rangeError("index", "row numbers in [0, " + std::to_string(rows) + ")",
+                     std::to_string(index[i]) + " at position " + std::to_string(i));
+    }
+  }
+  FloatArray n = a.float64s(7, "n"), sumX = a.float64s(8, "sumX");
+  FloatArray sumY = a.float64sOrNull(9, "sumY"), sqY = a.float64sOrNull(10, "sqY");
+  FloatArray xtx = a.float64s(11, "xtx");
+  FloatArray xty = a.float64sOrNull(12, "xty"), yty = a.float64sOrNull(13, "yty");
+  FloatArray shiftX = a.float64sOrNull(14, "shiftX"), shiftY = a.float64sOrNull(15, "shiftY");
+  FloatArray workspace = a.float64sOrNull(16, "workspace");
+  bool f64Products = a.boolean(17, "f64Products");
+  bool async = a.boolean(18, "async");
   a.expectLength(X, "X", rows, p);
   if (q > 0) {
     if (!Y.present()) a.typeError(2, "Y", "a Float32Array or Float64Array since q > 0");
     a.expectDType(Y, "Y", X.dtype);
     a.expectLength(Y, "Y", rows, q);
-    if (!sumY.present()) a.typeError(8, "sumY", "a Float64Array since q > 0");
-    if (!sqY.present()) a.typeError(9, "sqY", "a Float64Array since q > 0");
-    if (!xty.present()) a.typeError(11, "xty", "a Float64Array since q > 0");
+    if (!sumY.present()) a.typeError(9, "sumY", "a Float64Array since q > 0");
+    if (!sqY.present()) a.typeError(10, "sqY", "a Float64Array since q > 0");
+    if (!xty.present()) a.typeError(12, "xty", "a Float64Array since q > 0");
     a.expectLength(sumY, "sumY", 1, q);
     a.expectLength(sqY, "sqY", 1, q);
     a.expectLength(xty, "xty", p, q);
@@ -51,23 +67,55 @@ Napi::Value StatsUpdate(const Napi::CallbackInfo& info) {
   s.yty = q > 0 && yty.present() ? ptr<double>(yty) : nullptr;
   s.shiftX = shiftX.present() ? ptr<double>(shiftX) : nullptr;
   s.shiftY = q > 0 && shiftY.present() ? ptr<double>(shiftY) : nullptr;
+  s.workspace = workspace.present() ? ptr<double>(workspace) : nullptr;
+  s.workspaceLength = workspace.present() ? workspace.length : 0;
+  Napi::Value indexValue = info[3];
   return dispatch(info.Env(), async,
-                  {X.value, Y.value, n.value, sumX.value, sumY.value, sqY.value, xtx.value,
-                   xty.value, yty.value, shiftX.value, shiftY.value},
+                  {X.value, Y.value, indexValue, n.value, sumX.value, sumY.value, sqY.value, xtx.value,
+                   xty.value, yty.value, shiftX.value, shiftY.value, workspace.value},
                   [=, &be]() {
                     withDType(X.dtype, [&](auto* tag) {
                       using T = std::remove_pointer_t<decltype(tag)>;
-                      statsUpdate<T>(be, ptr<T>(X), q > 0 ? ptr<T>(Y) : nullptr, rows, s, f64Products);
+                      statsUpdate<T>(be, ptr<T>(X), q > 0 ? ptr<T>(Y) : nullptr, index, taken, s,
+                                     f64Products);
                       return 0;
                     });
                     return 0.0;
                   });
 }
 
+// statsWorkspace(p, q, rows): the workspace length statsUpdate uses for `rows` rows.
+Napi::Value StatsWorkspace(const Napi::CallbackInfo& info) {
+  Args a(info, "statsWorkspace", 3);
+  const int64_t p = a.integer(0, "p", 1), q = a.integer(1, "q", 0), rows = a.integer(2, "rows", 0);
+  return Napi::Number::New(info.Env(), double(statsWorkspace(p, q, rows)));
+}
+
+// statsShiftedAdd(out, sign, m, sa, da, sb, db, n): addShifted of ops.h, on the calling thread
+// (O(p^2), a few milliseconds: merging statistics stays synchronous).
+Napi::Value StatsShiftedAdd(const Napi::CallbackInfo& info) {
+  Args a(info, "statsShiftedAdd", 8);
+  FloatArray out = a.float64s(0, "out");
+  double sign = a.number(1, "sign");
+  FloatArray m = a.float64s(2, "m"), sa = a.float64s(3, "sa"), da = a.float64s(4, "da");
+  FloatArray sb = a.float64s(5, "sb"), db = a.float64s(6, "db");
+  double n = a.number(7, "n");
+  const int64_t rows = sa.length, cols = sb.length;
+  a.expectLength(da, "da", 1, rows);
+  a.expectLength(db, "db", 1, cols);
+  a.expectLength(m, "m", rows, cols);
+  a.expectLength(out, "out", rows, cols);
+  addShifted(ptr<double>(out), sign, ptr<double>(m), ptr<double>(sa), ptr<double>(da),
+             ptr<double>(sb), ptr<double>(db), n, rows, cols);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void registerStats(Napi::Env env, Napi::Object exports) {
   exports.Set("statsUpdate", Napi::Function::New(env, StatsUpdate, "statsUpdate"));
+  exports.Set("statsWorkspace", Napi::Function::New(env, StatsWorkspace, "statsWorkspace"));
+  exports.Set("statsShiftedAdd", Napi::Function::New(env, StatsShiftedAdd, "statsShiftedAdd"));
 }
 
 }  // namespace embmap

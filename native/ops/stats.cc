@@ -13,15 +13,17 @@ void addInto(double* acc, const T* block, int64_t count) {
   for (int64_t i = 0; i < count; i++) acc[i] += double(block[i]);
 }
 
-// out (rows x cols, in P) = A - shift (per column; no shift when null), with column sums of the
-// result (and sums of squares when sq is given) added in float64. Every value passes through
-// here once, so it is cloned per ISA: it would otherwise rival the BLAS products in cost.
+// out (rows x cols, in P) = rows of A - shift (per column; no shift when null), with column
+// sums of the result (and sums of squares when sq is given) added in float64. The rows are
+// A's first `rows`, or A[index[i]] when an index is given (a fold's rows gathered here, where
+// they are copied anyway). Every value passes through here once, so it is cloned per ISA: it
+// would otherwise rival the BLAS products in cost.
 #define EMBMAP_SHIFTED_COPY(T, P)                                                               \
   __attribute__((target_clones("avx512f", "avx2", "default"))) void shiftedCopy(                \
-      const T* A, int64_t rows, int64_t cols, const double* shift, P* out, double* sums,        \
-      double* sq) {                                                                             \
+      const T* A, const int32_t* index, int64_t rows, int64_t cols, const double* shift,        \
+      P* out, double* sums, double* sq) {                                                       \
     for (int64_t i = 0; i < rows; i++) {                                                        \
-      const T* r = A + i * cols;                                                                \
+      const T* r = A + (index ? int64_t(index[i]) : i) * cols;                                  \
       P* o = out + i * cols;                                                                    \
       if (shift)                                                                                \
         for (int64_t j = 0; j < cols; j++) o[j] = P(double(r[j]) - shift[j]);                    \
@@ -69,14 +71,26 @@ int64_t blockRows(int64_t p, int64_t q) {
 }
 
 template <typename T, typename P>
-void accumulate(Backend& be, const T* X, const T* Y, int64_t rows, const StatsRef& s) {
+void accumulate(Backend& be, const T* X, const T* Y, const int32_t* index, int64_t rows,
+                const StatsRef& s) {
   const int64_t p = s.p, q = s.q, block = std::min(rows, blockRows(p, q));
-  std::vector<P> xs(size_t(block * p)), ys(size_t(block * q)), scratch;
+  std::vector<double> own;
+  double* room = s.workspace;
+  if (s.workspaceLength < statsWorkspace(p, q, rows)) {
+    own.resize(size_t(statsWorkspace(p, q, rows)));
+    room = own.data();
+  }
+  // P is float or double: a block of P values fits in as many doubles.
+  P* xs = reinterpret_cast<P*>(room);
+  P* ys = xs + block * p;
+  std::vector<P> scratch;
   for (int64_t r0 = 0; r0 < rows; r0 += block) {
     const int64_t b = std::min(block, rows - r0);
-    shiftedCopy(X + r0 * p, b, p, s.shiftX, xs.data(), s.sumX, nullptr);
-    if (q > 0) shiftedCopy(Y + r0 * q, b, q, s.shiftY, ys.data(), s.sumY, s.sqY);
-    blockProducts<P>(be, xs.data(), ys.data(), b, s, scratch);
+    const int32_t* idx = index ? index + r0 : nullptr;
+    const T* x = index ? X : X + r0 * p;
+    shiftedCopy(x, idx, b, p, s.shiftX, xs, s.sumX, nullptr);
+    if (q > 0) shiftedCopy(index ? Y : Y + r0 * q, idx, b, q, s.shiftY, ys, s.sumY, s.sqY);
+    blockProducts<P>(be, xs, ys, b, s, scratch);
   }
 }
 
@@ -126,28 +140,59 @@ void deviceUpdate(DeviceOps& dev, const T* X, const T* Y, int64_t rows, const St
   addAboutShift(raw, s);
 }
 
+// The rows index picks (a device takes contiguous rows: they are gathered for it).
+template <typename T>
+std::vector<T> gather(const T* A, const int32_t* index, int64_t rows, int64_t cols) {
+  std::vector<T> out(size_t(rows * cols));
+  if (A)
+    for (int64_t i = 0; i < rows; i++)
+      std::copy_n(A + int64_t(index[i]) * cols, cols, out.data() + i * cols);
+  return out;
+}
+
 }  // namespace
 
+int64_t statsWorkspace(int64_t p, int64_t q, int64_t rows) {
+  return std::min(rows, blockRows(p, q)) * (p + q);
+}
+
 template <typename T>
-void statsUpdate(Backend& be, const T* X, const T* Y, int64_t rows, const StatsRef& s,
-                 bool f64Products) {
+void statsUpdate(Backend& be, const T* X, const T* Y, const int32_t* index, int64_t rows,
+                 const StatsRef& s, bool f64Products) {
   if (rows == 0) return;
   if (DeviceOps* dev = be.device()) {
-    deviceUpdate(*dev, X, Y, rows, s, f64Products);
+    if (index) {
+      const std::vector<T> x = gather(X, index, rows, s.p), y = gather(Y, index, rows, s.q);
+      deviceUpdate(*dev, x.data(), s.q > 0 ? y.data() : nullptr, rows, s, f64Products);
+    } else {
+      deviceUpdate(*dev, X, Y, rows, s, f64Products);
+    }
   } else if constexpr (std::is_same_v<T, float>) {
     if (f64Products)
-      accumulate<T, double>(be, X, Y, rows, s);
+      accumulate<T, double>(be, X, Y, index, rows, s);
     else
-      accumulate<T, float>(be, X, Y, rows, s);
+      accumulate<T, float>(be, X, Y, index, rows, s);
   } else {
-    accumulate<T, double>(be, X, Y, rows, s);
+    accumulate<T, double>(be, X, Y, index, rows, s);
   }
   *s.n += double(rows);
 }
 
-template void statsUpdate<float>(Backend&, const float*, const float*, int64_t,
+template void statsUpdate<float>(Backend&, const float*, const float*, const int32_t*, int64_t,
                                  const StatsRef&, bool);
-template void statsUpdate<double>(Backend&, const double*, const double*, int64_t,
-                                  const StatsRef&, bool);
+template void statsUpdate<double>(Backend&, const double*, const double*, const int32_t*,
+                                  int64_t, const StatsRef&, bool);
+
+// Plain IEEE operations in this order (no FMA: the baseline ISA has none), so the result is the
+// same, bit for bit, as the TypeScript this replaced and its tests' references.
+void addShifted(double* out, double sign, const double* m, const double* sa, const double* da,
+                const double* sb, const double* db, double n, int64_t rows, int64_t cols) {
+  for (int64_t i = 0; i < rows; i++) {
+    const double ai = da[i], ci = sa[i] + n * ai;
+    double* o = out + i * cols;
+    const double* mi = m + i * cols;
+    for (int64_t j = 0; j < cols; j++) o[j] += sign * (mi[j] + ai * sb[j] + ci * db[j]);
+  }
+}
 
 }  // namespace embmap

@@ -71,7 +71,7 @@ export async function extractOnQueue(options: ClusterExtractOptions): Promise<Cl
     return { source, target: tgt, name: `${s}--${t}`.replace(/[^\w.+-]/g, '_') };
   });
   // The run: what is computed, by which embmap; two runs on one Redis differ here and stay apart.
-  const run = createHash('sha256').update(JSON.stringify({ VERSION, fingerprint: plan.fingerprint, dims: plan.dims, batch, shardSize, strict: plan.strict, stats })).digest('hex').slice(0, 16);
+  const run = createHash('sha256').update(JSON.stringify({ VERSION, fingerprint: plan.fingerprint, dims: plan.dims, batch, shardSize, strict: plan.strict, maxPixels: plan.maxPixels, stats })).digest('hex').slice(0, 16);
   const ranges = shardRanges(total, shardSize);
 
   await assertReachable(target);
@@ -89,7 +89,7 @@ export async function extractOnQueue(options: ClusterExtractOptions): Promise<Cl
   const jobOf = (r: ShardRange): { name: string; data: ShardJob; opts: object } => ({
     name: 'shard',
     data: {
-      version: VERSION, run, shared, shard: r, shards: ranges.length, batch, strict: plan.strict, stats,
+      version: VERSION, run, shared, shard: r, shards: ranges.length, batch, strict: plan.strict, maxPixels: plan.maxPixels, stats,
       models: plan.prepared.map((p, m) => ({ loaded: p.loaded, sha256: p.sha256, id: ids[m], logits: p.classes !== undefined })),
       items: plan.items.slice(r.start, r.end),
     },

@@ -35,6 +35,8 @@ export interface ShardJob {
   items: DecodeItem[];
   batch: number;
   strict: boolean;
+  /** The coordinator's decode limit (--max-pixels; default MAX_PIXELS). */
+  maxPixels?: number;
   stats: JobStats[];
 }
 

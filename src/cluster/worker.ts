@@ -86,7 +86,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const outputs = models.dims.map((dim) => new Float32Array(n * dim));
     const skipped: SkippedImage[] = [];
     let rows = 0;
-    const range = new RangeEmbedder({ ...models, dataset: { items: d.items }, items: d.items, batch: d.batch, prefetch: decodeWorkers + 1, strict: d.strict }, pool, 0, n);
+    const range = new RangeEmbedder({ ...models, dataset: { items: d.items }, items: d.items, batch: d.batch, prefetch: decodeWorkers + 1, strict: d.strict, maxPixels: d.maxPixels }, pool, 0, n);
     await range.run(opened, (b) => {
       b.outputs.forEach((o, k) => outputs[k].set(o, rows * models.dims[k]));
       rows += b.n;

@@ -90,14 +90,24 @@ export function assertMatrix(name: string, value: unknown, spec: MatrixSpec = {}
   }
 }
 
-/** Optional NaN/Inf check: names the first offending row. */
-export function assertFinite(name: string, m: Matrix): void {
+/**
+ * Optional NaN/Inf check: names the first offending row, counted from `rowOffset` (the number
+ * of m's first row in a larger set read in chunks).
+ */
+export function assertFinite(name: string, m: Matrix, opts: { rowOffset?: number } = {}): void {
   const d = m.data;
   for (let i = 0; i < d.length; i++) {
     if (!Number.isFinite(d[i])) {
-      const row = Math.floor(i / m.cols);
+      const row = Math.floor(i / m.cols) + (opts.rowOffset ?? 0);
       const col = i % m.cols;
       throw new RangeError(`${name}: expected finite values, received ${d[i]} at row ${row}, column ${col}`);
     }
   }
+}
+
+/** Whether every value is finite: one multiply-add per value (x * 0 is NaN exactly when x is not finite). */
+export function allFinite(a: ArrayLike<number>): boolean {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * 0;
+  return s === 0;
 }

@@ -36,6 +36,11 @@ export interface CheckOptions {
   checkFinite?: boolean;
 }
 
+export interface InPlaceOptions extends CheckOptions {
+  /** Overwrite the input with the result instead of copying it first (a p x p copy saved). */
+  inPlace?: boolean;
+}
+
 export interface GemmOptions extends CheckOptions {
   transA?: boolean;
   transB?: boolean;
@@ -201,16 +206,17 @@ export class Engine {
   }
 
   // ---- Cholesky: A = L L^T
-  cholesky<D extends DType>(A: Matrix<D>, opts?: CheckOptions): Promise<Matrix<D>> {
+  /** L (lower triangle; the strict upper is zeroed): in A itself with `inPlace`. */
+  cholesky<D extends DType>(A: Matrix<D>, opts?: InPlaceOptions): Promise<Matrix<D>> {
     return runAsync(this.choleskyPlan(A, opts));
   }
-  choleskySync<D extends DType>(A: Matrix<D>, opts?: CheckOptions): Matrix<D> {
+  choleskySync<D extends DType>(A: Matrix<D>, opts?: InPlaceOptions): Matrix<D> {
     return runSync(this.choleskyPlan(A, opts));
   }
-  private choleskyPlan<D extends DType>(A: Matrix<D>, opts?: CheckOptions): Plan<Matrix<D>> {
+  private choleskyPlan<D extends DType>(A: Matrix<D>, opts?: InPlaceOptions): Plan<Matrix<D>> {
     square('A', A);
     check(opts, ['A', A]);
-    const L = A.clone();
+    const L = opts?.inPlace ? A : A.clone();
     return {
       call: (async) => binding().cholesky(this.name, L.data, L.rows, async),
       finish: (info) => {
@@ -224,19 +230,19 @@ export class Engine {
     };
   }
 
-  /** Solves (L L^T) X = B given the Cholesky factor L. */
-  cholSolve<D extends DType>(L: Matrix<D>, B: Matrix<D>, opts?: CheckOptions): Promise<Matrix<D>> {
+  /** Solves (L L^T) X = B given the Cholesky factor L; X in B itself with `inPlace`. */
+  cholSolve<D extends DType>(L: Matrix<D>, B: Matrix<D>, opts?: InPlaceOptions): Promise<Matrix<D>> {
     return runAsync(this.cholSolvePlan(L, B, opts));
   }
-  cholSolveSync<D extends DType>(L: Matrix<D>, B: Matrix<D>, opts?: CheckOptions): Matrix<D> {
+  cholSolveSync<D extends DType>(L: Matrix<D>, B: Matrix<D>, opts?: InPlaceOptions): Matrix<D> {
     return runSync(this.cholSolvePlan(L, B, opts));
   }
-  private cholSolvePlan<D extends DType>(L: Matrix<D>, B: Matrix<D>, opts?: CheckOptions): Plan<Matrix<D>> {
+  private cholSolvePlan<D extends DType>(L: Matrix<D>, B: Matrix<D>, opts?: InPlaceOptions): Plan<Matrix<D>> {
     square('L', L);
     assertMatrix('B', B, { rows: L.rows });
     sameDType('B', B, L, 'L');
     check(opts, ['L', L], ['B', B]);
-    const X = B.clone();
+    const X = opts?.inPlace ? B : B.clone();
     return {
       call: (async) => binding().cholSolve(this.name, L.data, L.rows, X.data, X.cols, async),
       finish: () => X,

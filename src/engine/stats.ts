@@ -10,7 +10,7 @@
 // accurate as the data; `precision: 'float32'` forms them in float32 within row blocks (about
 // twice the speed; the map then carries relative error ~ cond(X)^2 * 1e-7, see docs/MAPS.md).
 import { Matrix } from '../core/matrix';
-import { assertBoolean, assertFinite, assertInteger, assertMatrix, assertOneOf } from '../core/validate';
+import { allFinite, assertBoolean, assertFinite, assertInteger, assertMatrix, assertOneOf, fail } from '../core/validate';
 import { binding } from '../native/binding';
 import { Engine } from './engine';
 
@@ -23,6 +23,21 @@ export interface StatsOptions {
   /** Products in float64 (default, accurate) or float32 (opt-in speed; float32 input only). */
   precision?: StatsPrecision;
   engine?: Engine;
+}
+
+export interface UpdateOptions {
+  /** Add only these rows of X and Y, in this order (e.g. one fold's rows of a chunk): taken as the products are formed, not copied first. */
+  rows?: Int32Array;
+  /** How a NaN or infinity names X and Y (default 'X', 'Y') ... */
+  names?: readonly [string, string];
+  /** ... and the number of X's first row in the whole set (default 0). */
+  rowOffset?: number;
+  /**
+   * Room for the row blocks (SufficientStats.workspace), shared by statistics fed in turn, e.g.
+   * a cross-fit's folds: each update otherwise allocates its own, and fresh memory costs a page
+   * fault per 4 KiB. Without it, or too short, the update allocates.
+   */
+  workspace?: Float64Array;
 }
 
 /** Moments of the rows about given centres cx, cy (d = x - cx, e = y - cy). */
@@ -82,58 +97,68 @@ export class SufficientStats {
     this.yty = opts.yty ? new Float64Array(q * q) : null;
   }
 
+  /** A workspace for updates of up to `rows` rows (UpdateOptions.workspace). */
+  static workspace(p: number, q: number, rows: number): Float64Array {
+    return new Float64Array(binding().statsWorkspace(p, q, rows));
+  }
+
   /** Rows seen so far. */
   get count(): number {
     return this.n[0];
   }
 
   /**
-   * Adds a chunk of paired rows on the thread pool. Chunks may be fed concurrently only if awaited
-   * in turn. A NaN or infinity in the chunk is a RangeError naming its row (the statistics then
-   * hold the bad chunk: discard them).
+   * Adds a chunk of paired rows (or the chunk's `opts.rows`) on the thread pool. Chunks may be
+   * fed concurrently only if awaited in turn. A NaN or infinity in the chunk is a RangeError
+   * naming its row (the statistics then hold the bad chunk: discard them).
    */
-  async update(X: Matrix, Y: Matrix | null = null): Promise<this> {
-    this.check(X, Y);
-    await binding().statsUpdate(...this.args(X, Y), true);
-    return this.checkFinite(X, Y);
+  async update(X: Matrix, Y: Matrix | null = null, opts: UpdateOptions = {}): Promise<this> {
+    this.check(X, Y, opts);
+    await binding().statsUpdate(...this.args(X, Y, opts), true);
+    return this.checkFinite(X, Y, opts);
   }
 
-  updateSync(X: Matrix, Y: Matrix | null = null): this {
-    this.check(X, Y);
-    binding().statsUpdate(...this.args(X, Y), false);
-    return this.checkFinite(X, Y);
+  updateSync(X: Matrix, Y: Matrix | null = null, opts: UpdateOptions = {}): this {
+    this.check(X, Y, opts);
+    binding().statsUpdate(...this.args(X, Y, opts), false);
+    return this.checkFinite(X, Y, opts);
   }
 
-  private check(X: Matrix, Y: Matrix | null): void {
+  private check(X: Matrix, Y: Matrix | null, opts: UpdateOptions): void {
     assertMatrix('X', X, { cols: this.p });
     if (this.q > 0) {
       assertMatrix('Y', Y, { rows: X.rows, cols: this.q, dtype: X.dtype });
     } else if (Y !== null) {
       throw new TypeError(`Y: expected null for statistics with q = 0, received a matrix`);
     }
-    if (X.rows === 0) return;
+    if (opts.rows !== undefined && !(opts.rows instanceof Int32Array)) fail(TypeError, 'rows', 'an Int32Array of row numbers', opts.rows);
+    if (opts.rowOffset !== undefined) assertInteger('rowOffset', opts.rowOffset, 0);
+    if (opts.workspace !== undefined && !(opts.workspace instanceof Float64Array)) fail(TypeError, 'workspace', 'a Float64Array (SufficientStats.workspace)', opts.workspace);
+    const taken = opts.rows?.length ?? X.rows;
+    if (taken === 0) return;
     this.inputDType = this.inputDType === 'float32' || X.dtype === 'float32' ? 'float32' : 'float64';
     if (this.count === 0) {
-      const k = Math.min(X.rows, SHIFT_ROWS);
-      columnMeans(X, k, this.shiftX);
-      if (Y) columnMeans(Y, k, this.shiftY);
+      const first = (opts.rows ?? Int32Array.from({ length: Math.min(taken, SHIFT_ROWS) }, (_, i) => i)).subarray(0, SHIFT_ROWS);
+      columnMeans(X, first, this.shiftX);
+      if (Y) columnMeans(Y, first, this.shiftY);
     }
   }
 
-  private args(X: Matrix, Y: Matrix | null) {
+  private args(X: Matrix, Y: Matrix | null, opts: UpdateOptions) {
     const q = this.q > 0;
     return [
-      this.engine.name, X.data, Y?.data ?? null, X.rows, this.p, this.q, this.n, this.sumX,
+      this.engine.name, X.data, Y?.data ?? null, opts.rows ?? null, X.rows, this.p, this.q, this.n, this.sumX,
       q ? this.sumY : null, q ? this.sqY : null, this.xtx, q ? this.xty : null, this.yty,
-      this.shiftX, q ? this.shiftY : null, this.precision === 'float64' || X.dtype === 'float64',
+      this.shiftX, q ? this.shiftY : null, opts.workspace ?? null, this.precision === 'float64' || X.dtype === 'float64',
     ] as const;
   }
 
   // The column sums see every value, so a NaN or infinity anywhere shows in them: only then
   // are the rows scanned, to name the first bad one.
-  private checkFinite(X: Matrix, Y: Matrix | null): this {
-    if (!this.sumX.every(Number.isFinite)) assertFinite('X', X);
-    if (Y && !this.sumY.every(Number.isFinite)) assertFinite('Y', Y);
+  private checkFinite(X: Matrix, Y: Matrix | null, opts: UpdateOptions): this {
+    const [nx, ny] = opts.names ?? ['X', 'Y'];
+    if (!allFinite(this.sumX)) assertFinite(nx, X, opts);
+    if (Y && !allFinite(this.sumY)) assertFinite(ny, Y, opts);
     return this;
   }
 
@@ -210,9 +235,41 @@ export class SufficientStats {
       sumY: this.sumY.map((s, j) => s + n * dy[j]),
       sqY: this.sqYAbout(cy),
       xx: shifted(this.xtx, this.sumX, dx, this.sumX, dx, n),
-      xy: shifted(this.xty, this.sumX, dx, this.sumY, dy, n),
+      xy: this.xyAbout(cx, cy),
       yy: this.yty && shifted(this.yty, this.sumY, dy, this.sumY, dy, n),
     };
+  }
+
+  /** The `xy` of about(cx, cy), without the p x p part. */
+  xyAbout(cx: Float64Array, cy: Float64Array): Matrix<'float64'> {
+    const dx = this.shiftX.map((s, i) => s - cx[i]);
+    const dy = this.shiftY.map((s, j) => s - cy[j]);
+    return shifted(this.xty, this.sumX, dx, this.sumY, dy, this.count);
+  }
+
+  /**
+   * (the `xx` of about(cx, cy)) M for a p x k matrix M, without forming those moments: with
+   * delta = shift - cx and s = sumX, it is xtx M + delta (s^T M) + (s + n delta) (delta^T M), one
+   * product with the stored p x p matrix and rank-one terms (a cross-fit scores each fold so).
+   */
+  async xxAboutTimes(cx: Float64Array, M: Matrix<'float64'>): Promise<Matrix<'float64'>> {
+    assertMatrix('M', M, { rows: this.p, dtype: 'float64' });
+    const n = this.count, k = M.cols;
+    const d = this.shiftX.map((s, i) => s - cx[i]);
+    const out = await this.engine.gemm(new Matrix<'float64'>(this.xtx, this.p, this.p), M);
+    const sM = new Float64Array(k), dM = new Float64Array(k);
+    for (let i = 0; i < this.p; i++) {
+      const row = M.data.subarray(i * k, (i + 1) * k), si = this.sumX[i], di = d[i];
+      for (let j = 0; j < k; j++) {
+        sM[j] += si * row[j];
+        dM[j] += di * row[j];
+      }
+    }
+    for (let i = 0; i < this.p; i++) {
+      const a = d[i], c = this.sumX[i] + n * d[i], o = i * k;
+      for (let j = 0; j < k; j++) out.data[o + j] += a * sM[j] + c * dM[j];
+    }
+    return out;
   }
 
   /** Column sums of squares of Y about cy: the `sqY` of about(), without the O(p^2) parts. */
@@ -225,14 +282,11 @@ export class SufficientStats {
   }
 }
 
-// out += sign (m + da sb^T + sa db^T + n da db^T): moments m with sums sa, sb, re-expressed
-// about a centre moved by da, db (the shift-change identity of `about`).
+// out += sign (m + da sb^T + (sa + n da) db^T): moments m with sums sa, sb, re-expressed about
+// a centre moved by da, db (the shift-change identity of `about`), in native code: O(p^2) and
+// run several times per fold of a cross-fit.
 function addShifted(out: Float64Array, sign: number, m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number): void {
-  const w = sb.length;
-  for (let i = 0; i < sa.length; i++) {
-    const ai = da[i], ci = sa[i] + n * ai;
-    for (let j = 0, k = i * w; j < w; j++, k++) out[k] += sign * (m[k] + ai * sb[j] + ci * db[j]);
-  }
+  binding().statsShiftedAdd(out, sign, m, sa, da, sb, db, n);
 }
 
 function shifted(m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number): Matrix<'float64'> {
@@ -241,9 +295,10 @@ function shifted(m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float6
   return new Matrix<'float64'>(out, sa.length, sb.length);
 }
 
-function columnMeans(M: Matrix, rows: number, out: Float64Array): void {
+// Means of the given rows, summed in their order.
+function columnMeans(M: Matrix, rows: Int32Array, out: Float64Array): void {
   out.fill(0);
   const c = M.cols;
-  for (let i = 0; i < rows; i++) for (let j = 0; j < c; j++) out[j] += M.data[i * c + j];
-  for (let j = 0; j < c; j++) out[j] /= rows;
+  for (const i of rows) for (let j = 0; j < c; j++) out[j] += M.data[i * c + j];
+  for (let j = 0; j < c; j++) out[j] /= rows.length;
 }

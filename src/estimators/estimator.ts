@@ -3,7 +3,7 @@
 // `transform` to apply. A fitted estimator turns into an immutable LinearMap for storage and
 // serving.
 import { Matrix, type DType } from '../core/matrix';
-import { assertBoolean, assertMatrix, assertOneOf } from '../core/validate';
+import { allFinite, assertBoolean, assertMatrix, assertOneOf } from '../core/validate';
 import { Engine } from '../engine/engine';
 import { STATS_PRECISIONS, SufficientStats, type StatsPrecision } from '../engine/stats';
 import { LinearMap, type MapMetadata } from '../maps/linear-map';
@@ -53,7 +53,7 @@ export abstract class Estimator<P extends object = object> {
 
   /** Refuses a non-finite result: the inputs were checked finite, so it can only be overflow. */
   protected setFitted(f: Fitted): this {
-    const bad = [f.weight.data, f.bias].some((a) => !a.every(Number.isFinite));
+    const bad = ![f.weight.data, f.bias].every(allFinite);
     if (bad) {
       throw new RangeError(
         `${this.method}: the fitted map has non-finite values: the inputs are finite but scaled beyond what the ` +

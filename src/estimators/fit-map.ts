@@ -14,7 +14,7 @@ import { Engine } from '../engine/engine';
 import { SufficientStats } from '../engine/stats';
 import { crossFitDiagnostics, type FoldSample } from '../evaluate/crossfit';
 import { diagnose } from '../evaluate/diagnostics';
-import { makeRng, permutation, trainTestSplit } from '../evaluate/split';
+import { foldOf, rowsByFold, trainTestSplit } from '../evaluate/split';
 import { LinearMap, type MapMetadata } from '../maps/linear-map';
 import type { EstimatorName, FitInfo, PairedEstimator } from './estimator';
 import { LowRankEstimator } from './lowrank';
@@ -162,15 +162,13 @@ export function makeEstimator(method: EstimatorName, params: Record<string, Para
 export class FoldDealer {
   readonly folds: SufficientStats[];
   readonly samples: FoldSample[];
-  private readonly fold: Uint16Array;
+  private readonly fold: Uint16Array | null;
   private readonly perFold: number;
 
   constructor(rows: number, p: number, q: number, params: Record<string, ParamValue>, protocol: Protocol) {
     // Fewer pairs than folds: one pair per fold (leave-one-out).
     const k = protocol.validation === 'none' ? 1 : Math.min(protocol.folds, rows);
-    const order = permutation(rows, makeRng(protocol.seed));
-    this.fold = new Uint16Array(rows);
-    for (let i = 0; i < rows; i++) this.fold[order[i]] = i % k;
+    this.fold = k > 1 ? foldOf(rows, k, protocol.seed) : null;
     const opts = { precision: params.precision as 'float64' | 'float32' | undefined, engine: protocol.engine };
     this.folds = Array.from({ length: k }, () => new SufficientStats(p, q, opts));
     this.samples = Array.from({ length: k }, () => ({ X: [], Y: [] }));
@@ -178,28 +176,24 @@ export class FoldDealer {
   }
 
   /**
-   * Adds rows start .. start + X.rows of the whole set. A NaN or infinity is an error naming
-   * `names` (the inputs as the caller knows them) and the row of the whole set.
+   * Adds rows start .. start + X.rows of the whole set: each fold's statistics take their rows
+   * of the chunk in place (no copy). A NaN or infinity is an error naming `names` (the inputs
+   * as the caller knows them) and the row of the whole set.
    */
   async add(X: Matrix, Y: Matrix, start: number, names: [string, string] = ['source', 'target']): Promise<void> {
-    const k = this.folds.length;
-    const idx: number[][] = Array.from({ length: k }, () => []);
-    for (let i = 0; i < X.rows; i++) idx[this.fold[start + i]].push(i);
-    for (let f = 0; f < k; f++) {
-      if (idx[f].length === 0) continue;
-      const xf = k === 1 ? X : X.takeRows(idx[f]), yf = k === 1 ? Y : Y.takeRows(idx[f]);
-      try {
-        await this.folds[f].update(xf, yf);
-      } catch (err) {
-        if (!(err instanceof RangeError) || !/^[XY]: expected finite/.test(err.message)) throw err;
-        throw new RangeError(err.message
-          .replace(/^X:/, `${names[0]}:`).replace(/^Y:/, `${names[1]}:`)
-          .replace(/at row (\d+)/, (_, r) => `at row ${start + idx[f][Number(r)]}`));
-      }
-      const s = this.samples[f], take = Math.min(this.perFold - s.X.length, xf.rows);
+    if (!this.fold) {
+      await this.folds[0].update(X, Y, { names, rowOffset: start });
+      return;
+    }
+    const byFold = rowsByFold(this.fold, this.folds.length, start, start + X.rows);
+    const workspace = SufficientStats.workspace(X.cols, Y.cols, Math.max(...byFold.map((r) => r.length)));
+    for (const [f, rows] of byFold.entries()) {
+      if (rows.length === 0) continue;
+      await this.folds[f].update(X, Y, { rows, names, rowOffset: start, workspace });
+      const s = this.samples[f], take = Math.min(this.perFold - s.X.length, rows.length);
       for (let i = 0; i < take; i++) {
-        s.X.push(xf.row(i).slice());
-        s.Y.push(yf.row(i).slice());
+        s.X.push(X.row(rows[i]).slice());
+        s.Y.push(Y.row(rows[i]).slice());
       }
     }
   }

@@ -22,7 +22,8 @@ export class LstsqEstimator extends PairedEstimator<LstsqParams> {
   protected async solve(stats: SufficientStats): Promise<Fitted> {
     const prob = normalProblem(stats, this.intercept);
     const rcond = this.params.rcond ?? prob.p * statsEpsilon(stats);
-    const s = await solveSymmetric(this.engine, prob.Sxx, prob.Sxy, rcond);
+    // prob's matrices are this solve's own: factored and solved in place.
+    const s = await solveSymmetric(this.engine, prob.Sxx, prob.Sxy, rcond, { rebuild: () => normalProblem(stats, this.intercept).Sxx });
     return {
       weight: s.M,
       bias: interceptFor(s.M, prob.meanX, prob.meanY),

@@ -3,6 +3,7 @@
 // matrix is safely positive definite, otherwise an eigen pseudo-inverse giving the
 // minimum-norm answer). All in float64 on the native engine.
 import { Matrix } from '../core/matrix';
+import { allFinite } from '../core/validate';
 import type { Engine, EighResult } from '../engine/engine';
 import type { SufficientStats } from '../engine/stats';
 
@@ -29,7 +30,7 @@ export function normalProblem(stats: SufficientStats, intercept: boolean): Norma
   const meanY = intercept ? stats.meanY() : new Float64Array(stats.q);
   const m = stats.about(meanX, meanY);
   // The rows were checked finite as they were fed: a non-finite product is an overflow.
-  if (![m.xx.data, m.xy.data, m.sqY].every((a) => a.every(Number.isFinite))) {
+  if (![m.xx.data, m.xy.data, m.sqY].every(allFinite)) {
     throw new RangeError(
       `stats: the cross-products overflowed (${stats.precision} products of finite inputs): ` +
         "rescale the inputs (e.g. divide each set by its largest absolute value)" + (stats.precision === 'float32' ? " or use precision 'float64'" : ''),
@@ -59,22 +60,29 @@ export interface SymmetricSolve {
 /**
  * Solves S M = B for symmetric positive semi-definite S. Cholesky first (fast); if it fails or
  * a pivot falls below rcond * max(diag S), the system is (numerically) rank-deficient and the
- * eigen pseudo-inverse gives the minimum-norm solution instead.
+ * eigen pseudo-inverse gives the minimum-norm solution instead. `scratch`: S and B are the
+ * caller's temporaries, factored and solved in place (no p x p and p x q copies, which cost
+ * more than the solve where fresh memory faults slowly); `rebuild` forms S again for the
+ * eigen fallback.
  */
-export async function solveSymmetric(engine: Engine, S: Matrix<'float64'>, B: Matrix<'float64'>, rcond: number): Promise<SymmetricSolve> {
+export async function solveSymmetric(
+  engine: Engine, S: Matrix<'float64'>, B: Matrix<'float64'>, rcond: number, scratch?: { rebuild: () => Matrix<'float64'> },
+): Promise<SymmetricSolve> {
   const p = S.rows;
   let maxDiag = 0;
   for (let i = 0; i < p; i++) maxDiag = Math.max(maxDiag, S.data[i * p + i]);
+  const inPlace = scratch !== undefined;
   try {
-    const L = await engine.cholesky(S);
+    const L = await engine.cholesky(S, { inPlace });
     let minPivot = Infinity;
     for (let i = 0; i < p; i++) minPivot = Math.min(minPivot, L.data[i * p + i] ** 2);
     if (minPivot > rcond * maxDiag) {
-      return { M: await engine.cholSolve(L, B), rank: p, rankDeficient: false, solver: 'cholesky' };
+      return { M: await engine.cholSolve(L, B, { inPlace }), rank: p, rankDeficient: false, solver: 'cholesky' };
     }
   } catch (err) {
     if (!(err instanceof RangeError)) throw err; // not positive definite: fall through
   }
+  if (scratch) S = scratch.rebuild();
   const eig = await engine.eigh(S);
   const tol = eigenTolerance(eig.values.data, rcond);
   const M = await eigenSolve(engine, eig, B, 0, tol);
@@ -115,11 +123,16 @@ export function interceptFor(M: Matrix<'float64'>, meanX: Float64Array, meanY: F
  * Ridge toward a prior M0 is ridge on the residual Y - X M0 (M = M0 + the residual's map), so
  * the statistics about some means become those of the residual:
  *   X^T (Y - X M0) = xy - xx M0,  ||y_j - X m0_j||^2 = sqY_j - 2 (M0^T xy)_jj + (M0^T xx M0)_jj.
+ * (The same identity scores a cross-fit's fold: evaluate/crossfit.ts.)
  */
 export async function residualStats(
   engine: Engine, xx: Matrix<'float64'>, xy: Matrix<'float64'>, sqY: Float64Array, M0: Matrix<'float64'>,
 ): Promise<{ xy: Matrix<'float64'>; sqY: Float64Array }> {
-  const XXM = await engine.gemm(xx, M0);
+  return residualFrom(await engine.gemm(xx, M0), xy, sqY, M0);
+}
+
+/** residualStats given the product xx M0 (formed however is cheapest). */
+export function residualFrom(XXM: Matrix<'float64'>, xy: Matrix<'float64'>, sqY: Float64Array, M0: Matrix<'float64'>): { xy: Matrix<'float64'>; sqY: Float64Array } {
   const q = M0.cols;
   const out = xy.clone();
   const ss = Float64Array.from(sqY);

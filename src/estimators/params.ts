@@ -56,6 +56,14 @@ export const PARAMETERS: readonly ParamSpec[] = [
     methods: ['ridge'], doc: 'candidate lambdas', libraryOnly: true,
   },
   {
+    name: 'folds', type: { kind: 'number', min: 2, max: 1000, integer: true }, defaultText: "5; fitMap deals its protocol's folds",
+    methods: ['ridge'], doc: "folds of lambda 'cv' when an estimator is fitted on rows (fit(X, Y))", libraryOnly: true,
+  },
+  {
+    name: 'seed', type: { kind: 'number', min: 0, integer: true }, defaultText: "0; fitMap uses its protocol's seed",
+    methods: ['ridge'], doc: "seed of lambda 'cv''s fold assignment when an estimator is fitted on rows", libraryOnly: true,
+  },
+  {
     name: 'prior', type: { kind: 'map', values: ['weights'] }, defaultText: 'none: shrink toward zero', methods: ['ridge'],
     doc: "shrink toward this map: a map file, or 'weights' (the closed form from the two classifier heads)",
   },

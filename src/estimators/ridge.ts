@@ -12,12 +12,12 @@
 // solved as ridge on the residual Y - X M0 (residualStats), so GCV and 'cv' choose lambda toward
 // the prior; the grid then reaches 1e6 x the mean eigenvalue, where the map is the prior.
 import { Matrix } from '../core/matrix';
-import { assertFinite, assertInteger, assertMatrix, assertNumber, fail } from '../core/validate';
+import { assertFinite, assertInteger, assertMatrix, assertNumber, describe, fail } from '../core/validate';
 import type { EighResult } from '../engine/engine';
 import { SufficientStats } from '../engine/stats';
 import { PairedEstimator, type EstimatorOptions, type Fitted, type PairedParams } from './estimator';
 import { interceptFor, normalProblem, residualStats, scaleRows, solveSymmetric, statsEpsilon, type NormalProblem } from './normal-equations';
-import { makeRng, permutation } from '../evaluate/split';
+import { foldOf, rowsByFold } from '../evaluate/split';
 
 export interface RidgeParams extends PairedParams {
   /** A fixed lambda >= 0, or 'gcv' (default) / 'cv' to choose it from the grid. */
@@ -58,6 +58,9 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     }
     if (params.folds !== undefined) assertInteger('folds', params.folds, 2, 1000);
     if (params.seed !== undefined) assertInteger('seed', params.seed, 0);
+    for (const k of ['folds', 'seed'] as const) {
+      if (params[k] !== undefined && l !== 'cv') throw new RangeError(`${k}: only with lambda 'cv' (the folds that choose lambda), received lambda ${describe(l)}`);
+    }
     if (params.prior !== undefined) {
       if (params.prior === null || typeof params.prior !== 'object') fail(TypeError, 'prior', '{ weight: Matrix, provenance }', params.prior);
       assertMatrix('prior.weight', params.prior.weight);
@@ -105,13 +108,13 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     if (X.rows !== Y.rows) throw new RangeError(`Y: expected ${X.rows} rows to pair with X's rows, received ${Y.rows}`);
     const k = this.params.folds ?? 5;
     if (X.rows < k) throw new RangeError(`X: expected at least folds = ${k} rows for cross-validation, received ${X.rows}`);
-    const order = permutation(X.rows, makeRng(this.params.seed ?? 0));
+    const Yx = Y.dtype === X.dtype ? Y : Y.astype(X.dtype);
     const folds: SufficientStats[] = [];
-    for (let f = 0; f < k; f++) {
-      const idx = order.filter((_, i) => i % k === f);
+    const byFold = rowsByFold(foldOf(X.rows, k, this.params.seed ?? 0), k);
+    const workspace = SufficientStats.workspace(X.cols, Y.cols, byFold[0].length);
+    for (const rows of byFold) {
       const stats = new SufficientStats(X.cols, Y.cols, { engine: this.engine, precision: this.params.precision });
-      await stats.update(X.takeRows(idx), (Y.dtype === X.dtype ? Y : Y.astype(X.dtype)).takeRows(idx));
-      folds.push(stats);
+      folds.push(await stats.update(X, Yx, { rows, workspace }));
     }
     return this.fitFolds(folds);
   }

@@ -3,12 +3,15 @@
 // the fold's statistics alone: with the fold's rows centred at cx (the training means) and
 // cy = cx M + b, the residual of column j is
 //   SS_res_j = (M^T A M)_jj - 2 (M^T B)_jj + sum (y_j - cy_j)^2,   A = sum dx dx^T, B = sum dx dy^T,
-// so no pass over the data is needed. Cosine and CKA need rows: they use a bounded sample of
-// each fold's rows kept while the statistics were accumulated.
+// (residualFrom in estimators/normal-equations.ts), with A M formed from the fold's stored
+// products (SufficientStats.xxAboutTimes), so no pass over the data and no re-centred p x p copy
+// is needed. Cosine and CKA need rows: they use a bounded sample of each fold's rows kept while
+// the statistics were accumulated.
 import { Matrix } from '../core/matrix';
 import { Engine } from '../engine/engine';
 import type { SufficientStats } from '../engine/stats';
 import type { Fitted } from '../estimators/estimator';
+import { residualFrom } from '../estimators/normal-equations';
 import { linearCKA } from './diagnostics';
 import { cosine } from './verification';
 
@@ -55,12 +58,8 @@ export async function crossFitDiagnostics(
     const cx = train.meanX();
     const cy = Float64Array.from(bias);
     for (let i = 0; i < p; i++) for (let j = 0; j < q; j++) cy[j] += cx[i] * M.data[i * q + j];
-    const m = fold.about(cx, cy);
-    const AM = await engine.gemm(m.xx, M);
-    for (let i = 0; i < p; i++) {
-      for (let j = 0; j < q; j++) ssRes[j] += M.data[i * q + j] * (AM.data[i * q + j] - 2 * m.xy.data[i * q + j]);
-    }
-    for (let j = 0; j < q; j++) ssRes[j] += m.sqY[j];
+    const res = residualFrom(await fold.xxAboutTimes(cx, M), fold.xyAbout(cx, cy), fold.sqYAbout(cy), M).sqY;
+    for (let j = 0; j < q; j++) ssRes[j] += res[j];
     const own = fold.sqYAbout(fold.meanY());
     for (let j = 0; j < q; j++) ssTot[j] += own[j];
     yy += fold.sqYAbout(new Float64Array(q)).reduce((a, b) => a + b, 0);
@@ -73,12 +72,12 @@ export async function crossFitDiagnostics(
     sx.push(Xs);
     sy.push(Ys);
   }
-  const res = ssRes.reduce((a, b) => a + Math.max(b, 0), 0);
+  const res = ssRes.reduce((a, b) => a + b, 0);
   const out: CrossFitDiagnostics = {
     rows: total.count,
     folds: folds.length,
     relativeResidual: yy > 0 ? Math.sqrt(res / yy) : 0,
-    r2Mean: Array.from(ssRes, (r, j) => (ssTot[j] > 0 ? 1 - Math.max(r, 0) / ssTot[j] : 0)).reduce((a, b) => a + b, 0) / q,
+    r2Mean: Array.from(ssRes, (r, j) => (ssTot[j] > 0 ? 1 - r / ssTot[j] : 0)).reduce((a, b) => a + b, 0) / q,
     sampleRows: cos.length,
   };
   if (cos.length > 0) {

@@ -58,20 +58,28 @@ export async function diagnose(map: LinearMap, X: Matrix, Y: Matrix, engine: Eng
   };
 }
 
-/** Linear CKA (Kornblith et al. 2019): ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F). */
+/**
+ * Linear CKA (Kornblith et al. 2019): ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F), through
+ * the n x n Gram matrices when there are fewer rows than dimensions (||Yc^T Xc||_F^2 =
+ * <Xc Xc^T, Yc Yc^T>, ||Xc^T Xc||_F = ||Xc Xc^T||_F): 2 n^2 (p + q) flops instead of 2 n (p + q)^2.
+ */
 export async function linearCKA(X: Matrix, Y: Matrix, engine: Engine = Engine.get()): Promise<number> {
   assertMatrix('X', X, { minRows: 1 });
   assertMatrix('Y', Y, { rows: X.rows });
   const Xc = centre(X), Yc = centre(Y);
-  const sq = (m: Matrix) => {
+  const dot = (a: Matrix, b: Matrix) => {
     let s = 0;
-    for (const v of m.data) s += v * v;
+    for (let i = 0; i < a.data.length; i++) s += a.data[i] * b.data[i];
     return s;
   };
-  const xy = sq(await engine.gemm(Yc, Xc, { transA: true }));
-  const xx = Math.sqrt(sq(await engine.gemm(Xc, Xc, { transA: true })));
-  const yy = Math.sqrt(sq(await engine.gemm(Yc, Yc, { transA: true })));
-  return xx > 0 && yy > 0 ? xy / (xx * yy) : 0;
+  const { rows: n, cols: p } = X, q = Y.cols;
+  const gram = n * (p + q) < p * p + p * q + q * q;
+  const xx = gram ? await engine.gemm(Xc, Xc, { transB: true }) : await engine.gemm(Xc, Xc, { transA: true });
+  const yy = gram ? await engine.gemm(Yc, Yc, { transB: true }) : await engine.gemm(Yc, Yc, { transA: true });
+  const yx = gram ? null : await engine.gemm(Yc, Xc, { transA: true });
+  const xy = yx ? dot(yx, yx) : dot(xx, yy);
+  const nx = Math.sqrt(dot(xx, xx)), ny = Math.sqrt(dot(yy, yy));
+  return nx > 0 && ny > 0 ? xy / (nx * ny) : 0;
 }
 
 function columnMeans(M: Matrix): Float64Array {

@@ -25,6 +25,30 @@ export function permutation(n: number, rng: () => number): Int32Array {
   return p;
 }
 
+/**
+ * Seeded k-fold assignment of n rows (the fit's cross-fit and ridge's lambda 'cv' alike): the
+ * rows in a seeded random order dealt round-robin, so fold sizes differ by at most one.
+ */
+export function foldOf(n: number, k: number, seed: number): Uint16Array {
+  assertInteger('n', n, 0);
+  assertInteger('k', k, 1, 65535);
+  assertInteger('seed', seed, 0);
+  const order = permutation(n, makeRng(seed));
+  const fold = new Uint16Array(n);
+  for (let i = 0; i < n; i++) fold[order[i]] = i % k;
+  return fold;
+}
+
+/** Rows start .. end of a fold assignment, grouped by fold: offsets from start, ascending. */
+export function rowsByFold(fold: Uint16Array, k: number, start = 0, end = fold.length): Int32Array[] {
+  const count = new Int32Array(k);
+  for (let i = start; i < end; i++) count[fold[i]]++;
+  const out = Array.from(count, (c) => new Int32Array(c));
+  count.fill(0);
+  for (let i = start; i < end; i++) out[fold[i]][count[fold[i]]++] = i - start;
+  return out;
+}
+
 export interface Split {
   train: Int32Array;
   test: Int32Array;

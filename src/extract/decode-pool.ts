@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { assertInteger } from '../core/validate';
 import { type InputSpec, sharp } from '../images/preprocess';
 import type { ViewParams } from '../images/views';
-import type { DecodeReply, DecodeRequest, DecodeWorkerData } from './decode-worker';
+import type { DecodeReply, DecodeRequest } from './decode-worker';
 
 export type DecodedBatch = Omit<DecodeReply, 'id'>;
 
@@ -22,14 +22,12 @@ export class DecodePool {
   private closed = false;
   private terminating = false;
 
-  /** `maxPixels`: images of more pixels are refused (see MAX_PIXELS). */
-  constructor(size: number, options: DecodeWorkerData = {}) {
+  constructor(size: number) {
     assertInteger('workers', size, 1, 64);
-    if (options.maxPixels !== undefined) assertInteger('maxPixels', options.maxPixels, 1);
     // Loaded on the main thread first, sharp's shared libraries stay loaded while workers come and go.
     sharp();
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(path.join(__dirname, 'decode-worker.js'), { workerData: options });
+      const worker = new Worker(path.join(__dirname, 'decode-worker.js'));
       const pending = new Map<number, Pending>();
       const failAll = (err: Error) => {
         for (const p of pending.values()) p.reject(err);
@@ -52,16 +50,17 @@ export class DecodePool {
 
   /**
    * Decodes `files` for each spec into `buffers` (one per spec, files.length images each; they are
-   * transferred and come back in the result, packed: row k holds image kept[k]). `views[i]`, when
-   * given and not null, augments file i once before every spec's preprocessing.
+   * transferred and come back in the result, packed: row k holds image kept[k]). Images of more
+   * than `maxPixels` pixels are refused (default MAX_PIXELS). `views[i]`, when given and not null,
+   * augments file i once before every spec's preprocessing.
    */
-  decode(files: string[], specs: InputSpec[], buffers: ArrayBuffer[], views?: (ViewParams | null)[]): Promise<DecodedBatch> {
+  decode(files: string[], specs: InputSpec[], buffers: ArrayBuffer[], maxPixels?: number, views?: (ViewParams | null)[]): Promise<DecodedBatch> {
     if (this.closed) return Promise.reject(new Error('decode pool: expected an open pool, received one already closed'));
     const target = this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const id = this.nextId++;
     const result = new Promise<DecodedBatch>((resolve, reject) => {
       target.pending.set(id, { resolve, reject });
-      const request: DecodeRequest = { id, files, specs, buffers, ...(views ? { views } : {}) };
+      const request: DecodeRequest = { id, files, specs, buffers, maxPixels, ...(views ? { views } : {}) };
       target.worker.postMessage(request, buffers);
     });
     this.inFlight.add(result);

@@ -2,7 +2,7 @@
 // share its decoding), applies each one's view, preprocesses every image for every requested input
 // spec straight into that spec's batch buffer (transferred in and back, never copied), and packs
 // the decoded images to the front so a failed one leaves no hole.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { type DecodedImage, type InputSpec, decodeImage, inputSize, preprocessInto } from '../images/preprocess';
 import { type ViewParams, applyView } from '../images/views';
 
@@ -12,6 +12,8 @@ export interface DecodeRequest {
   specs: InputSpec[];
   /** One per spec, each files.length * inputSize(spec) float32 values. */
   buffers: ArrayBuffer[];
+  /** Images of more pixels are refused before decoding (default MAX_PIXELS); per request, as one pool serves a cluster worker's jobs of any run. */
+  maxPixels?: number;
   /** Per file: the augmentation applied to its decoded image (null: none). */
   views?: (ViewParams | null)[];
 }
@@ -23,13 +25,6 @@ export interface DecodeReply {
   kept: number[];
   failures: { index: number; reason: string }[];
 }
-
-/** What the pool passes to each worker. */
-export interface DecodeWorkerData {
-  maxPixels?: number;
-}
-
-const { maxPixels } = (workerData ?? {}) as DecodeWorkerData;
 
 // Images in flight per batch: one decoding in libvips while the thread normalises another.
 const IN_FLIGHT = 2;
@@ -46,7 +41,7 @@ async function decodeBatch(req: DecodeRequest): Promise<DecodeReply> {
     for (let i = next++; i < req.files.length; i = next++) {
       const file = req.files[i];
       try {
-        if (!decoded.has(file)) decoded.set(file, decodeImage(file, maxPixels));
+        if (!decoded.has(file)) decoded.set(file, decodeImage(file, req.maxPixels));
         const view = req.views?.[i];
         const image = view ? applyView(await decoded.get(file)!, view) : await decoded.get(file)!;
         for (let s = 0; s < req.specs.length; s++) await preprocessInto(image, req.specs[s], outs[s], i * sizes[s]);

@@ -14,6 +14,8 @@ export interface RangePlan extends Omit<ModelPlan, 'prepared'> {
   batch: number;
   prefetch: number;
   strict: boolean;
+  /** The decode limit (default MAX_PIXELS). */
+  maxPixels?: number;
 }
 
 export interface EmbeddedBatch {
@@ -91,7 +93,7 @@ export class RangeEmbedder {
     const wanted = items.flatMap((it, j) => (it.unreadable === undefined ? [j] : []));
     const known = items.flatMap((it, j) => (it.unreadable === undefined ? [] : [{ index: j, reason: it.unreadable }]));
     const views = items.some((it) => it.view) ? wanted.map((j) => items[j].view ?? null) : undefined;
-    this.decoding.set(k, this.pool.decode(wanted.map((j) => items[j].path), plan.specs, buffers, views).then((d) => ({
+    this.decoding.set(k, this.pool.decode(wanted.map((j) => items[j].path), plan.specs, buffers, plan.maxPixels, views).then((d) => ({
       ...d,
       failures: [...d.failures.map((f) => ({ index: wanted[f.index], reason: f.reason })), ...known].sort((a, b) => a.index - b.index),
     })));

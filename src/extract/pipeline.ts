@@ -61,7 +61,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractSummary> 
   try {
     // The first batches decode while the sessions are created: from where the checkpoint says, if it holds.
     const from = options.restart ? 0 : Checkpoint.recordedDone(checkpointDir);
-    if (from < total) pool = new DecodePool(plan.workers, { maxPixels: plan.maxPixels });
+    if (from < total) pool = new DecodePool(plan.workers);
     const range = pool ? new RangeEmbedder(plan, pool, from, total) : undefined;
     for (const p of plan.prepared) runners.push(await p.open({ device: options.device, threads: options.threads }));
     checkpoint = Checkpoint.open(checkpointDir, plan.fingerprint, plan.dims, total, { restart: options.restart });

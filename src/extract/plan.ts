@@ -117,6 +117,7 @@ export async function planExtraction(options: ExtractOptions): Promise<ExtractPl
   assertInteger('batch', batch, 1, 65536);
   assertInteger('workers', workers, 1, 64);
   assertInteger('prefetch', prefetch, 1, 64);
+  if (options.maxPixels !== undefined) assertInteger('maxPixels', options.maxPixels, 1);
   if (options.strict !== undefined) assertBoolean('strict', options.strict);
   if (options.restart !== undefined) assertBoolean('restart', options.restart);
   checkRuntimeOptions('options', options);

@@ -3,11 +3,13 @@
 // decides the crops (detector graph and thresholds, template, canvas, policy; not the fallback setting), so an
 // edited image or a changed setting is computed afresh, never read from a stale entry. An entry
 // is a JSON record, plus the aligned crop as PNG when there is one; both are written atomically,
-// the crop first, so a record never points at a missing or partial crop.
+// the crop first, so a record never points at a missing or partial crop. Each shard folder is
+// cleared of dead writers' temp files once, before this cache's first write there, instead of once
+// per new file name: n entries cost at most 256 folder listings, not 2n.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../io/atomic';
+import { removeDeadTemps, writeFileAtomic } from '../io/atomic';
 import type { Box } from './detector';
 import type { FailureKind } from './align';
 import type { Point } from './similarity';
@@ -26,6 +28,8 @@ export interface AlignRecord {
 export class AlignCache {
   /** The folder for these settings. */
   readonly dir: string;
+  /** Shard folders this cache has cleaned (removeDeadTemps). */
+  private readonly cleaned = new Set<string>();
 
   constructor(root: string, settings: unknown) {
     const json = JSON.stringify(settings);
@@ -54,8 +58,13 @@ export class AlignCache {
   }
 
   put(hash: string, record: AlignRecord, png?: Uint8Array): void {
-    fs.mkdirSync(path.join(this.dir, hash.slice(0, 2)), { recursive: true });
-    if (png) writeFileAtomic(this.cropPath(hash), [png]);
-    writeFileAtomic(this.file(hash, '.json'), [Buffer.from(JSON.stringify(record))]);
+    const shard = path.join(this.dir, hash.slice(0, 2));
+    if (!this.cleaned.has(shard)) {
+      fs.mkdirSync(shard, { recursive: true });
+      removeDeadTemps(shard);
+      this.cleaned.add(shard);
+    }
+    if (png) writeFileAtomic(this.cropPath(hash), [png], { folderCleaned: true });
+    writeFileAtomic(this.file(hash, '.json'), [Buffer.from(JSON.stringify(record))], { folderCleaned: true });
   }
 }

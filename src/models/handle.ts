@@ -1,10 +1,10 @@
 // One opened model, handed around instead of paths: the card, the ONNX bytes, the parsed graph and
 // its SHA-256, read and checked once per process. Handles are built in one place (modelHandle) from
-// whatever model resolution gives (resolve.ts / load.ts).
+// whatever model resolution gives (resolve.ts / load.ts), reusing the file resolution read.
 import { createHash } from 'node:crypto';
 import { GraphIndex } from '../onnx/graph';
 import { decodeModel, type onnx, readModelBytes } from '../onnx/proto';
-import { checkCardAgainstModel, type LoadedCard, resolveModel } from './load';
+import { checkCardAgainstModel, type LoadedCard, resolveModel, takeParsedModel } from './load';
 
 export interface ModelHandle {
   readonly loaded: LoadedCard;
@@ -15,11 +15,15 @@ export interface ModelHandle {
   readonly sha256: string;
 }
 
-/** Reads `loaded`'s ONNX file once and checks the card against its graph. */
+/**
+ * `loaded`'s ONNX file, as resolution read it or else read now, with the card checked against its
+ * graph (again when resolution did: the card may have been changed since).
+ */
 export function modelHandle(loaded: LoadedCard): ModelHandle {
-  const bytes = readModelBytes(loaded.onnxPath);
-  const model = decodeModel(bytes, loaded.onnxPath);
-  const index = new GraphIndex(model.graph, loaded.onnxPath);
+  const parsed = takeParsedModel(loaded);
+  const bytes = parsed?.bytes ?? readModelBytes(loaded.onnxPath);
+  const model = parsed?.model ?? decodeModel(bytes, loaded.onnxPath);
+  const index = parsed?.index ?? new GraphIndex(model.graph, loaded.onnxPath);
   checkCardAgainstModel(loaded.card, index);
   return { loaded, bytes, model, index, sha256: createHash('sha256').update(bytes).digest('hex') };
 }

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { describe } from '../core/validate';
 import { FileFormatError } from '../io/binary';
 import { GraphIndex, type Dim, withOutputs } from '../onnx/graph';
-import { encodeModel, readModel } from '../onnx/proto';
+import { decodeModel, encodeModel, type onnx, readModelBytes } from '../onnx/proto';
 import { dataTypeName } from '../onnx/tensor';
 import { openSession, probeOutputDims } from '../onnx/runtime';
 import type { ChannelOrder, Layout, ModelCard, ResizePolicy } from './card';
@@ -25,6 +25,24 @@ export interface LoadedCard {
   source: string;
   /** Where each field came from when the card was completed (draft.ts: 'card', 'metadata', 'graph', 'preset NAME', 'flag'); {} for a complete card file. */
   origins: Record<string, string>;
+}
+
+/** The ONNX file as resolution read and parsed it, for modelHandle (handle.ts). */
+export interface ParsedModel {
+  onnxPath: string;
+  bytes: Buffer;
+  model: onnx.ModelProto;
+  index: GraphIndex;
+}
+// Kept beside the card resolution returns so that a model is read and decoded once per process;
+// taken by the first handle, so the bytes are not held for as long as the card lives.
+const parsedModels = new WeakMap<LoadedCard, ParsedModel>();
+
+/** What resolving `loaded` read (once: a second call, or a card not from resolution, gets undefined). */
+export function takeParsedModel(loaded: LoadedCard): ParsedModel | undefined {
+  const parsed = parsedModels.get(loaded);
+  parsedModels.delete(loaded);
+  return parsed?.onnxPath === loaded.onnxPath ? parsed : undefined;
 }
 
 const CARD_KEYS = ['id', 'onnx', 'input', 'embedding', 'logits', 'source'];
@@ -132,7 +150,8 @@ export async function resolveModel(file: string, options: DraftOptions = {}): Pr
 }
 
 async function completeCard(partial: Record<string, unknown>, onnxPath: string, source: string, options: DraftOptions): Promise<LoadedCard> {
-  const model = readModel(onnxPath);
+  const bytes = readModelBytes(onnxPath);
+  const model = decodeModel(bytes, onnxPath);
   const index = new GraphIndex(model.graph, onnxPath);
   const draft = draftCard(partial, model, onnxPath, options);
   if (draft.missing.length) throw new RangeError(missingMessage(draft, source));
@@ -160,7 +179,9 @@ async function completeCard(partial: Record<string, unknown>, onnxPath: string, 
   }
   const validated = validateCard(card, source);
   checkCardAgainstModel(validated, index);
-  return { card: validated, onnxPath: path.resolve(onnxPath), source, origins };
+  const loaded = { card: validated, onnxPath: path.resolve(onnxPath), source, origins };
+  parsedModels.set(loaded, { onnxPath: loaded.onnxPath, bytes, model, index });
+  return loaded;
 }
 
 /**

@@ -26,12 +26,19 @@ export interface NativeBinding {
     backend: string, A: FloatArr, m: number, n: number, U: FloatArr, S: FloatArr, Vt: FloatArr,
     async: boolean,
   ): number | Promise<number>;
+  /** index: which of X's `rows` rows to add, in order (null: all of them). */
   statsUpdate(
-    backend: string, X: FloatArr, Y: FloatArr | null, rows: number, p: number, q: number,
+    backend: string, X: FloatArr, Y: FloatArr | null, index: Int32Array | null, rows: number, p: number, q: number,
     n: Float64Array, sumX: Float64Array, sumY: Float64Array | null, sqY: Float64Array | null, xtx: Float64Array,
     xty: Float64Array | null, yty: Float64Array | null, shiftX: Float64Array | null, shiftY: Float64Array | null,
-    f64Products: boolean, async: boolean,
+    workspace: Float64Array | null, f64Products: boolean, async: boolean,
   ): number | Promise<number>;
+  /** Length of the workspace statsUpdate uses for `rows` rows. */
+  statsWorkspace(p: number, q: number, rows: number): number;
+  /** out += sign (m + da sb^T + (sa + n da) db^T), in place, synchronously (native/ops/ops.h addShifted). */
+  statsShiftedAdd(
+    out: Float64Array, sign: number, m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number,
+  ): void;
   normalizeRows(A: FloatArr, rows: number, cols: number, out: FloatArr, async: boolean): number | Promise<number>;
   cosineTopK(
     backend: string, Q: FloatArr, nq: number, G: FloatArr, ng: number, d: number, k: number,

@@ -19,6 +19,11 @@ export function hex(view: ArrayBufferView): string {
   return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('hex');
 }
 
+/** The pid of a process that has exited: the writer of a temp file left by a killed process. */
+export function deadPid(): number {
+  return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+}
+
 export function tempFiles(dir: string): string[] {
   return fs.readdirSync(dir).filter((name) => name.endsWith('.tmp'));
 }

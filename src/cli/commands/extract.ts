@@ -85,6 +85,7 @@ export const extractCommand: Command = {
     };
 
     const sizes = { batch: integer('batch'), workers: integer('workers'), threads: integer('threads') };
+    const maxPixels = integer('max-pixels');
     const views = viewOptions(args);
     const clusterOnly = ['shard-size', 'shared', 'stats'].find((f) => args[f] !== undefined);
     if (clusterOnly && args.queue === undefined) throw new UsageError(`--${clusterOnly}: only applies with --queue`);
@@ -101,12 +102,12 @@ export const extractCommand: Command = {
       }));
     }
     const targets = loaded.map((model, i) => ({ model, out: outs[i], ...(logits[i] && logits[i] !== '-' ? { logits: logits[i] } : {}) }));
-    if (args.queue !== undefined) return runOnQueue(args, dataset, targets, sizes.batch, views);
+    if (args.queue !== undefined) return runOnQueue(args, dataset, targets, sizes.batch, maxPixels, views);
     const summary = await extract({
       dataset,
       targets,
       ...sizes,
-      maxPixels: integer('max-pixels'),
+      maxPixels,
       device,
       strict: !!args.strict,
       restart: !!args.restart,
@@ -158,7 +159,7 @@ export const extractCommand: Command = {
 };
 
 /** extract --queue: the coordinator of a cluster run (docs/CLUSTER.md). */
-async function runOnQueue(args: ParsedArgs, dataset: Dataset, targets: ExtractTarget[], batch: number | undefined, views: ViewOptions | undefined): Promise<void> {
+async function runOnQueue(args: ParsedArgs, dataset: Dataset, targets: ExtractTarget[], batch: number | undefined, maxPixels: number | undefined, views: ViewOptions | undefined): Promise<void> {
   const stats = ((args.stats as string[] | undefined) ?? []).map((p) => {
     const pair = p.split(':');
     if (pair.length !== 2 || !pair[0] || !pair[1]) throw new UsageError(`--stats: expected SOURCE_ID:TARGET_ID (two model ids), received '${p}'`);
@@ -166,7 +167,7 @@ async function runOnQueue(args: ParsedArgs, dataset: Dataset, targets: ExtractTa
   });
   const s = await extractOnQueue({
     dataset, targets, queue: args.queue as string, batch, shardSize: args['shard-size'] as number | undefined,
-    shared: args.shared as string | undefined, stats, strict: !!args.strict, progress: args.quiet ? null : process.stderr, ...(views ? { views } : {}),
+    shared: args.shared as string | undefined, stats, strict: !!args.strict, maxPixels, progress: args.quiet ? null : process.stderr, ...(views ? { views } : {}),
   });
   if (args.json) {
     process.stdout.write(JSON.stringify({ dataset: { kind: dataset.kind, path: args.images, labelled: dataset.labelled }, ...s }, null, 2) + '\n');
