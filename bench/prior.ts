@@ -57,11 +57,11 @@ async function main(): Promise<void> {
   const pairRows = first.pairs.map((p, k) =>
     `| ${key(p)} | ${runs.map(({ r }) => `${r.pairs[k].dropPoints.toFixed(1)}${r === first ? '' : lambda(r.pairs[k].lambda)}`).join(' | ')} | ${p.weightsDropPoints.toFixed(1)} |`);
   const curveRows = curve.map((n, c) =>
-    `| ${n} | ${runs.map(({ r }) => `${r.curve[c].medianDropPoints.toFixed(2)} / ${r.curve[c].worstOverWeightsPoints.toFixed(1)}`).join(' | ')} | ${first.medianWeightsDropPoints.toFixed(2)} |`);
+    `| ${n} | ${runs.map(({ r }) => `${r.curve![c].medianDropPoints.toFixed(2)} / ${r.curve![c].worstOverWeightsPoints.toFixed(1)}`).join(' | ')} | ${first.medianWeightsDropPoints.toFixed(2)} |`);
   const top1 = runs[runs.length - 1].r;
   const others = runs.slice(1, -1).flatMap(({ r }) => r.pairs.map((p) => p.lambda ?? NaN).filter(Number.isFinite));
   const load = os.loadavg()[0];
-  const missed = top1.curve.filter((c) => c.medianDropPoints > c.medianWeightsDropPoints + 0.5).map((c) => c.images);
+  const missed = top1.curve!.filter((c) => c.medianDropPoints > c.medianWeightsDropPoints + 0.5).map((c) => c.images);
   const md = [
     `## Ridge toward the head prior (${demo ? 'demo classification' : label})`,
     '',
@@ -85,9 +85,9 @@ async function main(): Promise<void> {
     `Wall times include every size and pair (${(curve.filter((n) => n !== first.fitImages).length + 1) * first.pairs.length} fits per rule), one rule after another; the load average at the end was ${load.toFixed(1)} on ${os.cpus().length} cores (a shared machine), so they are indicative only.`,
     '',
     `cv-top1 (k-fold top-1 agreement with the target's own top-1 through its head, with the one-standard-error rule toward the prior) ${missed.length ? `misses the issue's target at ${missed.join(', ')} images and meets it at the other sizes` : "meets the issue's target at every size measured"}` +
-      `: median drop within 0.5 points of the head-only map's or better (${top1.curve.map((c) => c.medianDropPoints.toFixed(2)).join(', ')} vs ${first.medianWeightsDropPoints.toFixed(2)}), ` +
+      `: median drop within 0.5 points of the head-only map's or better (${top1.curve!.map((c) => c.medianDropPoints.toFixed(2)).join(', ')} vs ${first.medianWeightsDropPoints.toFixed(2)}), ` +
       `and at ${first.fitImages} images ${Math.abs(top1.medianDropPoints - first.medianWeightsDropPoints) <= 2 ? 'within' : 'not within'} 2 points of it. ` +
-      `It kept the prior on ${top1.curve.map((c) => `${c.pairs.filter((p) => p.lambda === Infinity).length} of ${c.pairs.length}`).join(', ')} pairs at ${curve.join(', ')} images. ` +
+      `It kept the prior on ${top1.curve!.map((c) => `${c.pairs.filter((p) => p.lambda === Infinity).length} of ${c.pairs.length}`).join(', ')} pairs at ${curve.join(', ')} images. ` +
       (others.length ? `The other rules toward the prior chose lambdas of ${Math.min(...others).toPrecision(2)}-${Math.max(...others).toPrecision(2)} at ${first.fitImages} images.` : ''),
     ...(demo ? [
       '',

@@ -187,6 +187,21 @@ describe('cluster extraction on BullMQ and Redis', { skip, timeout: 240_000 }, (
     assert.ok(relErr(got.bias(), expected.bias()) < 1e-10);
   });
 
+  test('--views through the queue: each shard job carries its views; outputs byte-identical to the single-process pass with the same views', async () => {
+    const out = path.join(dir, 'views');
+    const c = run(extractArgs(redis.url(), out, [cardA, cardB], ['--views', '2', '--seed', '9']));
+    assert.equal(await c.exit, 0, c.output());
+    assert.match(c.output(), /shards 14\/14 done, 0 running, 0 failed; 110\/110 images/);
+    const ref = path.join(dir, 'ref-views');
+    fs.mkdirSync(ref);
+    await extract({
+      dataset: folderDataset(images), batch: 4, views: { count: 2, seed: 9 },
+      targets: [cardA, cardB].map((m, i) => ({ model: m, out: path.join(ref, `${i}.npy`), ...(i === 0 ? { logits: path.join(ref, `${i}.logits.npy`) } : {}) })),
+    });
+    for (const f of outputs(2)) assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(ref, f))), `${f}: byte-identical to the single-process pass`);
+    assert.match(fs.readFileSync(path.join(out, '0.npy.ids.tsv'), 'utf8'), /\tc0\nc0\/[^\n]*#v1\tc0\n/);
+  });
+
   test('--max-pixels reaches the workers\' decodes: the same images skipped as by the single-process pass with that limit', async () => {
     const out = path.join(dir, 'max-pixels');
     // 20000 pixels: the 92 x 112 PGMs and the small photos pass; the 250 x 250 and 366 x 256 JPEGs

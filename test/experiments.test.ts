@@ -26,7 +26,7 @@ test('classification: every ordered pair, retention and the median drop, the rul
     images: path.join(DEMO, 'imagenet'), models: ids, work, method: 'ridge', params: { prior: 'weights' }, limit: 160, curve: [20, 80],
     from: Object.fromEntries(ids.map((id) => [id, path.join(DEMO, 'models', CLASSIFIERS[id])])),
   };
-  await assert.rejects(runClassification({ ...cfg, curve: [20, 81] }), /^RangeError: curve\[1\]: expected a fitting-set size: an integer in \[2, 80\] \(the fitting images\), received number 81/);
+  await assert.rejects(runClassification({ ...cfg, curve: [20, 1] }), /^RangeError: curve\[1\]: expected an integer >= 2/);
   const r = await runClassification(cfg);
   assert.equal(r.images, 160);
   assert.equal(r.fitImages + r.testImages, 160);
@@ -42,10 +42,10 @@ test('classification: every ordered pair, retention and the median drop, the rul
   assert.equal(r.medianDropPoints, median(r.pairs.map((p) => p.dropPoints)));
   // Toward the head prior the lambda rule defaults to cv-top1, and each map says so.
   for (const p of r.pairs) assert.ok(p.selection === 'cv-top1' && typeof p.lambda === 'number' && p.lambda > 0, `${p.source}->${p.target}: ${p.selection} ${p.lambda}`);
-  assert.deepEqual(r.curve.map((c) => c.images), [20, 80]);
+  assert.deepEqual(r.curve!.map((c) => c.images), [20, 80]);
   // The largest size is every fitting image: the main result.
-  assert.deepEqual(r.curve[1].pairs.map((p) => p.dropPoints), r.pairs.map((p) => p.dropPoints));
-  for (const c of r.curve) {
+  assert.deepEqual(r.curve![1].pairs.map((p) => p.dropPoints), r.pairs.map((p) => p.dropPoints));
+  for (const c of r.curve!) {
     assert.equal(c.medianDropPoints, median(c.pairs.map((p) => p.dropPoints)));
     assert.equal(c.worstOverWeightsPoints, Math.max(...c.pairs.map((p) => p.dropPoints - p.weightsDropPoints)));
   }

@@ -21,9 +21,7 @@ import { decodeImage, decodeImageBytes, imageToTensor } from '../src/images/prep
 import { loadEmbeddings } from '../src/io/embeddings';
 import type { ModelCard } from '../src/models/card';
 import { loadCard } from '../src/models/load';
-import { convNet } from './helpers/cnn';
-import { writeModel } from '../src/onnx/proto';
-import { makeRng as seeded } from '../src/evaluate/split';
+import { writeSmallCard } from './helpers/cnn';
 import { tempDir, tempFiles } from './helpers/io';
 import { gaussian, makeRng } from './helpers/random';
 import { relErr, solve } from './helpers/reference';
@@ -238,19 +236,7 @@ describe('alignment stage', () => {
 });
 
 /** A small random network and its card; returns the card path. */
-function writeCard(name: string, input: Omit<ModelCard['input'], 'name'>): string {
-  const net = convNet({
-    input: { size: input.size, layout: input.layout },
-    layers: [{ op: 'conv', out: 8, kernel: 3, stride: 2 }, { op: 'gap' }],
-    head: { classes: 3, op: 'gemm' },
-    rng: seeded((rng() * 2 ** 32) >>> 0),
-  });
-  writeModel(path.join(dir, `${name}.onnx`), net.model);
-  const card: ModelCard = { id: name, onnx: `${name}.onnx`, input: { name: 'input', ...input }, embedding: { tensor: 'embedding', dim: 8 } };
-  const file = path.join(dir, `${name}.json`);
-  fs.writeFileSync(file, JSON.stringify(card));
-  return file;
-}
+const writeCard = (name: string, input: Omit<ModelCard['input'], 'name'>) => writeSmallCard(dir, name, input, rng);
 
 describe('--align extraction', () => {
   const cardA = writeCard('arc', { size: [32, 32], layout: 'NCHW', channels: 'RGB', scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], resize: 'stretch', crop: 0.5 });

@@ -47,14 +47,24 @@ function classificationResult(): ClassificationResult {
   const models = CLS.map((id, i) => ({ id, dim: 256 * (i + 1), test: top(0.4 + 0.1 * i) }));
   const pairs = CLS.flatMap((a, i) => CLS.filter((b) => b !== a).map((b, j) => {
     const native = models.find((m) => m.id === b)!.test.top1, mapped = native * (0.8 + 0.05 * (i + j));
+    const weaker = Math.min(native, models.find((m) => m.id === a)!.test.top1);
     return {
-      source: a, target: b, mapped: top(mapped), weights: top(mapped - 0.05), retention: mapped / native, dropPoints: 100 * (native - mapped),
-      weightsDropPoints: 100 * (native - mapped + 0.05), agreement: 0.7, selection: 'cv-top1', lambda: i === j ? Infinity : 3100 * (i + 1),
+      source: a, target: b, mapped: top(mapped), weights: top(mapped - 0.05), retention: mapped / native, dropPoints: 100 * (native - mapped), weightsDropPoints: 100 * (native - mapped + 0.05),
+      weakerDropPoints: 100 * (weaker - mapped), weightsWeakerDropPoints: 100 * (weaker - mapped + 0.05), agreement: 0.7,
+      selection: 'cv-top1', lambda: i === j ? Infinity : 3100 * (i + 1),
     };
   }));
-  const curve = [50, 100, 300].map((images, k) => ({ images, medianDropPoints: 12 - 3 * k, medianWeightsDropPoints: 9, worstOverWeightsPoints: 4 - k, pairs: [] }));
-  const config = { images: 'i', models: CLS, work: 'w', method: 'ridge', params: { prior: 'weights' } } as ClassificationResult['config'];
-  return { config, images: 600, fitImages: 300, testImages: 300, models, pairs, medianDropPoints: 5, medianWeightsDropPoints: 9, curve };
+  const methods = [{ label: 'ridge-prior', method: 'ridge', params: { prior: 'weights' }, pairs, medianDropPoints: 5, medianWeakerDropPoints: 4 }];
+  const curve = [50, 100, 300].map((n, i) => ({
+    images: n, rows: 3 * n, medians: { 'ridge-prior': { dropPoints: 12 - 3 * i, weakerDropPoints: 11 - 3 * i } },
+    medianDropPoints: 12 - 3 * i, medianWeightsDropPoints: 9, worstOverWeightsPoints: 4 - i, pairs: [],
+  }));
+  const trends = [{ label: 'ridge-prior', kind: 'linear in ln(images)' as const, intercept: 20, slope: -2.7, r2: 1, extrapolation: { images: 1281167, dropPoints: -17.9 } }];
+  return {
+    config: { images: 'i', models: CLS, work: 'w', method: 'ridge', params: { prior: 'weights' } } as ClassificationResult['config'], images: 600, fitImages: 300, fitRows: 900, testImages: 300,
+    sources: [{ source: 'i', images: 600, fitImages: 300, testImages: 300, views: 3 }], models, pairs,
+    medianDropPoints: 5, medianWeightsDropPoints: 9, medianWeakerDropPoints: 4, medianWeightsWeakerDropPoints: 8, methods, curve, trends,
+  };
 }
 
 const results = { classification: classificationResult(), faces: facesResult() };
@@ -75,8 +85,8 @@ test('markdown and html carry the same tables in percent, a glossary, html escap
   const kept = results.classification.pairs.filter((p) => p.lambda === Infinity).length;
   assert.ok(kept > 0 && md.split('| prior kept (cv-top1) |').length - 1 === kept, 'prior kept, per pair');
   assert.ok(md.includes('| 3.1e+3 (cv-top1) |'), 'a finite lambda and its rule');
-  assert.ok(md.includes(`ridge toward the head-only map (lambda by cv-top1; ${kept} of ${results.classification.pairs.length} kept the prior)`));
-  for (const c of results.classification.curve) assert.ok(md.includes(`| ${c.images} | ${c.medianDropPoints.toFixed(2)} | ${c.worstOverWeightsPoints.toFixed(2)} | 9.00 |`), `curve at ${c.images}`);
+  assert.ok(md.includes(`(ridge-prior: lambda by cv-top1; ${kept} of ${results.classification.pairs.length} kept the prior)`));
+  for (const c of results.classification.curve!) assert.ok(md.includes(`| ${c.images} | ${c.rows} | ${c.medians['ridge-prior'].dropPoints.toFixed(2)} | ${c.medians['ridge-prior'].weakerDropPoints.toFixed(2)} | ${c.worstOverWeightsPoints.toFixed(2)} | 9.00 |`), `curve at ${c.images}`);
   assert.match(md, /1\.28 M training images; these rest on 300, about 4,300 times fewer/);
   assert.match(md, /docs\/RESULTS\.md in the embmap repository/);
   // 80 impostor pairs cannot resolve FAR 1e-2 or 1e-3.
@@ -115,7 +125,15 @@ test('charts: percent axes, ROC from 1/impostors, reference line, colour scale, 
     assert.ok(JSON.stringify(spec).includes(`"values":[{"y":${own}}]`), 'reference line at the target accuracy');
     assert.match(svgs[i], /stroke-dasharray="6,4"/);
   }
-  // Nice ticks on the pairs axis (25..250): 50, 100, 200, not 44.5, 79.1 or 141 (y ticks are at most 100).
+  // Sample-size curve: measured points solid, the trend dashed out to ImageNet's 1.28 M (an extrapolation, said in the legend), head-only as reference.
+  const [, curve] = doc.sections[0].charts!;
+  const [curveSvg] = await renderCharts([curve]);
+  const curveTexts = [...curveSvg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+  assert.ok(curveTexts.includes('ridge-prior (measured)') && curveTexts.some((t) => /ridge-prior trend a \+ b·ln n, extrapolated past 300/.test(t)), `curve legend: ${curveTexts}`);
+  assert.ok(curveTexts.includes('head-only map (no images)'));
+  assert.ok(JSON.stringify(curve.spec).includes(`"x":1281167,"y":${20 - 2.7 * Math.log(1281167)}`), 'the trend is drawn to 1.28 M images at its value there');
+  assert.match(curveSvg, /stroke-dasharray="6,4"/);
+    // Nice ticks on the pairs axis (25..250): 50, 100, 200, not 44.5, 79.1 or 141 (y ticks are at most 100).
   const numbers = texts[2].filter((s) => /^[\d.]+$/.test(s)).map(Number);
   assert.ok(numbers.every(Number.isInteger), `integer ticks: ${numbers}`);
   assert.deepEqual(numbers.filter((v) => v > 100), [200]);
@@ -155,7 +173,7 @@ test('the html page loads in headless Chromium without console errors; no text o
       assert.deepEqual(c.outside, [], `${c.label}: text outside the chart`);
     }
     assert.equal(drawn.find((c) => c.label === 'LFW ROC')!.lines, FACE.length + 1, 'one ROC line per network and the mapped pair');
-    assert.ok(drawn.some((c) => c.label === 'Median top-1 drop against fitting images'), 'the sample-size curve is drawn');
+    assert.ok(drawn.some((c) => c.label === 'Median top-1 drop against distinct fitting images'), 'the sample-size curve is drawn');
     assert.equal(new Set(ids).size, ids.length, 'ids unique across the inline SVGs');
     await page.screenshot({ path: path.join(dir, 'report.png'), fullPage: true });
     assert.ok(fs.statSync(path.join(dir, 'report.png')).size > 10000);

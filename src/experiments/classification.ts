@@ -1,44 +1,68 @@
 // The classification experiment (paper section on ImageNet): classifiers over the same 1,000
-// classes; for every ordered pair (A, B) a map from A's embeddings into B's, fitted on half the
-// images (or taken from the two heads alone, no images), then A's test images classified
-// through B's head. Retention = mapped top-1 / B's own top-1; the median top-1 drop over
-// all ordered pairs is the paper's headline number (1.9 points over 90 pairs of 10 CNNs).
+// classes; for every ordered pair (A, B) a map from A's embeddings into B's, fitted on a pool of
+// images disjoint from the test images (fit-pool.ts: half of one folder, or several sources with
+// augmented views) or taken from the two heads alone (no images), then A's test images
+// classified through B's head. Retention = mapped top-1 / B's own top-1; the median top-1 drop
+// over all ordered pairs is the paper's headline number (1.9 points over 90 pairs of 10 CNNs),
+// here also against the weaker of A and B, and as a curve over the number of fit images.
 import * as path from 'node:path';
 import type { Matrix } from '../core/matrix';
-import { imagenetDataset } from '../datasets';
+import { assertInteger, assertNumber, assertOneOf, fail } from '../core/validate';
 import type { EstimatorName } from '../estimators/estimator';
-import { fitMap, type FitMapOptions } from '../estimators/fit-map';
+import { SufficientStats, type StatsPrecision } from '../engine/stats';
+import { fitFromFolds, fitMap, splitOptions, type FitMapOptions } from '../estimators/fit-map';
 import type { ParamValue } from '../estimators/params';
 import { WeightsEstimator, type Head } from '../estimators/weights';
+import { crossValidates, lambdaRule } from '../estimators/ridge';
 import type { LinearMap } from '../maps/linear-map';
-import { fail } from '../core/validate';
 import { accuracy, agreement, logits, type TopK } from '../evaluate/classification';
-import { makeRng, permutation, trainTestSplit } from '../evaluate/split';
 import type { ProgressStream } from '../extract/progress';
+import { MAX_VIEWS } from '../images/views';
 import type { DraftOptions } from '../models/draft';
-import { embedAll, prepareModels } from './workspace';
+import { IMAGENET_TRAIN_IMAGES, curveSizes, fitLogTrend, nestedRows, trendAt } from './curve';
+import { type PoolSource, poolRows } from './fit-pool';
+import { prepareModels } from './workspace';
 
 export interface ClassificationConfig {
-  /** A manifest (TSV: path, label = ImageNet class index 0..999) or an ImageNet-style folder with labels.tsv. */
-  images: string;
+  /**
+   * The images to fit on: a manifest (TSV: path, label = ImageNet class index 0..999) or an
+   * ImageNet-style folder with labels.tsv, or several (the fit pool). One source without
+   * `testImages` is split: `fitFraction` to fit, the rest tested.
+   */
+  images: string | string[];
+  /** The test images: when also in `images` they are split as above, else all tested (never fitted on). */
+  testImages?: string;
   /** Catalogue ids, cards (.json) or ONNX files (.onnx) of classifiers. */
   models: string[];
   /** For cards and ONNX files: a preset or an embedding tensor completing them (src/models/draft.ts). */
   modelOptions?: DraftOptions;
   work: string;
-  /** Fraction of the images the maps are fitted on (the rest are evaluated). */
+  /** Fraction of the split source fitted on (default 0.5; the rest are evaluated). */
   fitFraction?: number;
   /** Estimator for the image-fitted maps (default lstsq; ridge with a prior) and its parameters (prior 'weights': the pair's heads). */
   method?: string;
   params?: Record<string, ParamValue>;
-  /** Use at most this many images (seeded choice), for quick runs. */
-  limit?: number;
-  /** Sample-size curve: the maps also fitted on the first N of a seeded order of the fitting images, for each N (all of them: the main result). */
+  /** Instead of method: several maps compared (names of COMPARED); the first is the one in `pairs`. */
+  methods?: string[];
+  /** Augmented views per fit image (src/images/views.ts; view 0 the plain image); test images are never augmented. */
+  views?: number;
+  /** The pool's sources whose fit images get views (default all). */
+  viewsOn?: string[];
+  /** Sizes (distinct fit images) of the sample-size curve; every image is always a point. */
   curve?: number[];
+  /** Use at most this many images of each source (seeded choice), for quick runs. */
+  limit?: number;
   seed?: number;
   from?: Record<string, string>;
   progress?: ProgressStream | null;
 }
+
+/** The maps `methods` can compare: an estimator and its parameters (ridge-prior: toward the pair's head-only map, default λ rule). */
+export const COMPARED: Record<string, { method: EstimatorName; params?: Record<string, ParamValue> }> = {
+  lstsq: { method: 'lstsq' },
+  ridge: { method: 'ridge' },
+  'ridge-prior': { method: 'ridge', params: { prior: 'weights' } },
+};
 
 export interface PairResult {
   source: string;
@@ -51,105 +75,188 @@ export interface PairResult {
   /** B's top-1 minus mapped top-1, in points. */
   dropPoints: number;
   weightsDropPoints: number;
+  /** The weaker of A's and B's own top-1 minus mapped top-1 (a map cannot carry more than A has), in points. */
+  weakerDropPoints: number;
+  weightsWeakerDropPoints: number;
   /** Agreement of mapped predictions with B's own predictions on the same images. */
   agreement: number;
-  /** How the fitted map's ridge lambda was chosen ('cv-logits', 'gcv', 'cv', 'fixed'), and its value (Infinity: the prior kept). */
+  /** How the fitted map's ridge lambda was chosen ('cv-top1', 'gcv', 'cv', 'fixed', ...), and its value (Infinity: the prior kept). */
   selection?: string;
   lambda?: number;
 }
 
-/** One point of the sample-size curve: every ordered pair's maps fitted on `images` fitting images. */
-export interface CurvePoint {
-  images: number;
+export interface MethodResult {
+  label: string;
+  method: string;
+  params?: Record<string, ParamValue>;
+  pairs: PairResult[];
   medianDropPoints: number;
+  medianWeakerDropPoints: number;
+}
+
+/** One point of the sample-size curve: every ordered pair's maps fitted on `images` distinct fitting images. */
+export interface CurvePoint {
+  /** Distinct fit images, and fit rows (views included). */
+  images: number;
+  rows: number;
+  /** Per method label: the median drops over the pairs at this size. */
+  medians: Record<string, { dropPoints: number; weakerDropPoints: number }>;
+  /** The first map's (the one in `pairs` of the result): median drop, and the largest drop minus the pair's head-only drop. */
+  medianDropPoints: number;
+  worstOverWeightsPoints: number;
   /** The head-only maps (no images: the same at every size), for comparison. */
   medianWeightsDropPoints: number;
-  /** The largest fitted-map drop minus the pair's head-only drop. */
-  worstOverWeightsPoints: number;
   pairs: Pick<PairResult, 'source' | 'target' | 'dropPoints' | 'weightsDropPoints' | 'selection' | 'lambda'>[];
+}
+
+export interface CurveTrend {
+  label: string;
+  /** What was fitted: median drop (points, against the target) = intercept + slope * ln(images). */
+  kind: 'linear in ln(images)';
+  intercept: number;
+  slope: number;
+  r2: number;
+  /** The trend at ImageNet's 1.28 M training images: an extrapolation far past the measured sizes. */
+  extrapolation: { images: number; dropPoints: number };
 }
 
 export interface ClassificationResult {
   config: Omit<ClassificationConfig, 'progress'>;
   images: number;
+  /** Distinct images fitted on, rows fitted on (views included), images tested. */
   fitImages: number;
+  fitRows: number;
   testImages: number;
+  sources: PoolSource[];
   models: { id: string; dim: number; test: TopK }[];
+  /** The first method's pairs. */
   pairs: PairResult[];
   medianDropPoints: number;
   medianWeightsDropPoints: number;
-  curve: CurvePoint[];
+  medianWeakerDropPoints: number;
+  medianWeightsWeakerDropPoints: number;
+  methods: MethodResult[];
+  curve?: CurvePoint[];
+  trends?: CurveTrend[];
 }
 
 export async function runClassification(cfg: ClassificationConfig): Promise<ClassificationResult> {
   const seed = cfg.seed ?? 0;
-  let dataset = imagenetDataset(cfg.images);
-  if (cfg.limit !== undefined && cfg.limit < dataset.items.length) {
-    const keep = new Set(trainTestSplit(dataset.items.length, { testFraction: cfg.limit / dataset.items.length, seed }).test);
-    dataset = { ...dataset, items: dataset.items.filter((_, i) => keep.has(i)) };
-  }
-  const split = trainTestSplit(dataset.items.length, { testFraction: 1 - (cfg.fitFraction ?? 0.5), seed });
-  const fitRows = Array.from(split.train), testRows = Array.from(split.test);
-  const curve = cfg.curve ?? [];
-  if (!Array.isArray(curve)) fail(TypeError, 'curve', 'an array of fitting-set sizes', curve);
-  curve.forEach((n, i) => {
-    if (!Number.isInteger(n) || n < 2 || n > fitRows.length) fail(RangeError, `curve[${i}]`, `a fitting-set size: an integer in [2, ${fitRows.length}] (the fitting images)`, n);
-  });
+  const images = typeof cfg.images === 'string' ? [cfg.images] : cfg.images;
+  if (!Array.isArray(images) || images.length === 0) fail(TypeError, 'images', 'a source of images or a list of them', cfg.images);
+  if (cfg.testImages === undefined && images.length > 1) throw new RangeError(`testImages: expected the test set when fitting on ${images.length} sources, received none`);
+  const recipes = methodRecipes(cfg);
+  if (cfg.views !== undefined) assertInteger('views', cfg.views, 1, MAX_VIEWS);
+  if (cfg.fitFraction !== undefined) assertNumber('fitFraction', cfg.fitFraction, 0, 1);
+  if (cfg.curve !== undefined) curveSizes(cfg.curve, Infinity);
   const models = await prepareModels(cfg.models, path.join(cfg.work, 'models'), cfg.from, cfg.modelOptions);
   for (const m of models) if (!m.head) throw new RangeError(`models: '${m.id}' has no classifier head: the classification experiment needs classifiers`);
-  const tag = `${path.basename(path.resolve(cfg.images))}-${dataset.items.length}`;
-  const embedded = await embedAll(dataset, models, path.join(cfg.work, 'embeddings', tag), { progress: cfg.progress });
-  const E = (id: string) => embedded.get(id)!.embeddings.matrix;
+  const rows = await poolRows({
+    images, testImages: cfg.testImages ?? images[0], fitFraction: cfg.fitFraction ?? 0.5, seed,
+    ...(cfg.views !== undefined ? { views: cfg.views } : {}), ...(cfg.viewsOn ? { viewsOn: cfg.viewsOn } : {}), ...(cfg.limit !== undefined ? { limit: cfg.limit } : {}),
+  }, models, cfg.work, cfg.progress);
+  if (rows.fitItems.length < 2 || rows.testItems.length === 0) {
+    throw new RangeError(`images: expected at least 2 images to fit on and 1 to test, found ${rows.fitItems.length} and ${rows.testItems.length}`);
+  }
 
   // Logit index k is ImageNet class k + labelOffset (Coral: 1001 outputs, 0 = background).
   const labelsFor = (id: string) => {
     const offset = models.find((m) => m.id === id)!.card.card.logits?.labelOffset ?? 0;
-    return Int32Array.from(testRows, (r) => Number(dataset.items[r].label) - offset);
+    return Int32Array.from(rows.testItems, (it) => Number(it.label) - offset);
   };
   const head = (id: string) => models.find((m) => m.id === id)!.head!;
   const testLogits = new Map<string, Matrix>();
-  for (const m of models) testLogits.set(m.id, await logits(E(m.id).takeRows(testRows), head(m.id)));
-  const result: ClassificationResult = {
-    config: { ...cfg, progress: undefined } as Omit<ClassificationConfig, 'progress'>,
-    images: dataset.items.length,
-    fitImages: fitRows.length,
-    testImages: testRows.length,
-    models: models.map((m) => ({ id: m.id, dim: E(m.id).cols, test: accuracy(testLogits.get(m.id)!, labelsFor(m.id)) })),
-    pairs: [],
-    medianDropPoints: 0,
-    medianWeightsDropPoints: 0,
-    curve: [],
-  };
-  const allPairs = async (rows: number[]): Promise<PairResult[]> => {
-    const out: PairResult[] = [];
-    for (const a of models) {
-      for (const b of models) {
-        if (a === b) continue;
-        out.push(await evaluatePair({
-          source: a.id, target: b.id, headA: head(a.id), headB: head(b.id), labels: labelsFor(b.id),
-          fitA: E(a.id).takeRows(rows), fitB: E(b.id).takeRows(rows), testA: E(a.id).takeRows(testRows),
-          native: result.models.find((m) => m.id === b.id)!.test, nativeLogits: testLogits.get(b.id)!,
-        }, cfg));
+  for (const m of models) testLogits.set(m.id, await logits(rows.test.get(m.id)!, head(m.id)));
+  const native = new Map(models.map((m) => [m.id, accuracy(testLogits.get(m.id)!, labelsFor(m.id))]));
+  const pairData = (a: string, b: string, fitRows?: Int32Array): PairData => ({
+    source: a, target: b, headA: head(a), headB: head(b), labels: labelsFor(b),
+    fitA: fitRows ? rows.fit.get(a)!.takeRows(fitRows) : rows.fit.get(a)!, fitB: fitRows ? rows.fit.get(b)!.takeRows(fitRows) : rows.fit.get(b)!,
+    testA: rows.test.get(a)!, native: native.get(b)!, nativeLogits: testLogits.get(b)!,
+  });
+  const weaker = (a: string, b: string) => Math.min(native.get(a)!.top1, native.get(b)!.top1);
+  const ordered = models.flatMap((a) => models.filter((b) => b !== a).map((b) => [a.id, b.id] as const));
+
+  // Every size of the curve (or every image alone) for every pair: the sizes are nested, so one
+  // pass of statistics per pair serves them all, each map fitted from the statistics so far.
+  const nFit = rows.fitItems.length;
+  const sizes = cfg.curve ? curveSizes(cfg.curve, nFit) : [nFit];
+  const subsets = nestedRows(rows.fitImageOf, nFit, sizes, seed);
+  const methods: MethodResult[] = recipes.map((r) => ({ ...r, pairs: [], medianDropPoints: 0, medianWeakerDropPoints: 0 }));
+  const drops = sizes.map(() => methods.map(() => [] as [number, number][]));
+  const firstAt = sizes.map(() => [] as CurvePoint['pairs']);
+  for (const [a, b] of ordered) {
+    const d = pairData(a, b);
+    const w = await scoreMap(await headOnlyMap(d), d);
+    const stats = new SufficientStats(d.fitA.cols, d.fitB.cols, { precision: recipes[0].params?.precision as StatsPrecision | undefined });
+    const added = new Uint8Array(d.fitA.rows);
+    for (const [i, n] of sizes.entries()) {
+      const more = subsets[i].filter((r) => !added[r]);
+      more.forEach((r) => (added[r] = 1));
+      if (more.length) await stats.update(d.fitA.takeRows(more), d.fitB.takeRows(more));
+      for (const [k, m] of methods.entries()) {
+        const map = await fitPairMap(d, m, { stats, rows: subsets[i] });
+        const s = { ...(await scoreMap(map, d)), ...lambdaOf(map) };
+        const weakerDrop = 100 * (weaker(a, b) - s.mapped.top1);
+        drops[i][k].push([s.dropPoints, weakerDrop]);
+        if (k === 0) firstAt[i].push({ source: a, target: b, dropPoints: s.dropPoints, weightsDropPoints: w.dropPoints, selection: s.selection, lambda: s.lambda });
+        if (n === nFit) m.pairs.push({ source: a, target: b, ...s, weights: w.mapped, weightsDropPoints: w.dropPoints, weakerDropPoints: weakerDrop, weightsWeakerDropPoints: 100 * (weaker(a, b) - w.mapped.top1) });
       }
     }
-    return out;
+    cfg.progress?.write(`maps ${a} -> ${b}: fitted on ${sizes.join(', ')} images\n`);
+  }
+  for (const m of methods) {
+    m.medianDropPoints = median(m.pairs.map((p) => p.dropPoints));
+    m.medianWeakerDropPoints = median(m.pairs.map((p) => p.weakerDropPoints));
+  }
+  const pairs = methods[0].pairs;
+  const result: ClassificationResult = {
+    config: { ...cfg, progress: undefined } as Omit<ClassificationConfig, 'progress'>,
+    images: rows.sources.reduce((s, x) => s + x.images, 0),
+    fitImages: nFit,
+    fitRows: rows.fitImageOf.length,
+    testImages: rows.testItems.length,
+    sources: rows.sources,
+    models: models.map((m) => ({ id: m.id, dim: rows.fit.get(m.id)!.cols, test: native.get(m.id)! })),
+    pairs,
+    medianDropPoints: methods[0].medianDropPoints,
+    medianWeightsDropPoints: median(pairs.map((p) => p.weightsDropPoints)),
+    medianWeakerDropPoints: methods[0].medianWeakerDropPoints,
+    medianWeightsWeakerDropPoints: median(pairs.map((p) => p.weightsWeakerDropPoints)),
+    methods,
   };
-  result.pairs = await allPairs(fitRows);
-  result.medianDropPoints = median(result.pairs.map((p) => p.dropPoints));
-  result.medianWeightsDropPoints = median(result.pairs.map((p) => p.weightsDropPoints));
-  // Nested subsets (the first N of one seeded order), so the curve's points differ only in N.
-  const order = Array.from(permutation(fitRows.length, makeRng(seed)), (i) => fitRows[i]);
-  for (const n of curve) {
-    const pairs = n === fitRows.length ? result.pairs : await allPairs(order.slice(0, n));
-    result.curve.push({
+  if (cfg.curve) {
+    result.curve = sizes.map((n, i) => ({
       images: n,
-      medianDropPoints: median(pairs.map((p) => p.dropPoints)),
+      rows: subsets[i].length,
+      medians: Object.fromEntries(methods.map((m, k) => [m.label, { dropPoints: median(drops[i][k].map((x) => x[0])), weakerDropPoints: median(drops[i][k].map((x) => x[1])) }])),
+      medianDropPoints: median(firstAt[i].map((p) => p.dropPoints)),
+      worstOverWeightsPoints: Math.max(...firstAt[i].map((p) => p.dropPoints - p.weightsDropPoints)),
       medianWeightsDropPoints: result.medianWeightsDropPoints,
-      worstOverWeightsPoints: Math.max(...pairs.map((p) => p.dropPoints - p.weightsDropPoints)),
-      pairs: pairs.map(({ source, target, dropPoints, weightsDropPoints, selection, lambda }) => ({ source, target, dropPoints, weightsDropPoints, selection, lambda })),
-    });
+      pairs: firstAt[i],
+    }));
+    if (sizes.length >= 2) {
+      result.trends = methods.map((m) => {
+        const t = fitLogTrend(result.curve!.map((p) => ({ n: p.images, y: p.medians[m.label].dropPoints })));
+        return { label: m.label, kind: 'linear in ln(images)', ...t, extrapolation: { images: IMAGENET_TRAIN_IMAGES, dropPoints: trendAt(t, IMAGENET_TRAIN_IMAGES) } };
+      });
+    }
   }
   return result;
+}
+
+/** The maps to fit: cfg.methods' recipes, or cfg.method with cfg.params (default lstsq, ridge with a prior). */
+function methodRecipes(cfg: ClassificationConfig): { label: string; method: string; params?: Record<string, ParamValue> }[] {
+  if (cfg.methods === undefined) {
+    const method = cfg.method ?? (cfg.params?.prior !== undefined ? 'ridge' : 'lstsq');
+    return [{ label: cfg.params?.prior !== undefined ? `${method}-prior` : method, method, ...(cfg.params ? { params: cfg.params } : {}) }];
+  }
+  if (cfg.method !== undefined || cfg.params !== undefined) throw new RangeError('methods: expected either methods or method (with params), received both');
+  const names = Object.keys(COMPARED);
+  if (!Array.isArray(cfg.methods) || cfg.methods.length === 0) fail(TypeError, 'methods', `a list of ${names.join(', ')}`, cfg.methods);
+  return cfg.methods.map((label, i) => {
+    assertOneOf(`methods[${i}]`, label, names);
+    return { label, ...COMPARED[label] };
+  });
 }
 
 /** One ordered pair's data: A's and B's fitting rows, A's test rows, the heads, B's labels and own results. */
@@ -169,24 +276,43 @@ export interface PairData {
 }
 
 /**
- * Fits the pair's map (cfg.method; ridge toward the head-only map with cfg.prior 'weights') and
- * the head-only map, and scores both through B's head. The shared core the tests plant maps in.
+ * The pair's map by `cfg.method` (ridge toward the head-only map with params.prior 'weights'),
+ * fitted on its fit rows, or on `subset.rows` of them, whose statistics `subset.stats` are when
+ * the estimator fits from one set of statistics (ridge's k-fold lambda rules fit from the rows).
  */
-export async function evaluatePair(d: PairData, cfg: Pick<ClassificationConfig, 'method' | 'params'> = {}): Promise<PairResult> {
+export async function fitPairMap(d: PairData, cfg: Pick<ClassificationConfig, 'method' | 'params'> = {}, subset?: { stats: SufficientStats; rows: Int32Array }): Promise<LinearMap> {
   const params = { ...cfg.params };
   // prior 'weights' is the closed form from this pair's own heads.
   if (params.prior === 'weights') Object.assign(params, { sourceHead: d.headA, targetHead: d.headB });
   const method = (cfg.method ?? (params.prior !== undefined ? 'ridge' : 'lstsq')) as EstimatorName;
-  // Scored on the test rows below: no held-out diagnostics of its own.
+  // Scored on the test rows: no held-out diagnostics of its own.
   const options = { method, ...params, validation: 'none', sourceModel: d.source, targetModel: d.target } as FitMapOptions;
-  const { map } = await fitMap(d.fitA, d.fitB, options);
+  if (!subset) return (await fitMap(d.fitA, d.fitB, options)).map;
+  if (method === 'ridge' && crossValidates(lambdaRule(params))) return (await fitMap(d.fitA.takeRows(subset.rows), d.fitB.takeRows(subset.rows), options)).map;
+  const checked = splitOptions(options);
+  return (await fitFromFolds(checked.method, checked.params, [subset.stats], [], checked.protocol)).map;
+}
+
+/** How the map's ridge lambda was chosen and its value (Infinity: the prior kept), from its metadata. */
+function lambdaOf(map: LinearMap): Pick<PairResult, 'selection' | 'lambda'> {
+  const { selection, lambda } = map.metadata.diagnostics ?? {};
+  return { ...(typeof selection === 'string' ? { selection } : {}), ...(typeof lambda === 'number' ? { lambda } : {}) };
+}
+
+/** The pair's head-only map: the closed form from A's and B's heads (no images). */
+export async function headOnlyMap(d: Pick<PairData, 'headA' | 'headB'>): Promise<Pick<LinearMap, 'applyBatch'>> {
   const w = await new WeightsEstimator().fitHeads(d.headA, d.headB);
-  const weights = await scoreMap({ applyBatch: (X) => w.transform(X) }, d);
-  const { selection, lambda } = map.metadata.diagnostics;
-  return {
-    source: d.source, target: d.target, ...(await scoreMap(map, d)), weights: weights.mapped, weightsDropPoints: weights.dropPoints,
-    ...(typeof selection === 'string' ? { selection } : {}), ...(typeof lambda === 'number' ? { lambda } : {}),
-  };
+  return { applyBatch: (X) => w.transform(X) };
+}
+
+/**
+ * Fits the pair's map (fitPairMap) and the head-only map, and scores both through B's head. The
+ * shared core the tests plant maps in.
+ */
+export async function evaluatePair(d: PairData, cfg: Pick<ClassificationConfig, 'method' | 'params'> = {}): Promise<Omit<PairResult, 'weakerDropPoints' | 'weightsWeakerDropPoints'>> {
+  const weights = await scoreMap(await headOnlyMap(d), d);
+  const map = await fitPairMap(d, cfg);
+  return { source: d.source, target: d.target, ...(await scoreMap(map, d)), ...lambdaOf(map), weights: weights.mapped, weightsDropPoints: weights.dropPoints };
 }
 
 /** A's test rows through `map` and B's head: accuracy, retention and drop against B's own, agreement with B. */

@@ -10,6 +10,7 @@ import { heatmap, lineChart, type Chart } from '../report/charts';
 import { renderHtml, renderMarkdown, type ReportDoc, type Section } from '../report/document';
 import { VERSION } from '../version';
 import type { ClassificationResult } from './classification';
+import { IMAGENET_TRAIN_IMAGES, trendAt } from './curve';
 import type { FacesResult } from './faces';
 
 export interface ExperimentResults {
@@ -24,23 +25,18 @@ const pm = (m: number, s: number) => `${pct(m)} ± ${pct(s)}`;
 export function classificationSection(r: ClassificationResult): Section {
   const ids = r.models.map((m) => m.id);
   const retention = ids.map((a) => ids.map((b) => (a === b ? null : 100 * r.pairs.find((p) => p.source === a && p.target === b)!.retention)));
+  const first = r.methods[0].label;
   const rules = [...new Set(r.pairs.map((p) => p.selection).filter(Boolean))];
   const kept = r.pairs.filter((p) => p.lambda === Infinity).length;
-  const prior = r.config.params?.prior !== undefined;
-  const fitted = `${r.config.method ?? 'lstsq'}${prior ? ` toward ${r.config.params!.prior === 'weights' ? 'the head-only map' : 'a prior map'}` : ''}` +
-    (rules.length ? ` (lambda by ${rules.join(', ')}${prior ? `; ${kept} of ${r.pairs.length} kept the prior` : ''})` : '');
-  const charts: Chart[] = [heatmap(retention, ids, ids, { title: 'Top-1 retention: A→B top-1 / B top-1', rowTitle: 'A (mapped from)', colTitle: "B (mapped into, through B's head)", unit: 'retention %' })];
-  if (r.curve.length) {
-    charts.push(lineChart(
-      [{ name: `fitted maps (${fitted})`, points: r.curve.map((c) => [c.images, c.medianDropPoints] as [number, number]) }],
-      { title: 'Median top-1 drop against fitting images', xLabel: 'distinct fitting images (log)', yLabel: 'median top-1 drop (points)', logX: true, reference: { name: 'head-only maps (no images)', y: r.medianWeightsDropPoints } },
-    ));
-  }
+  const prior = r.methods[0].params?.prior !== undefined;
+  const chosen = rules.length ? ` (${first}: lambda by ${rules.join(', ')}${prior ? `; ${kept} of ${r.pairs.length} kept the prior` : ''})` : '';
+  const sources = r.sources.map((s) => `${path.basename(s.source)}: ${s.fitImages} fitted on${s.views > 1 ? ` (× ${s.views} views)` : ''}, ${s.testImages} tested`).join('; ');
   return {
     heading: `Classification: ${r.models.length} classifiers, ${r.pairs.length} ordered pairs`,
     text: [
-      `${r.images} images (${r.fitImages} to fit the maps, ${r.testImages} evaluated); maps by ${fitted} on paired embeddings, and by the closed form from the two heads (no images).`,
-      `Median top-1 drop over ordered pairs: ${r.medianDropPoints.toFixed(2)} points with fitted maps, ${r.medianWeightsDropPoints.toFixed(2)} points with head-only maps (paper: 1.9 points over 90 maps between 10 CNNs).`,
+      `${r.images} images (${r.fitImages} distinct images, ${r.fitRows} rows, to fit the maps; ${r.testImages} other images evaluated, never augmented): ${sources}. Maps by ${r.methods.map((m) => m.label).join(', ')} on paired embeddings, and by the closed form from the two heads (no images)${chosen}.`,
+      `Median top-1 drop over ordered pairs: ${r.medianDropPoints.toFixed(2)} points with ${first} maps, ${r.medianWeightsDropPoints.toFixed(2)} points with head-only maps (paper: 1.9 points over 90 maps between 10 CNNs); against the weaker of A and B (a map cannot carry more than A has): ${r.medianWeakerDropPoints.toFixed(2)} and ${r.medianWeightsWeakerDropPoints.toFixed(2)} points.`,
+      ...(r.trends ? [`Trends: median drop = a + b·ln(images), least squares over the measured sizes; its value at ImageNet's ${IMAGENET_TRAIN_IMAGES.toLocaleString('en')} training images is an extrapolation far past them, not a measurement: ${r.trends.map((t) => `${t.label} ${t.extrapolation.dropPoints.toFixed(1)}`).join(', ')} points.`] : []),
       `Scale: the paper fitted its maps on ImageNet's 1.28 M training images; these rest on ${r.fitImages}, about ${Number((1.28e6 / Math.max(r.fitImages, 1)).toPrecision(2)).toLocaleString('en-US')} times fewer, so ` +
         'maps fitted on images alone lose far more here than in the paper, and what this run reproduces at the paper\'s scale is the head-only maps, which need no images (and fitted maps shrunk toward them). ' +
         'The full-resolution runs, with curves over more distinct images, are in docs/RESULTS.md in the embmap repository.',
@@ -48,20 +44,31 @@ export function classificationSection(r: ClassificationResult): Section {
     tables: [
       { caption: 'Native accuracy (test images)', columns: ['model', 'dim', 'top-1 %', 'top-5 %'], rows: r.models.map((m) => [m.id, m.dim, pct(m.test.top1), pct(m.test.top5)]) },
       {
-        caption: 'A mapped into B, through B\'s head',
-        columns: ['A', 'B', 'B top-1 %', 'A→B top-1 %', 'drop (points)', 'retention %', 'agreement with B %', 'head-only map top-1 %', 'lambda (rule)'],
+        caption: `A mapped into B by ${first}, through B's head`,
+        columns: ['A', 'B', 'B top-1 %', 'A→B top-1 %', 'drop (points)', 'drop vs weaker (points)', 'retention %', 'agreement with B %', 'head-only map top-1 %', 'lambda (rule)'],
         rows: r.pairs.map((p) => {
           const native = r.models.find((m) => m.id === p.target)!.test.top1;
-          return [p.source, p.target, pct(native), pct(p.mapped.top1), p.dropPoints.toFixed(2), pct(p.retention), pct(p.agreement), pct(p.weights.top1), lambdaText(p)];
+          return [p.source, p.target, pct(native), pct(p.mapped.top1), p.dropPoints.toFixed(2), p.weakerDropPoints.toFixed(2), pct(p.retention), pct(p.agreement), pct(p.weights.top1), lambdaText(p)];
         }),
       },
-      ...(r.curve.length ? [{
-        caption: 'Median top-1 drop against the number of fitting images (nested subsets)',
-        columns: ['fitting images', 'fitted maps: median drop (points)', 'worst pair minus its head-only drop (points)', 'head-only maps: median drop (points)'],
-        rows: r.curve.map((c) => [c.images, c.medianDropPoints.toFixed(2), c.worstOverWeightsPoints.toFixed(2), c.medianWeightsDropPoints.toFixed(2)]),
+      {
+        caption: 'Median top-1 drop over the ordered pairs, by map',
+        columns: ['map', 'drop (points)', 'drop vs weaker (points)'],
+        rows: [
+          ...r.methods.map((m) => [m.label, m.medianDropPoints.toFixed(2), m.medianWeakerDropPoints.toFixed(2)]),
+          ['head-only', r.medianWeightsDropPoints.toFixed(2), r.medianWeightsWeakerDropPoints.toFixed(2)],
+        ],
+      },
+      ...(r.curve ? [{
+        caption: 'Median drop (points) against the number of distinct fitting images',
+        columns: ['images', 'rows', ...r.methods.flatMap((m) => [`${m.label} drop`, `${m.label} vs weaker`]), `${first}: worst pair minus its head-only drop`, 'head-only drop'],
+        rows: r.curve.map((c) => [c.images, c.rows, ...r.methods.flatMap((m) => [c.medians[m.label].dropPoints.toFixed(2), c.medians[m.label].weakerDropPoints.toFixed(2)]), c.worstOverWeightsPoints.toFixed(2), c.medianWeightsDropPoints.toFixed(2)]),
       }] : []),
     ],
-    charts,
+    charts: [
+      heatmap(retention, ids, ids, { title: `Top-1 retention: A→B (${first}) top-1 / B top-1`, rowTitle: 'A (mapped from)', colTitle: "B (mapped into, through B's head)", unit: 'retention %' }),
+      ...(r.curve ? [curveChart(r)] : []),
+    ],
   };
 }
 
@@ -69,6 +76,21 @@ export function classificationSection(r: ClassificationResult): Section {
 function lambdaText(p: { selection?: string; lambda?: number }): string {
   if (p.lambda === undefined) return p.selection ?? '-';
   return `${p.lambda === Infinity ? 'prior kept' : p.lambda.toPrecision(2)} (${p.selection ?? 'fixed'})`;
+}
+
+/** Median drop against distinct fitting images (log): measured per map, each trend dashed out to ImageNet's size, the head-only map's drop as reference. */
+function curveChart(r: ClassificationResult): Chart {
+  const curve = r.curve!;
+  const measured = r.methods.map((m) => ({ name: `${m.label} (measured)`, points: curve.map((c) => [c.images, c.medians[m.label].dropPoints] as [number, number]) }));
+  const trends = (r.trends ?? []).map((t) => ({
+    name: `${t.label} trend a + b·ln n, extrapolated past ${curve.at(-1)!.images}`,
+    points: [curve[0].images, IMAGENET_TRAIN_IMAGES].map((n) => [n, trendAt(t, n)] as [number, number]),
+    dashed: true,
+  }));
+  return lineChart([...measured, ...trends], {
+    title: 'Median top-1 drop against distinct fitting images', xLabel: 'distinct fitting images (log; dashed: extrapolation)', yLabel: 'median drop (points)', logX: true,
+    reference: { name: 'head-only map (no images)', y: r.medianWeightsDropPoints },
+  });
 }
 
 /** TAR at a FAR as a percent, or n/a where the pairs cannot resolve that FAR (fewer than 1/FAR impostor pairs). */
@@ -139,6 +161,8 @@ const TERMS: Record<'common' | 'classification' | 'faces', [string, string][]> =
   classification: [
     ['top-1 / top-5 %', "the share of test images whose true class is the first / among the first five of B's head"],
     ['drop (points)', 'B top-1 % minus A→B top-1 %: what classifying through the map costs'],
+    ['drop vs weaker (points)', "the lower of A's and B's own top-1 % minus A→B top-1 %: a map cannot carry more than the source network has"],
+    ['distinct fitting images, rows', 'images the maps are fitted on, and their rows: each image once, or once per augmented view (crop, flip, colour jitter)'],
     ['retention %', 'A→B top-1 as a percentage of B top-1 (100: nothing lost)'],
     ['agreement with B %', "the share of test images where B's head gives A→B the same top-1 class as B's own embedding"],
     ['head-only map', 'a map computed in closed form from the two classifier heads alone, without any images'],

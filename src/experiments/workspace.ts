@@ -13,6 +13,7 @@ import { PreparedModel } from '../extract/runner';
 import { importModel } from '../importers';
 import { catalogueEntry } from '../importers/catalogue';
 import { loadEmbeddings, type LoadedEmbeddingSet } from '../io/embeddings';
+import type { ViewOptions } from '../images/views';
 import type { DraftOptions } from '../models/draft';
 import type { LoadedCard } from '../models/load';
 import { openModel } from '../models/resolve';
@@ -48,11 +49,12 @@ export interface Embedded {
 }
 
 /**
- * Embeds `dataset` with every model in one pass into `dir/<model>.npy` (and logits for
- * classifiers). Outputs already complete are reused; an interrupted pass resumes.
+ * Embeds `dataset` (`views` of each image, with views) with every model in one pass into
+ * `dir/<model>.npy` (and logits for classifiers). Outputs already complete are reused; an
+ * interrupted pass resumes.
  */
 export async function embedAll(
-  dataset: Dataset, models: WorkModel[], dir: string, opts: { batch?: number; progress?: ProgressStream | null } = {},
+  dataset: Dataset, models: WorkModel[], dir: string, opts: { batch?: number; progress?: ProgressStream | null; views?: ViewOptions } = {},
 ): Promise<Map<string, Embedded>> {
   fs.mkdirSync(dir, { recursive: true });
   // Each model's files named once: the name hashes the model's bytes, read here once per model.
@@ -71,6 +73,7 @@ export async function embedAll(
       targets: todo.map((m) => ({ model: m.card, ...files(m) })),
       batch: opts.batch ?? 16,
       progress: opts.progress ?? null,
+      ...(opts.views ? { views: opts.views } : {}),
     });
     if (summary.skipped.length > 0) {
       const s = summary.skipped[0];
@@ -78,11 +81,12 @@ export async function embedAll(
     }
   }
   const out = new Map<string, Embedded>();
+  const rows = dataset.items.length * (opts.views?.count ?? 1);
   for (const m of models) {
     const f = files(m);
     const e = loadEmbeddings(f.out);
-    if (e.matrix.rows !== dataset.items.length) {
-      throw new RangeError(`${f.out}: expected ${dataset.items.length} rows for this dataset, found ${e.matrix.rows}: delete it to re-extract`);
+    if (e.matrix.rows !== rows) {
+      throw new RangeError(`${f.out}: expected ${rows} rows for this dataset, found ${e.matrix.rows}: delete it to re-extract`);
     }
     out.set(m.id, { embeddings: e, ...(f.logits ? { logits: loadEmbeddings(f.logits) } : {}) });
   }

@@ -47,9 +47,10 @@ export interface ProgressRecord {
   runs: { started: string; from: number; computed: number; batches: number }[];
 }
 
-export function datasetHash(items: readonly { id: string; path: string }[]): string {
+export function datasetHash(items: readonly { id: string; path: string; view?: object }[]): string {
   const h = createHash('sha256');
-  for (const it of items) h.update(`${it.id}\t${it.path}\n`);
+  // A view's parameters (they change with the seed, the id does not) are part of what is computed.
+  for (const it of items) h.update(it.view ? `${it.id}\t${it.path}\t${JSON.stringify(it.view)}\n` : `${it.id}\t${it.path}\n`);
   return h.digest('hex');
 }
 

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { assertInteger } from '../core/validate';
 import { type InputSpec, sharp } from '../images/preprocess';
+import type { ViewParams } from '../images/views';
 import type { DecodeReply, DecodeRequest } from './decode-worker';
 
 export type DecodedBatch = Omit<DecodeReply, 'id'>;
@@ -50,15 +51,16 @@ export class DecodePool {
   /**
    * Decodes `files` for each spec into `buffers` (one per spec, files.length images each; they are
    * transferred and come back in the result, packed: row k holds image kept[k]). Images of more
-   * than `maxPixels` pixels are refused (default MAX_PIXELS).
+   * than `maxPixels` pixels are refused (default MAX_PIXELS). `views[i]`, when given and not null,
+   * augments file i once before every spec's preprocessing.
    */
-  decode(files: string[], specs: InputSpec[], buffers: ArrayBuffer[], maxPixels?: number): Promise<DecodedBatch> {
+  decode(files: string[], specs: InputSpec[], buffers: ArrayBuffer[], maxPixels?: number, views?: (ViewParams | null)[]): Promise<DecodedBatch> {
     if (this.closed) return Promise.reject(new Error('decode pool: expected an open pool, received one already closed'));
     const target = this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const id = this.nextId++;
     const result = new Promise<DecodedBatch>((resolve, reject) => {
       target.pending.set(id, { resolve, reject });
-      const request: DecodeRequest = { id, files, specs, buffers, maxPixels };
+      const request: DecodeRequest = { id, files, specs, buffers, maxPixels, ...(views ? { views } : {}) };
       target.worker.postMessage(request, buffers);
     });
     this.inFlight.add(result);

@@ -1,8 +1,10 @@
-// Decode worker (worker_threads): decodes a batch of image files once each, preprocesses every
-// image for every requested input spec straight into that spec's batch buffer (transferred in and
-// back, never copied), and packs the decoded images to the front so a failed one leaves no hole.
+// Decode worker (worker_threads): decodes a batch of image files once each (the views of one image
+// share its decoding), applies each one's view, preprocesses every image for every requested input
+// spec straight into that spec's batch buffer (transferred in and back, never copied), and packs
+// the decoded images to the front so a failed one leaves no hole.
 import { parentPort } from 'node:worker_threads';
-import { type InputSpec, decodeImage, inputSize, preprocessInto } from '../images/preprocess';
+import { type DecodedImage, type InputSpec, decodeImage, inputSize, preprocessInto } from '../images/preprocess';
+import { type ViewParams, applyView } from '../images/views';
 
 export interface DecodeRequest {
   id: number;
@@ -12,6 +14,8 @@ export interface DecodeRequest {
   buffers: ArrayBuffer[];
   /** Images of more pixels are refused before decoding (default MAX_PIXELS); per request, as one pool serves a cluster worker's jobs of any run. */
   maxPixels?: number;
+  /** Per file: the augmentation applied to its decoded image (null: none). */
+  views?: (ViewParams | null)[];
 }
 
 export interface DecodeReply {
@@ -30,12 +34,16 @@ async function decodeBatch(req: DecodeRequest): Promise<DecodeReply> {
   const sizes = req.specs.map(inputSize);
   const ok = new Array<boolean>(req.files.length).fill(false);
   const failures: DecodeReply['failures'] = [];
+  // Views of one image sit side by side in a batch: each file is decoded once per batch.
+  const decoded = new Map<string, Promise<DecodedImage>>();
   let next = 0;
   const lane = async () => {
     for (let i = next++; i < req.files.length; i = next++) {
       const file = req.files[i];
       try {
-        const image = await decodeImage(file, req.maxPixels);
+        if (!decoded.has(file)) decoded.set(file, decodeImage(file, req.maxPixels));
+        const view = req.views?.[i];
+        const image = view ? applyView(await decoded.get(file)!, view) : await decoded.get(file)!;
         for (let s = 0; s < req.specs.length; s++) await preprocessInto(image, req.specs[s], outs[s], i * sizes[s]);
         ok[i] = true;
       } catch (err) {

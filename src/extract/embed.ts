@@ -92,7 +92,8 @@ export class RangeEmbedder {
     // Images known to be skipped (no aligned face) are not decoded; they come back as failures with their reason.
     const wanted = items.flatMap((it, j) => (it.unreadable === undefined ? [j] : []));
     const known = items.flatMap((it, j) => (it.unreadable === undefined ? [] : [{ index: j, reason: it.unreadable }]));
-    this.decoding.set(k, this.pool.decode(wanted.map((j) => items[j].path), plan.specs, buffers, plan.maxPixels).then((d) => ({
+    const views = items.some((it) => it.view) ? wanted.map((j) => items[j].view ?? null) : undefined;
+    this.decoding.set(k, this.pool.decode(wanted.map((j) => items[j].path), plan.specs, buffers, plan.maxPixels, views).then((d) => ({
       ...d,
       failures: [...d.failures.map((f) => ({ index: wanted[f.index], reason: f.reason })), ...known].sort((a, b) => a.index - b.index),
     })));

@@ -9,6 +9,7 @@ import { assertBoolean, assertInteger, fail } from '../core/validate';
 import type { Dataset } from '../datasets';
 import { type AlignOptions, type AlignSummary, alignImages } from '../faces/stage';
 import { type InputSpec, inputSize, specKey } from '../images/preprocess';
+import { type ViewOptions, type ViewParams, checkViews, expandViews } from '../images/views';
 import { saveEmbeddings, sidecarPath } from '../io/embeddings';
 import { checkOutputs } from '../io/outputs';
 import { openHandle } from '../models/handle';
@@ -48,6 +49,8 @@ export interface ExtractOptions extends RuntimeOptions {
   maxPixels?: number;
   /** Detect and align faces first: the models embed the aligned crops (docs/EXTRACT.md). */
   align?: Omit<AlignOptions, 'progress'>;
+  /** Embed `count` augmented views of each image (src/images/views.ts): rows `id#v0` (the plain image) .. `id#v{count-1}`. */
+  views?: ViewOptions;
 }
 
 /** An image to decode; `unreadable` when it is known to be skipped before decoding (no aligned face). */
@@ -55,6 +58,8 @@ export interface DecodeItem {
   id: string;
   path: string;
   unreadable?: string;
+  /** The augmentation applied to the decoded image before every model's preprocessing. */
+  view?: ViewParams;
 }
 
 /** The models of a pass: each distinct input spec decoded once, the outputs in target order. */
@@ -72,7 +77,7 @@ export interface ModelPlan {
 export interface ExtractPlan extends ModelPlan {
   dataset: Dataset;
   targets: ExtractTarget[];
-  /** What is decoded for each dataset item (the aligned crop with --align). */
+  /** What is decoded for each dataset item (the aligned crop with --align; each view with views). */
   items: DecodeItem[];
   fingerprint: Fingerprint;
   batch: number;
@@ -116,6 +121,7 @@ export async function planExtraction(options: ExtractOptions): Promise<ExtractPl
   if (options.strict !== undefined) assertBoolean('strict', options.strict);
   if (options.restart !== undefined) assertBoolean('restart', options.restart);
   checkRuntimeOptions('options', options);
+  if (options.views !== undefined) checkViews('views', options.views);
   if (!dataset || !Array.isArray(dataset.items)) fail(TypeError, 'dataset', 'a Dataset (openDataset)', dataset);
   if (!Array.isArray(targets) || targets.length === 0) fail(TypeError, 'targets', 'at least one { model, out }', targets);
   const files = targets.flatMap((t) => [t.out, ...(t.logits ? [t.logits] : [])]).map((f) => path.resolve(f));
@@ -137,6 +143,12 @@ export async function planExtraction(options: ExtractOptions): Promise<ExtractPl
     items = dataset.items.map((it, i) => (images[i].crop ? { id: it.id, path: images[i].crop! } : { id: it.id, path: '', unreadable: `alignment: ${images[i].failure!.reason}` }));
     align = summary;
   }
+  // Views after alignment: a view augments the aligned crop; the rows and their ids are the views'.
+  let expanded = dataset;
+  if (options.views !== undefined) {
+    expanded = { ...dataset, items: expandViews(dataset.items, options.views) };
+    items = expandViews(items, options.views);
+  }
   const fingerprint = {
     dataset: datasetHash(items),
     outputs: prepared.flatMap((p) => {
@@ -144,7 +156,7 @@ export async function planExtraction(options: ExtractOptions): Promise<ExtractPl
       return [`${base} ${p.loaded.card.embedding.tensor}`, ...(p.classes !== undefined ? [`${base} ${p.loaded.card.logits!.tensor}`] : [])];
     }),
   };
-  return { ...models, dataset, targets, items, fingerprint, batch, workers, prefetch, strict: !!options.strict, maxPixels: options.maxPixels, ...(align ? { align } : {}) };
+  return { ...models, dataset: expanded, targets, items, fingerprint, batch, workers, prefetch, strict: !!options.strict, maxPixels: options.maxPixels, ...(align ? { align } : {}) };
 }
 
 /** [from, total) cut into shards of `size` images (the last one shorter). */

@@ -5,6 +5,8 @@
 export interface Series {
   name: string;
   points: [number, number][];
+  /** Drawn dashed: not measured (e.g. a trend's extrapolation). */
+  dashed?: boolean;
 }
 
 /** A chart: its title (also the SVG's accessible name) and the Vega-Lite spec that draws it. */
@@ -38,7 +40,10 @@ const CONFIG = {
 export function lineChart(series: Series[], o: LineChartOptions): Chart {
   const keep = ([x, y]: [number, number]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logX || x > 0)
     && (!o.xDomain || (x >= o.xDomain[0] && x <= o.xDomain[1]));
-  const values = series.flatMap((s) => s.points.filter(keep).map(([x, y]) => ({ series: s.name, x, y })));
+  const values = series.flatMap((s) => s.points.filter(keep).map(([x, y]) => ({ series: s.name, x, y, ...(s.dashed ? { dashed: true } : {}) })));
+  const dash = series.some((s) => s.dashed)
+    ? { strokeDash: { field: 'dashed', type: 'nominal', legend: null, scale: { domain: [false, true], range: [[1, 0], [6, 4]] } } }
+    : {};
   const names = [...series.map((s) => s.name), ...(o.reference ? [o.reference.name] : [])];
   const color = { type: 'nominal', title: null, scale: { domain: names } };
   const y = { type: 'quantitative', title: o.yLabel, scale: { zero: false, nice: true, ...(o.yDomain ? { domain: o.yDomain } : {}) } };
@@ -56,6 +61,7 @@ export function lineChart(series: Series[], o: LineChartOptions): Chart {
       },
       y: { ...y, field: 'y' },
       color: { ...color, field: 'series' },
+      ...dash,
     },
   }];
   if (o.reference) {

@@ -2,8 +2,11 @@
 // weights out. Used for tests with known weights (the weights are returned), for the shapes of
 // third-party networks (an embedding projection, heads with and without Softmax, several outputs)
 // and for throughput benchmarks with realistic shapes (e.g. a ResNet-like net at 224 x 224).
-import type { Layout } from '../../src/models/card';
-import { floatTensor, model, node, onnx, valueInfo } from '../../src/onnx/proto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { makeRng } from '../../src/evaluate/split';
+import type { Layout, ModelCard } from '../../src/models/card';
+import { floatTensor, model, node, onnx, valueInfo, writeModel } from '../../src/onnx/proto';
 
 export type LayerSpec =
   | { op: 'conv'; out: number; kernel: number; stride?: number; pad?: number; groups?: number; relu?: boolean }
@@ -161,4 +164,19 @@ export function convNet(spec: ConvNetSpec): ConvNet {
     output: outputs.map((o) => valueInfo(o, outDims[o] ?? [null, ...shape])),
   };
   return { model: model(graph), weights, embedding, logits, output: outputs[0], embeddingDim };
+}
+
+/** A small random network (one strided conv, pooled to 8 dims, a classifier head) and its embedding card in `dir`; returns the card's path. */
+export function writeSmallCard(dir: string, name: string, input: Omit<ModelCard['input'], 'name'>, rng: () => number, classes = 3): string {
+  const net = convNet({
+    input: { size: input.size, layout: input.layout },
+    layers: [{ op: 'conv', out: 8, kernel: 3, stride: 2 }, { op: 'gap' }],
+    head: { classes, op: 'gemm' },
+    rng: makeRng((rng() * 2 ** 32) >>> 0),
+  });
+  writeModel(path.join(dir, `${name}.onnx`), net.model);
+  const card: ModelCard = { id: name, onnx: `${name}.onnx`, input: { name: 'input', ...input }, embedding: { tensor: 'embedding', dim: 8 } };
+  const file = path.join(dir, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify(card));
+  return file;
 }

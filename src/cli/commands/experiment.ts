@@ -1,5 +1,6 @@
 import * as path from 'node:path';
-import { runClassification } from '../../experiments/classification';
+import { COMPARED, type ClassificationConfig, runClassification } from '../../experiments/classification';
+import { MAX_VIEWS } from '../../images/views';
 import { runFaces } from '../../experiments/faces';
 import { reportDoc, writeReport, type ExperimentResults } from '../../experiments/report';
 import { ESTIMATORS } from '../../estimators';
@@ -25,7 +26,11 @@ export const experimentCommand: Command = {
   summary: "run the paper's all-pairs experiments and write a report (JSON, Markdown, HTML)",
   positional: 'classification|faces',
   notes:
-    'classification: needs --images and --models (flags marked "faces" do not apply)\n' +
+    'classification: needs --images and --models (flags marked "faces" do not apply); one --images source is\n' +
+    '  split in half (fit / test); --images A,B --test-images B fits on A and half of B and tests on the other\n' +
+    '  half, never on a fit image or any view of one; --views K embeds K views of each fit image (cached in\n' +
+    '  <work>/embeddings with the plain embeddings, so a rerun only refits); --curve adds the drop against the\n' +
+    '  number of fit images with a trend in ln n; --methods lstsq,ridge,ridge-prior compares maps\n' +
     'faces: needs --lfw and --models; faces are detected and aligned first (cache in <work>/align), each card\'s\n' +
     '  own crop kept, or with --no-align taken from a centred crop (the card\'s, else 0.55); at least 2 folds\n' +
     '  (each fold\'s threshold is learnt on the others)\n' +
@@ -38,15 +43,20 @@ export const experimentCommand: Command = {
     models: { type: 'string', value: 'M,M,...', required: true, description: 'a comma-separated list of models (at least two): catalogue ids, cards (.json) or ONNX files (.onnx)' },
     preset: { type: 'string', value: 'NAME', choices: PRESET_NAMES, description: 'complete cards and bare .onnx files with a preset (src/models/presets.ts)' },
     embedding: { type: 'string', value: 'TENSOR', description: 'the embedding tensor of bare .onnx files, by name' },
-    images: { type: 'string', value: 'DIR|MANIFEST', description: 'classification: a folder or manifest of labelled images' },
+    images: { type: 'string', value: 'SRC,SRC,...', description: 'classification: the images to fit on, folders or manifests of labelled images (one without --test-images: half fitted, half tested)' },
+    'test-images': { type: 'string', value: 'DIR|MANIFEST', description: 'classification: the test images; when also in --images, half of them are fitted on and the other half tested' },
+    views: { type: 'number', value: 'K', description: `classification: K views of each fit image (the plain one and K - 1 augmentations, 1 to ${MAX_VIEWS}); test images never` },
+    'views-on': { type: 'string', value: 'SRC,...', description: 'classification: the sources of --images whose fit images get views (default all)' },
+    curve: { type: 'string', value: 'N,N,...', description: 'classification: also fit on the first N distinct images of a seeded order, for a curve of the drop against N (every image is a point too)' },
+    methods: { type: 'string', value: 'M,M,...', description: `classification, instead of --method: compare several maps (${Object.keys(COMPARED).join(', ')})` },
     method: { type: 'string', choices: ESTIMATORS.filter((e) => e !== 'weights'), description: 'the estimator of the fitted maps (default: classification lstsq, faces ridge)' },
-    limit: { type: 'number', value: 'N', description: 'classification: use at most N images' },
+    limit: { type: 'number', value: 'N', description: 'classification: use at most N images of each source' },
     lfw: { type: 'string', value: 'DIR', description: "faces: LFW's folder (pairs.txt + images)" },
     'fit-images': { type: 'number', value: 'N', default: 2000, description: 'faces: images of people in no pair to fit the maps on' },
     folds: { type: 'string', value: '1,2,...', description: 'faces: the folds of pairs.txt to evaluate (default: all)' },
     'no-align': { type: 'boolean', description: 'faces: a centred crop instead of detection and alignment' },
     'choose-crops': { type: 'boolean', description: "faces: choose each network's window of the aligned face (and channel order) on the fitting pool first" },
-    seed: { type: 'number', value: 'S', default: 0, description: 'the seed of the random splits' },
+    seed: { type: 'number', value: 'S', default: 0, description: "the seed of the random splits (classification: also of the views and the curve's order)" },
     work: { type: 'string', value: 'DIR', default: 'embmap-work', description: 'the folder for imported models, embeddings and maps' },
     out: { type: 'string', short: 'o', value: 'DIR', description: 'the report folder (default: <work>/report-<kind>)' },
     json: { type: 'boolean', description: 'print the results as JSON instead of the Markdown summary' },
@@ -65,11 +75,15 @@ export const experimentCommand: Command = {
     const common = { models: list(args.models, 'models'), modelOptions: modelOptions(args), ...estimator(args), work };
     if (kind === 'classification') {
       if (typeof args.images !== 'string') throw new UsageError('--images: expected a folder or manifest, received nothing');
+      const images = list(args.images, 'images');
+      if (images.length > 1 && args['test-images'] === undefined) throw new UsageError(`--test-images: expected the test images when --images names ${images.length} sources, received nothing`);
       results.classification = await runClassification({
-        images: args.images, ...common,
+        images, ...common, ...classificationOptions(args),
         ...(args.limit !== undefined ? { limit: args.limit as number } : {}), seed, progress: process.stderr,
       });
     } else {
+      const only = ['test-images', 'views', 'views-on', 'curve', 'methods'].find((f) => args[f] !== undefined);
+      if (only) throw new UsageError(`--${only}: only applies to the classification experiment`);
       if (typeof args.lfw !== 'string') throw new UsageError("--lfw: expected LFW's folder (pairs.txt + images), received nothing");
       for (const flag of ['source-head', 'target-head'] as const) {
         if (args.prior === 'weights' || args[flag] !== undefined) {
@@ -87,6 +101,33 @@ export const experimentCommand: Command = {
     await printAndWrite(results, out, `embmap experiment ${kind}`, args.json === true);
   },
 };
+
+/** The classification-only flags: test images, views, the curve, the compared maps. */
+function classificationOptions(args: ParsedArgs): Partial<ClassificationConfig> {
+  const { views } = args;
+  if (views !== undefined && (!Number.isInteger(views) || (views as number) < 1 || (views as number) > MAX_VIEWS)) {
+    throw new UsageError(`--views: expected a whole number of views per fit image from 1 to ${MAX_VIEWS}, received ${views}`);
+  }
+  if (args['views-on'] !== undefined && views === undefined) throw new UsageError('--views-on: only applies with --views');
+  const curve = args.curve === undefined ? undefined : list(args.curve, 'curve').map((s) => {
+    if (!/^\d+$/.test(s) || Number(s) < 2) throw new UsageError(`--curve: expected numbers of images >= 2, received '${s}'`);
+    return Number(s);
+  });
+  const methods = args.methods === undefined ? undefined : list(args.methods, 'methods');
+  if (methods) {
+    const bad = methods.find((m) => !(m in COMPARED));
+    if (bad !== undefined) throw new UsageError(`--methods: expected some of ${Object.keys(COMPARED).join(', ')}, received '${bad}'`);
+    const other = ['method', ...Object.keys(ESTIMATOR_FLAGS)].find((f) => args[f] !== undefined);
+    if (other) throw new UsageError(`--${other}: not with --methods (each compared map has its own estimator and parameters)`);
+  }
+  return {
+    ...(args['test-images'] !== undefined ? { testImages: args['test-images'] as string } : {}),
+    ...(views !== undefined ? { views: views as number } : {}),
+    ...(args['views-on'] !== undefined ? { viewsOn: list(args['views-on'], 'views-on') } : {}),
+    ...(curve ? { curve } : {}),
+    ...(methods ? { methods } : {}),
+  };
+}
 
 /** --method and fit's estimator flags, when given (the experiments' own defaults otherwise). */
 function estimator(args: ParsedArgs): { method?: string; params?: Record<string, ParamValue> } {

@@ -5,6 +5,7 @@ import { extract } from '../../extract/pipeline';
 import { openModel } from '../../models/resolve';
 import { PICKS } from '../../faces/align';
 import { FALLBACKS } from '../../faces/stage';
+import { MAX_VIEWS, type ViewOptions } from '../../images/views';
 import { DEVICES, type Device } from '../../onnx/runtime';
 import type { Dataset } from '../../datasets';
 import type { ExtractTarget } from '../../extract/plan';
@@ -24,7 +25,9 @@ export const extractCommand: Command = {
     'embedded from a centred crop with --align-fallback centre.\n' +
     '--queue: run the pass as BullMQ jobs, one per shard of images, taken by `embmap worker` processes on any\n' +
     'machines (docs/CLUSTER.md); shards go to --shared, a folder every worker mounts; --stats keeps each\n' +
-    'shard\'s statistics for `embmap fit --stats`. --workers, --threads and --device are set on each worker.',
+    'shard\'s statistics for `embmap fit --stats`. --workers, --threads and --device are set on each worker.\n' +
+    '--views K: K rows per image, ids <id>#v0 (the plain image) to <id>#v{K-1} (random resized crop, flip, mild\n' +
+    'colour jitter, drawn from --seed and the image id: the same pixels for every model, run and shard).',
   flags: {
     model: { type: 'string', value: 'ID|CARD.json|MODEL.onnx', repeatable: true, required: true, description: 'a catalogue id, a card (.json) or a model (.onnx)' },
     images: { type: 'string', value: 'DIR|MANIFEST', required: true, description: 'a folder or manifest' },
@@ -46,6 +49,8 @@ export const extractCommand: Command = {
     'align-cache': { type: 'string', value: 'DIR', description: 'the alignment cache (default: .embmap-align beside the first --out)' },
     'align-fallback': { type: 'string', choices: FALLBACKS, description: 'an image without a usable face is skipped or embedded from a centred crop (default skip)' },
     'align-pick': { type: 'string', choices: PICKS, description: 'which face of several (default central)' },
+    views: { type: 'number', value: 'K', description: `embed K views of each image: the plain one and K - 1 augmentations (1 to ${MAX_VIEWS})` },
+    seed: { type: 'number', value: 'S', description: 'with --views: the seed of the augmentations (default 0)' },
     json: { type: 'boolean', description: 'print the summary as JSON' },
     queue: { type: 'string', value: 'redis://HOST:PORT/DB', description: 'run on a BullMQ queue in Redis (docs/CLUSTER.md)' },
     'shard-size': { type: 'number', value: 'N', description: 'with --queue: images per shard, a multiple of --batch (default 256)' },
@@ -81,6 +86,7 @@ export const extractCommand: Command = {
 
     const sizes = { batch: integer('batch'), workers: integer('workers'), threads: integer('threads') };
     const maxPixels = integer('max-pixels');
+    const views = viewOptions(args);
     const clusterOnly = ['shard-size', 'shared', 'stats'].find((f) => args[f] !== undefined);
     if (clusterOnly && args.queue === undefined) throw new UsageError(`--${clusterOnly}: only applies with --queue`);
     if (args.queue !== undefined) {
@@ -96,7 +102,7 @@ export const extractCommand: Command = {
       }));
     }
     const targets = loaded.map((model, i) => ({ model, out: outs[i], ...(logits[i] && logits[i] !== '-' ? { logits: logits[i] } : {}) }));
-    if (args.queue !== undefined) return runOnQueue(args, dataset, targets, sizes.batch, maxPixels);
+    if (args.queue !== undefined) return runOnQueue(args, dataset, targets, sizes.batch, maxPixels, views);
     const summary = await extract({
       dataset,
       targets,
@@ -105,6 +111,7 @@ export const extractCommand: Command = {
       device,
       strict: !!args.strict,
       restart: !!args.restart,
+      ...(views ? { views } : {}),
       progress: args.quiet ? null : process.stderr,
       ...(args.align ? {
         align: {
@@ -138,7 +145,8 @@ export const extractCommand: Command = {
       if (m.logits) say(`wrote ${m.logits}: ${summary.rows} x ${m.classes} float32 logits of ${m.id}`);
     }
     const labelled = dataset.labelled ? `, ids and labels in the .ids.tsv sidecars` : ', ids in the .ids.tsv sidecars';
-    say(`${dataset.kind} ${args.images}: ${summary.total} images, ${summary.rows} rows${labelled}`);
+    const of = views ? `${dataset.items.length} images x ${views.count} views = ${summary.total} items` : `${summary.total} images`;
+    say(`${dataset.kind} ${args.images}: ${of}, ${summary.rows} rows${labelled}`);
     if (summary.resumedFrom > 0) say(`resumed: ${summary.resumedFrom} images were already done; this run computed ${summary.computed} in ${summary.batches} batches`);
     else say(`computed ${summary.computed} images in ${summary.batches} batches`);
     say(`${summary.imagesPerSecond.toFixed(1)} images/s; ${summary.seconds.toFixed(1)} s in all, ${summary.setupSeconds.toFixed(1)} s of it loading the model(s)`);
@@ -151,7 +159,7 @@ export const extractCommand: Command = {
 };
 
 /** extract --queue: the coordinator of a cluster run (docs/CLUSTER.md). */
-async function runOnQueue(args: ParsedArgs, dataset: Dataset, targets: ExtractTarget[], batch: number | undefined, maxPixels: number | undefined): Promise<void> {
+async function runOnQueue(args: ParsedArgs, dataset: Dataset, targets: ExtractTarget[], batch: number | undefined, maxPixels: number | undefined, views: ViewOptions | undefined): Promise<void> {
   const stats = ((args.stats as string[] | undefined) ?? []).map((p) => {
     const pair = p.split(':');
     if (pair.length !== 2 || !pair[0] || !pair[1]) throw new UsageError(`--stats: expected SOURCE_ID:TARGET_ID (two model ids), received '${p}'`);
@@ -159,7 +167,7 @@ async function runOnQueue(args: ParsedArgs, dataset: Dataset, targets: ExtractTa
   });
   const s = await extractOnQueue({
     dataset, targets, queue: args.queue as string, batch, shardSize: args['shard-size'] as number | undefined,
-    shared: args.shared as string | undefined, stats, strict: !!args.strict, maxPixels, progress: args.quiet ? null : process.stderr,
+    shared: args.shared as string | undefined, stats, strict: !!args.strict, maxPixels, progress: args.quiet ? null : process.stderr, ...(views ? { views } : {}),
   });
   if (args.json) {
     process.stdout.write(JSON.stringify({ dataset: { kind: dataset.kind, path: args.images, labelled: dataset.labelled }, ...s }, null, 2) + '\n');
@@ -174,4 +182,20 @@ async function runOnQueue(args: ParsedArgs, dataset: Dataset, targets: ExtractTa
   say(`${dataset.kind} ${args.images}: ${s.total} images, ${s.rows} rows in ${s.shards} shards (${s.resumedShards} done by an earlier run), run ${s.run}`);
   say(`${s.imagesPerSecond.toFixed(1)} images/s across the workers; ${s.seconds.toFixed(1)} s in all`);
   for (const k of s.skipped) say(`  skipped ${k.path}: ${k.reason}`);
+}
+
+/** --views and --seed: a whole number of views in [1, MAX_VIEWS]; --seed only with --views. */
+function viewOptions(args: ParsedArgs): ViewOptions | undefined {
+  const { views, seed } = args;
+  if (views === undefined) {
+    if (seed !== undefined) throw new UsageError('--seed: only applies with --views');
+    return undefined;
+  }
+  if (!Number.isInteger(views) || (views as number) < 1 || (views as number) > MAX_VIEWS) {
+    throw new UsageError(`--views: expected a whole number of views per image from 1 to ${MAX_VIEWS}, received ${views}`);
+  }
+  if (seed !== undefined && (!Number.isInteger(seed) || (seed as number) < 0 || (seed as number) > 2 ** 32 - 1)) {
+    throw new UsageError(`--seed: expected an integer from 0 to ${2 ** 32 - 1}, received ${seed}`);
+  }
+  return { count: views as number, ...(seed !== undefined ? { seed: seed as number } : {}) };
 }
