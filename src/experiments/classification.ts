@@ -168,22 +168,23 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
   const testLogits = new Map<string, Matrix>();
   for (const m of models) testLogits.set(m.id, await logits(rows.test.get(m.id)!, head(m.id)));
   const native = new Map(models.map((m) => [m.id, accuracy(testLogits.get(m.id)!, labelsFor(m.id))]));
-  const pairData = (a: string, b: string, fitRows?: Int32Array): PairData => ({
+  const pairData = (a: string, b: string): PairData => ({
     source: a, target: b, headA: head(a), headB: head(b), labels: labelsFor(b),
-    fitA: fitRows ? rows.fit.get(a)!.takeRows(fitRows) : rows.fit.get(a)!, fitB: fitRows ? rows.fit.get(b)!.takeRows(fitRows) : rows.fit.get(b)!,
-    testA: rows.test.get(a)!, native: native.get(b)!, nativeLogits: testLogits.get(b)!,
+    fitA: rows.fit.get(a)!, fitB: rows.fit.get(b)!, testA: rows.test.get(a)!, native: native.get(b)!, nativeLogits: testLogits.get(b)!,
   });
   const weaker = (a: string, b: string) => Math.min(native.get(a)!.top1, native.get(b)!.top1);
   const ordered = models.flatMap((a) => models.filter((b) => b !== a).map((b) => [a.id, b.id] as const));
 
   // Every size of the curve (or every image alone) for every pair: the sizes are nested, so one
-  // pass of statistics per pair serves them all, each map fitted from the statistics so far.
+  // pass of statistics per pair serves them all, each map fitted from the statistics so far
+  // (maps whose lambda rule needs rows are fitted from each size's rows, and need no statistics).
   const nFit = rows.fitItems.length;
   const sizes = cfg.curve ? curveSizes(cfg.curve, nFit) : [nFit];
   const subsets = nestedRows(rows.fitImageOf, nFit, sizes, seed);
   const methods: MethodResult[] = recipes.map((r) => ({ ...r, pairs: [], medianDropPoints: 0, medianWeakerDropPoints: 0 }));
   const drops = sizes.map(() => methods.map(() => [] as [number, number][]));
   const firstAt = sizes.map(() => [] as CurvePoint['pairs']);
+  const needStats = recipes.some((r) => !fitsFromRows(r));
   for (const [a, b] of ordered) {
     const d = pairData(a, b);
     const w = await scoreMap(await headOnlyMap(d), d);
@@ -192,7 +193,7 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
     for (const [i, n] of sizes.entries()) {
       const more = subsets[i].filter((r) => !added[r]);
       more.forEach((r) => (added[r] = 1));
-      if (more.length) await stats.update(d.fitA.takeRows(more), d.fitB.takeRows(more));
+      if (needStats && more.length) await stats.update(d.fitA, d.fitB, { rows: more });
       for (const [k, m] of methods.entries()) {
         const map = await fitPairMap(d, m, { stats, rows: subsets[i] });
         const s = { ...(await scoreMap(map, d)), ...lambdaOf(map) };
@@ -247,7 +248,7 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
 /** The maps to fit: cfg.methods' recipes, or cfg.method with cfg.params (default lstsq, ridge with a prior). */
 function methodRecipes(cfg: ClassificationConfig): { label: string; method: string; params?: Record<string, ParamValue> }[] {
   if (cfg.methods === undefined) {
-    const method = cfg.method ?? (cfg.params?.prior !== undefined ? 'ridge' : 'lstsq');
+    const method = methodOf(cfg);
     return [{ label: cfg.params?.prior !== undefined ? `${method}-prior` : method, method, ...(cfg.params ? { params: cfg.params } : {}) }];
   }
   if (cfg.method !== undefined || cfg.params !== undefined) throw new RangeError('methods: expected either methods or method (with params), received both');
@@ -284,13 +285,24 @@ export async function fitPairMap(d: PairData, cfg: Pick<ClassificationConfig, 'm
   const params = { ...cfg.params };
   // prior 'weights' is the closed form from this pair's own heads.
   if (params.prior === 'weights') Object.assign(params, { sourceHead: d.headA, targetHead: d.headB });
-  const method = (cfg.method ?? (params.prior !== undefined ? 'ridge' : 'lstsq')) as EstimatorName;
+  const method = methodOf(cfg);
   // Scored on the test rows: no held-out diagnostics of its own.
   const options = { method, ...params, validation: 'none', sourceModel: d.source, targetModel: d.target } as FitMapOptions;
   if (!subset) return (await fitMap(d.fitA, d.fitB, options)).map;
-  if (method === 'ridge' && crossValidates(lambdaRule(params))) return (await fitMap(d.fitA.takeRows(subset.rows), d.fitB.takeRows(subset.rows), options)).map;
+  if (fitsFromRows(cfg)) return (await fitMap(d.fitA.takeRows(subset.rows), d.fitB.takeRows(subset.rows), options)).map;
   const checked = splitOptions(options);
   return (await fitFromFolds(checked.method, checked.params, [subset.stats], [], checked.protocol)).map;
+}
+
+/** The estimator of a recipe: the one named, else lstsq, or ridge with a prior. */
+function methodOf(cfg: Pick<ClassificationConfig, 'method' | 'params'>): EstimatorName {
+  return (cfg.method ?? (cfg.params?.prior !== undefined ? 'ridge' : 'lstsq')) as EstimatorName;
+}
+
+/** Whether the map is fitted from rows rather than one set of statistics: ridge with a k-fold lambda rule (a 'weights' prior brings the target head, whose rule is cv-top1). */
+function fitsFromRows(cfg: Pick<ClassificationConfig, 'method' | 'params'>): boolean {
+  const params = cfg.params ?? {};
+  return methodOf(cfg) === 'ridge' && crossValidates(lambdaRule({ lambda: params.lambda, targetHead: params.prior === 'weights' ? true : params.targetHead }));
 }
 
 /** How the map's ridge lambda was chosen and its value (Infinity: the prior kept), from its metadata. */
