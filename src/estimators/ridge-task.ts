@@ -11,6 +11,7 @@ import { assertInteger, fail } from '../core/validate';
 import type { Engine } from '../engine/engine';
 import { SufficientStats, type StatsPrecision } from '../engine/stats';
 import { identityFolds, identityPairs, scorePairs, type PairScore } from '../evaluate/identity-pairs';
+import { rowsByFold } from '../evaluate/split';
 import { cosine } from '../evaluate/verification';
 import { normalProblem } from './normal-equations';
 import { RidgeEstimator } from './ridge';
@@ -48,9 +49,9 @@ export async function lambdaByVerification(X: Matrix, Y: Matrix, labels: readonl
   const fold = identityFolds(labels, k, opts.seed ?? 0);
   const statsOpts = { engine: opts.engine, precision: opts.precision };
   const Yx = Y.dtype === X.dtype ? Y : Y.astype(X.dtype);
-  const rowsOf = Array.from({ length: k }, (_, f) => Array.from(fold.keys()).filter((r) => fold[r] === f));
+  const rowsOf = rowsByFold(fold, k);
   const parts: SufficientStats[] = [];
-  for (const rows of rowsOf) parts.push(await new SufficientStats(X.cols, Y.cols, statsOpts).update(X.takeRows(rows), Yx.takeRows(rows)));
+  for (const rows of rowsOf) parts.push(await new SufficientStats(X.cols, Y.cols, statsOpts).update(X, Yx, { rows }));
   const total = parts[0].clone();
   for (const s of parts.slice(1)) total.merge(s);
   const est = (lambda: number | 'gcv') => new RidgeEstimator({ lambda, precision: opts.precision }, { engine: opts.engine });
@@ -61,10 +62,10 @@ export async function lambdaByVerification(X: Matrix, Y: Matrix, labels: readonl
   for (let f = 0; f < k; f++) {
     const train = total.clone().subtract(parts[f]);
     const rows = rowsOf[f];
-    const pairs = identityPairs(rows.map((_, i) => i), rows.map((r) => labels[r]), { maxMismatched: opts.maxMismatched ?? 5000, seed: (opts.seed ?? 0) + f });
-    const target = Y.takeRows(rows);
+    const pairs = identityPairs(Array.from(rows.keys()), Array.from(rows, (r) => labels[r]), { maxMismatched: opts.maxMismatched ?? 5000, seed: (opts.seed ?? 0) + f });
+    const source = X.takeRows(rows), target = Y.takeRows(rows);
     for (const [g, lambda] of grid.entries()) {
-      const mapped = await (await est(lambda).fitStats(train)).transform(X.takeRows(rows));
+      const mapped = await (await est(lambda).fitStats(train)).transform(source);
       for (const p of pairs) scored[g].push({ score: cosine(mapped.row(p.a), target.row(p.b)), same: p.same });
     }
   }

@@ -40,7 +40,7 @@ export function foldOf(n: number, k: number, seed: number): Uint16Array {
 }
 
 /** Rows start .. end of a fold assignment, grouped by fold: offsets from start, ascending. */
-export function rowsByFold(fold: Uint16Array, k: number, start = 0, end = fold.length): Int32Array[] {
+export function rowsByFold(fold: ArrayLike<number>, k: number, start = 0, end = fold.length): Int32Array[] {
   const count = new Int32Array(k);
   for (let i = start; i < end; i++) count[fold[i]]++;
   const out = Array.from(count, (c) => new Int32Array(c));
