@@ -4,11 +4,11 @@
 // checked, not assumed: every row's id is read back from the sidecars and no test image may appear
 // among the fit rows, as itself or as a view. Embeddings come from the workspace's cache.
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Matrix } from '../core/matrix';
 import { imagenetDataset, type Dataset, type ImageItem } from '../datasets';
 import { trainTestSplit } from '../evaluate/split';
+import { realPathOf } from '../io/paths';
 import type { ProgressStream } from '../extract/progress';
 import { imageOfViewId } from '../images/views';
 import { embedAll, type WorkModel } from './workspace';
@@ -122,15 +122,8 @@ export async function poolRows(cfg: PoolConfig, models: WorkModel[], work: strin
 
 /** Throws naming the first image that is both fitted on and tested (by its file, links resolved). */
 export function assertDisjoint(fit: readonly { path: string }[], test: readonly { id: string; path: string }[]): void {
-  const real = (p: string) => {
-    try {
-      return fs.realpathSync(p);
-    } catch {
-      return path.resolve(p);
-    }
-  };
-  const fitted = new Set(fit.map((it) => real(it.path)));
-  const both = test.find((it) => fitted.has(real(it.path)));
+  const fitted = new Set(fit.map((it) => realPathOf(it.path)));
+  const both = test.find((it) => fitted.has(realPathOf(it.path)));
   if (both) throw new Error(`test images: expected none among the fit rows, found ${both.id} (${both.path}) in both`);
 }
 
