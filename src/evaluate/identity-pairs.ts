@@ -37,6 +37,13 @@ export function identityPairs(rows: readonly number[], labels: readonly string[]
   return [...matched, ...mismatched];
 }
 
+/** How many identities have two or more images: identityFolds needs at least one per fold. */
+export function identitiesWithPairs(labels: readonly string[]): number {
+  const count = new Map<string, number>();
+  for (const l of labels) count.set(l, (count.get(l) ?? 0) + 1);
+  return [...count.values()].filter((c) => c > 1).length;
+}
+
 /**
  * Identity folds: fold of each row, all images of an identity in one fold. Identities with two
  * or more images are dealt first (seeded order, round robin), so every fold gets matched pairs.

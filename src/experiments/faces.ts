@@ -12,6 +12,7 @@ import type { EstimatorName } from '../estimators/estimator';
 import { fitMap, type FitMapOptions } from '../estimators/fit-map';
 import type { ParamValue } from '../estimators/params';
 import { lambdaByVerification, type TaskLambdaPoint } from '../estimators/ridge-task';
+import { identitiesWithPairs } from '../evaluate/identity-pairs';
 import { identify, type IdentificationResult } from '../evaluate/identification';
 import { makeRng, permutation } from '../evaluate/split';
 import { cosine, evaluateVerification, type VerificationResult } from '../evaluate/verification';
@@ -122,6 +123,9 @@ export const ALIGNED_CROP: Record<string, AlignedCrop> = {
   'faceapi-resnet': { crop: 0.36, centre: [0.5, 0.58] },
 };
 
+/** Identity folds of lambda 'task' (each needs an identity with two or more images). */
+const TASK_FOLDS = 5;
+
 export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   const seed = cfg.seed ?? 0;
   const all = lfwDataset(cfg.lfw);
@@ -191,11 +195,14 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   // Rank-k maps reuse the ridge penalty the full map of the same pair chose (none for unpenalised estimators).
   // The experiment scores its maps itself (verification on held-out identities): no diagnostics.
   // lambda 'task': chosen first on held-out identities of these rows (ridge-task.ts), then fitted as a fixed lambda.
+  // Too few identities with two images among the rows (the curve's first sizes) for 'task': GCV there, and the curve says so.
   const task = method === 'ridge' && params.lambda === 'task';
-  const fitPair = async (a: WorkModel, b: WorkModel, rows: number[], low?: { rank: number; lambda?: number }, lambda?: 'gcv'): Promise<{ map: LinearMap; task?: Awaited<ReturnType<typeof lambdaByVerification>> }> => {
-    const X = E(a).takeRows(rows), Y = E(b).takeRows(rows);
-    const chosen = task && !low && !lambda ? await lambdaByVerification(X, Y, rows.map((r) => labels[r]), { seed }) : undefined;
-    const estimator = low === undefined ? { method: method as EstimatorName, ...params, ...(chosen ? { lambda: chosen.lambda } : lambda ? { lambda } : {}) } : { method: 'lowrank' as const, ...low };
+  const fitPair = async (a: WorkModel, b: WorkModel, rows: number[], low?: { rank: number; lambda?: number }, curve = false): Promise<{ map: LinearMap; task?: Awaited<ReturnType<typeof lambdaByVerification>> }> => {
+    const X = E(a).takeRows(rows), Y = E(b).takeRows(rows), rowLabels = rows.map((r) => labels[r]);
+    const byTask = task && !low && !(curve && identitiesWithPairs(rowLabels) < TASK_FOLDS);
+    const chosen = byTask ? await lambdaByVerification(X, Y, rowLabels, { seed, folds: TASK_FOLDS }) : undefined;
+    const fallback = task && !byTask ? { lambda: 'gcv' } : {};
+    const estimator = low === undefined ? { method: method as EstimatorName, ...params, ...fallback, ...(chosen ? { lambda: chosen.lambda } : {}) } : { method: 'lowrank' as const, ...low };
     const options = { ...estimator, sourceModel: a.id, targetModel: b.id, validation: 'none' } as FitMapOptions;
     return { map: (await fitMap(X, Y, options)).map, ...(chosen ? { task: chosen } : {}) };
   };
@@ -236,11 +243,7 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
     result.curves.source = a.id;
     result.curves.target = b.id;
     for (const n of (cfg.pairCurve ?? [25, 50, 100, 250, 500, 1000, 2000, 5000]).filter((n) => n <= fitRows.length)) {
-      // Too few identities with two images among the first n for 'task': GCV there, and the curve says so.
-      const fit = await fitPair(a, b, fitRows.slice(0, n)).catch(async (e: Error) => {
-        if (!task || !/identities with two or more images/.test(e.message)) throw e;
-        return fitPair(a, b, fitRows.slice(0, n), undefined, 'gcv');
-      });
+      const fit = await fitPair(a, b, fitRows.slice(0, n), undefined, true);
       result.curves.pairs.push([n, verify(await fit.map.applyBatch(E(a)), E(b)).accuracy]);
       const l = lambdaOf(fit);
       result.curves.pairsLambda.push({ n, ...(l.lambda !== undefined ? { lambda: l.lambda, rule: l.lambdaRule } : {}) });
