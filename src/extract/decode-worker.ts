@@ -34,16 +34,23 @@ async function decodeBatch(req: DecodeRequest): Promise<DecodeReply> {
   const sizes = req.specs.map(inputSize);
   const ok = new Array<boolean>(req.files.length).fill(false);
   const failures: DecodeReply['failures'] = [];
-  // Views of one image sit side by side in a batch: each file is decoded once per batch.
+  // Views of one image sit side by side in a batch: each file is decoded once per batch, and its
+  // pixels are let go after its last use (a batch of large plain images is never held at once).
   const decoded = new Map<string, Promise<DecodedImage>>();
+  const uses = new Map<string, number>();
+  for (const f of req.files) uses.set(f, (uses.get(f) ?? 0) + 1);
   let next = 0;
   const lane = async () => {
     for (let i = next++; i < req.files.length; i = next++) {
       const file = req.files[i];
       try {
         if (!decoded.has(file)) decoded.set(file, decodeImage(file, req.maxPixels));
+        const pending = decoded.get(file)!;
+        const left = uses.get(file)! - 1;
+        uses.set(file, left);
+        if (left === 0) decoded.delete(file);
         const view = req.views?.[i];
-        const image = view ? applyView(await decoded.get(file)!, view) : await decoded.get(file)!;
+        const image = view ? applyView(await pending, view) : await pending;
         for (let s = 0; s < req.specs.length; s++) await preprocessInto(image, req.specs[s], outs[s], i * sizes[s]);
         ok[i] = true;
       } catch (err) {
