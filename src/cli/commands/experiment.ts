@@ -8,6 +8,7 @@ import type { ParamValue } from '../../estimators/params';
 import { renderMarkdown } from '../../report/document';
 import { keepNonFinite } from '../../io/json';
 import { UsageError, type Command, type ParsedArgs } from '../command';
+import { viewCount } from './extract';
 import { ESTIMATOR_FLAGS, estimatorParams } from './fit';
 import { PRESET_NAMES } from '../../models/presets';
 
@@ -104,10 +105,7 @@ export const experimentCommand: Command = {
 
 /** The classification-only flags: test images, views, the curve, the compared maps. */
 function classificationOptions(args: ParsedArgs): Partial<ClassificationConfig> {
-  const { views } = args;
-  if (views !== undefined && (!Number.isInteger(views) || (views as number) < 1 || (views as number) > MAX_VIEWS)) {
-    throw new UsageError(`--views: expected a whole number of views per fit image from 1 to ${MAX_VIEWS}, received ${views}`);
-  }
+  const views = args.views === undefined ? undefined : viewCount(args.views, 'fit image');
   if (args['views-on'] !== undefined && views === undefined) throw new UsageError('--views-on: only applies with --views');
   const curve = args.curve === undefined ? undefined : list(args.curve, 'curve').map((s) => {
     if (!/^\d+$/.test(s) || Number(s) < 2) throw new UsageError(`--curve: expected numbers of images >= 2, received '${s}'`);
@@ -122,7 +120,7 @@ function classificationOptions(args: ParsedArgs): Partial<ClassificationConfig> 
   }
   return {
     ...(args['test-images'] !== undefined ? { testImages: args['test-images'] as string } : {}),
-    ...(views !== undefined ? { views: views as number } : {}),
+    ...(views !== undefined ? { views } : {}),
     ...(args['views-on'] !== undefined ? { viewsOn: list(args['views-on'], 'views-on') } : {}),
     ...(curve ? { curve } : {}),
     ...(methods ? { methods } : {}),

@@ -191,11 +191,17 @@ function viewOptions(args: ParsedArgs): ViewOptions | undefined {
     if (seed !== undefined) throw new UsageError('--seed: only applies with --views');
     return undefined;
   }
-  if (!Number.isInteger(views) || (views as number) < 1 || (views as number) > MAX_VIEWS) {
-    throw new UsageError(`--views: expected a whole number of views per image from 1 to ${MAX_VIEWS}, received ${views}`);
-  }
+  const count = viewCount(views, 'image');
   if (seed !== undefined && (!Number.isInteger(seed) || (seed as number) < 0 || (seed as number) > 2 ** 32 - 1)) {
     throw new UsageError(`--seed: expected an integer from 0 to ${2 ** 32 - 1}, received ${seed}`);
   }
-  return { count: views as number, ...(seed !== undefined ? { seed: seed as number } : {}) };
+  return { count, ...(seed !== undefined ? { seed: seed as number } : {}) };
+}
+
+/** --views's value (extract's and the experiment's): a whole number of views per `what` in [1, MAX_VIEWS]. */
+export function viewCount(views: unknown, what: string): number {
+  if (!Number.isInteger(views) || (views as number) < 1 || (views as number) > MAX_VIEWS) {
+    throw new UsageError(`--views: expected a whole number of views per ${what} from 1 to ${MAX_VIEWS}, received ${views}`);
+  }
+  return views as number;
 }
