@@ -1,6 +1,7 @@
 // Every engine operation against a float64 reference on fresh random inputs, on every backend
 // this build offers, in float32 and float64, through both the sync and the async path.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { Matrix, type DType } from '../src/core/matrix';
 import { Engine } from '../src/engine/engine';
@@ -277,4 +278,27 @@ test('an async operation keeps its inputs alive and leaves the event loop free',
   clearInterval(timer);
   for (const r of results) assert.ok(relErr(r.data, ref.data) < 1e-6);
   assert.ok(ticks > 0, 'the event loop ran while the products were computed');
+});
+
+// Large arrays ask for transparent huge pages before their first touch (core/matrix.ts allocate):
+// where the kernel's policy allows them, touching one must grow this process's huge-page memory.
+test('large matrices are backed by transparent huge pages where the kernel allows them', (t) => {
+  let policy = '';
+  try {
+    policy = fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8');
+  } catch {
+    // not Linux, or no THP
+  }
+  if (!/\[(madvise|always)\]/.test(policy)) {
+    t.skip(`transparent huge pages not offered here (policy: ${policy.trim() || 'absent'})`);
+    return;
+  }
+  const hugeKiB = () => Number(/AnonHugePages:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/smaps_rollup', 'utf8'))![1]);
+  const before = hugeKiB();
+  const m = Matrix.zeros(1024, 2048, 'float64'); // 16 MiB
+  assert.ok(m.data.every((v) => v === 0));
+  m.data.fill(1);
+  const grown = hugeKiB() - before;
+  assert.ok(grown >= 4096, `expected at least 4 MiB more huge-page memory after touching a 16 MiB matrix, got ${grown} KiB`);
+  assert.equal(m.data.reduce((a, b) => a + b, 0), 1024 * 2048);
 });

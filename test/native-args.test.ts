@@ -22,6 +22,10 @@ const cases: Record<keyof NativeBinding, Case[]> = {
     ['mode not a string', () => binding().setPrecision(be, 32 as unknown as string), /precision: expected a string, received number 32/],
   ],
   cudaStatus: [['extra argument', () => (binding().cudaStatus as (x: number) => unknown)(1), /expected 0 arguments/]],
+  adviseHugePages: [
+    ['no array', () => (binding().adviseHugePages as () => unknown)(), /adviseHugePages: expected 1 arguments?, received 0/],
+    ['Int32Array', () => binding().adviseHugePages(new Int32Array(4) as unknown as Float64Array), /array: expected a Float32Array or Float64Array, received Int32Array/],
+  ],
   blasStatus: [['extra argument', () => (binding().blasStatus as (x: number) => unknown)(1), /expected 0 arguments/]],
   gemm: [
     ['too few arguments', () => (binding().gemm as (...a: unknown[]) => unknown)(be, f32(4)), /gemm: expected 12 arguments, received 2/],

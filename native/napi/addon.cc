@@ -84,6 +84,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerLinalg(env, exports);
   registerStats(env, exports);
   registerSimilarity(env, exports);
+  registerMemory(env, exports);
   return exports;
 }
 

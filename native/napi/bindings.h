@@ -10,6 +10,7 @@ void registerInfo(Napi::Env env, Napi::Object exports);
 void registerLinalg(Napi::Env env, Napi::Object exports);
 void registerStats(Napi::Env env, Napi::Object exports);
 void registerSimilarity(Napi::Env env, Napi::Object exports);
+void registerMemory(Napi::Env env, Napi::Object exports);
 
 // Calls f with a null pointer of the array's element type (float or double).
 template <typename F>

@@ -1,5 +1,6 @@
 // Matrix: a row-major view over a Float32Array or Float64Array. The typed array IS the storage:
 // native calls read and write it in place, so no copy happens at the JS/C++ boundary.
+import { binding } from '../native/binding';
 import { assertDType, assertInteger, fail } from './validate';
 
 export type DType = 'float32' | 'float64';
@@ -10,8 +11,26 @@ export function dtypeOf(data: FloatArray): DType {
   return data instanceof Float32Array ? 'float32' : 'float64';
 }
 
+// Arrays from this size up ask for transparent huge pages before their first touch: on virtual
+// machines a fresh page's fault is slow (a new 32 MiB p x p matrix took ~95 ms to fill, ~12 ms
+// advised; native/napi/memory.cc). Advice only: without the addon the array is still returned.
+const HUGE_ADVICE_BYTES = 4 << 20;
+let advise: ((a: FloatArray) => boolean) | null | undefined;
+
+/** A zeroed array of `length` elements; large ones are backed by huge pages where the system allows. */
 export function allocate(dtype: DType, length: number): FloatArray {
-  return dtype === 'float32' ? new Float32Array(length) : new Float64Array(length);
+  const out = dtype === 'float32' ? new Float32Array(length) : new Float64Array(length);
+  if (out.byteLength >= HUGE_ADVICE_BYTES) {
+    if (advise === undefined) {
+      try {
+        advise = binding().adviseHugePages;
+      } catch {
+        advise = null; // no addon: nothing to advise with, and every engine call says why
+      }
+    }
+    advise?.(out);
+  }
+  return out;
 }
 
 export class Matrix<D extends DType = DType> {
@@ -99,7 +118,9 @@ export class Matrix<D extends DType = DType> {
   }
 
   clone(): Matrix<D> {
-    return new Matrix<D>(this.data.slice() as ArrayFor<D>, this.rows, this.cols);
+    const out = allocate(this.dtype, this.data.length) as ArrayFor<D>;
+    out.set(this.data);
+    return new Matrix<D>(out, this.rows, this.cols);
   }
 
   astype<E extends DType>(dtype: E): Matrix<E> {

@@ -9,7 +9,7 @@
 // default the products are formed in float64 (`precision: 'float64'`), so the statistics are as
 // accurate as the data; `precision: 'float32'` forms them in float32 within row blocks (about
 // twice the speed; the map then carries relative error ~ cond(X)^2 * 1e-7, see docs/MAPS.md).
-import { Matrix } from '../core/matrix';
+import { allocate, Matrix } from '../core/matrix';
 import { allFinite, assertBoolean, assertFinite, assertInteger, assertMatrix, assertOneOf, fail } from '../core/validate';
 import { binding } from '../native/binding';
 import { Engine } from './engine';
@@ -92,14 +92,14 @@ export class SufficientStats {
     this.sumX = new Float64Array(p);
     this.sumY = new Float64Array(q);
     this.sqY = new Float64Array(q);
-    this.xtx = new Float64Array(p * p);
-    this.xty = new Float64Array(p * q);
-    this.yty = opts.yty ? new Float64Array(q * q) : null;
+    this.xtx = allocate('float64', p * p) as Float64Array;
+    this.xty = allocate('float64', p * q) as Float64Array;
+    this.yty = opts.yty ? (allocate('float64', q * q) as Float64Array) : null;
   }
 
   /** A workspace for updates of up to `rows` rows (UpdateOptions.workspace). */
   static workspace(p: number, q: number, rows: number): Float64Array {
-    return new Float64Array(binding().statsWorkspace(p, q, rows));
+    return allocate('float64', binding().statsWorkspace(p, q, rows)) as Float64Array;
   }
 
   /** Rows seen so far. */
@@ -290,7 +290,7 @@ function addShifted(out: Float64Array, sign: number, m: Float64Array, sa: Float6
 }
 
 function shifted(m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number): Matrix<'float64'> {
-  const out = new Float64Array(m.length);
+  const out = allocate('float64', m.length) as Float64Array;
   addShifted(out, 1, m, sa, da, sb, db, n);
   return new Matrix<'float64'>(out, sa.length, sb.length);
 }

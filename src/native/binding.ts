@@ -9,6 +9,8 @@ export interface NativeBinding {
   setThreads(backend: string, threads: number): void;
   setPrecision(backend: string, precision: string): boolean;
   cudaStatus(): { available: boolean; reason: string };
+  /** Asks for transparent huge pages behind the array's whole 2 MiB pages (native/napi/memory.cc). */
+  adviseHugePages(array: FloatArr): boolean;
   blasStatus(): { available: boolean; reason: string };
   gemm(
     backend: string, A: FloatArr, aRows: number, aCols: number, transA: boolean,
