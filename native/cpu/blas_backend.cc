@@ -28,6 +28,7 @@
 #include "cpu/blas_lib.h"
 #include "engine/backend.h"
 #include "engine/finite.h"
+#include "portable/kernels.h"
 
 namespace embmap {
 namespace {
@@ -209,18 +210,18 @@ class BlasLinalg final : public Linalg<T> {
     // A non-finite value in row i of the (read) lower triangle first spoils pivot i.
     for (int64_t i = 0; i < n; i++)
       if (!allFinite(1, i + 1, A + i * lda, lda)) return i + 1;
-    // Right-looking blocked Cholesky: LAPACK factors each diagonal block (one thread), and the
-    // panel solve and trailing update, where the O(n^3) work is, go to BLAS-3 on every thread
-    // (LAPACK's own blocking would run them on one). Read column-major, row-major A is A^T: the
-    // upper factor U (A = U^T U) that LAPACK computes is, read row-major, the lower factor L.
-    constexpr int64_t nb = 256;
+    // Right-looking blocked Cholesky: the panel solve and trailing update, where the O(n^3) work
+    // is, go to BLAS-3 on every thread. The diagonal blocks are factored by our own unblocked
+    // kernel: LAPACK's potrf on them makes many tiny BLAS calls through the Fortran interface,
+    // whose per-call cost made those blocks, 1% of the flops, half of a 2048 factorisation's time
+    // (bench/RESULTS.md, "fold-solve"). Read column-major, row-major A is A^T, so the lower factor
+    // the kernel computes row-major is LAPACK's upper U (A = U^T U) column-major.
+    constexpr int64_t nb = 128;
     const int threads = threads_.load();
     for (int64_t j = 0; j < n; j += nb) {
       const int64_t jb = std::min(nb, n - j), rest = n - j - jb;
       T* A11 = A + j * lda + j;
-      int jbi = int(jb), ldai = int(lda), info = 0;
-      lapack_.potrf("U", &jbi, A11, &ldai, &info);
-      if (info != 0) return j + info;
+      if (const int64_t info = portable::potrfUnblocked(jb, A11, lda)) return j + info;
       if (rest == 0) break;
       T* A21 = A11 + jb * lda;  // column-major: the jb x rest block U12
       T* A22 = A21 + jb;

@@ -7,7 +7,8 @@ namespace {
 
 constexpr int64_t kBlock = 128;
 
-// Lower Cholesky of an n x n block (only its lower triangle is read). Returns 0 or j+1.
+}  // namespace
+
 template <typename T>
 int64_t potrfUnblocked(int64_t n, T* A, int64_t lda) {
   for (int64_t j = 0; j < n; ++j) {
@@ -23,8 +24,6 @@ int64_t potrfUnblocked(int64_t n, T* A, int64_t lda) {
   }
   return 0;
 }
-
-}  // namespace
 
 template <typename T>
 int64_t potrf(const Ctx& ctx, int64_t n, T* A, int64_t lda) {
@@ -91,6 +90,8 @@ void potrs(const Ctx& ctx, int64_t n, int64_t nrhs, const T* L, int64_t ldl, T* 
   }
 }
 
+template int64_t potrfUnblocked<float>(int64_t, float*, int64_t);
+template int64_t potrfUnblocked<double>(int64_t, double*, int64_t);
 template int64_t potrf<float>(const Ctx&, int64_t, float*, int64_t);
 template int64_t potrf<double>(const Ctx&, int64_t, double*, int64_t);
 template void potrs<float>(const Ctx&, int64_t, int64_t, const float*, int64_t, float*,

@@ -35,6 +35,11 @@ void syrkT(const Ctx& ctx, int64_t n, int64_t k, T alpha, const T* A, int64_t ld
            T* C, int64_t ldc);
 template <typename T>
 int64_t potrf(const Ctx& ctx, int64_t n, T* A, int64_t lda);
+// Lower Cholesky of a small n x n block in place (only its lower triangle is read), one thread,
+// dot products accumulated in double: the diagonal blocks of the blocked factorisations.
+// Returns 0 or the failing order j+1.
+template <typename T>
+int64_t potrfUnblocked(int64_t n, T* A, int64_t lda);
 template <typename T>
 void potrs(const Ctx& ctx, int64_t n, int64_t nrhs, const T* L, int64_t ldl, T* B,
            int64_t ldb);
