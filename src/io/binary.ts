@@ -3,7 +3,7 @@
 // mapping between the library's matrices and flat tensors.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import type { DType, FloatArray } from '../core/matrix';
+import { allocate, type DType, type FloatArray } from '../core/matrix';
 import { fail, isMatrix } from '../core/validate';
 
 /** A file whose content does not match its format. The message starts with the file's path. */
@@ -71,9 +71,9 @@ export function readExact(fd: number, target: Uint8Array, position: number, path
 
 /** Reads `count` elements of `dtype` at `position` into a freshly allocated typed array. */
 export function readFloats(fd: number, dtype: DType, count: number, position: number, path: string, what: string): FloatArray {
-  const buffer = new ArrayBuffer(count * ITEM_SIZE[dtype]);
-  readExact(fd, new Uint8Array(buffer), position, path, what);
-  return dtype === 'float32' ? new Float32Array(buffer) : new Float64Array(buffer);
+  const out = allocate(dtype, count);
+  readExact(fd, bytesOf(out), position, path, what);
+  return out;
 }
 
 export interface FlatTensor {
