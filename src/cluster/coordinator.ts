@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { allocate } from '../core/matrix';
 import { assertInteger, fail } from '../core/validate';
 import type { SkippedImage } from '../extract/checkpoint';
 import { type ExtractOptions, type ShardRange, planExtraction, shardRanges, writeOutputs } from '../extract/plan';
@@ -168,7 +169,7 @@ export async function extractOnQueue(options: ClusterExtractOptions): Promise<Cl
     const rows = shards.reduce((a, s) => a + s.rows, 0);
     const skipped = shards.flatMap((s) => s.skipped);
     writeOutputs(plan, skipped, rows, (k) => {
-      const out = new Float32Array(rows * plan.dims[k]);
+      const out = allocate('float32', rows * plan.dims[k]) as Float32Array;
       let at = 0;
       for (const r of ranges) {
         const [rowsOfK] = readShard(shardFile(shared, r.index), run, r, plan.dims, k).outputs;

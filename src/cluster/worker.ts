@@ -6,7 +6,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { assertInteger } from '../core/validate';
-import { Matrix } from '../core/matrix';
+import { allocate, Matrix } from '../core/matrix';
 import { SufficientStats } from '../engine/stats';
 import type { SkippedImage } from '../extract/checkpoint';
 import { DecodePool } from '../extract/decode-pool';
@@ -83,7 +83,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const models = planModels(opened.map((r) => r.prepared));
     const { start, end } = d.shard;
     const n = end - start;
-    const outputs = models.dims.map((dim) => new Float32Array(n * dim));
+    const outputs = models.dims.map((dim) => allocate('float32', n * dim) as Float32Array);
     const skipped: SkippedImage[] = [];
     let rows = 0;
     const range = new RangeEmbedder({ ...models, dataset: { items: d.items }, items: d.items, batch: d.batch, prefetch: decodeWorkers + 1, strict: d.strict, maxPixels: d.maxPixels }, pool, 0, n);

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { allocate } from '../core/matrix';
 import { isAlive, tempWriter, writeFileAtomic } from '../io/atomic';
 import { FileFormatError, readExact } from '../io/binary';
 import type { WriteReply, WriteRequest } from './checkpoint-writer';
@@ -162,7 +163,7 @@ export class Checkpoint {
 
   /** Output k's rows so far (rows x dims[k] float32 values); call flush() first. */
   read(k: number): Float32Array {
-    const out = new Float32Array(this.record.rows * this.record.dims[k]);
+    const out = allocate('float32', this.record.rows * this.record.dims[k]) as Float32Array;
     readExact(this.fds[k], new Uint8Array(out.buffer), 0, path.join(this.dir, `${k}.f32`), 'checkpoint data');
     return out;
   }
