@@ -33,7 +33,7 @@ const cards = [
   writeSmallCard(work, 'neta', { size: [32, 32], layout: 'NCHW', channels: 'RGB', scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], resize: 'crop' }, rng),
   writeSmallCard(work, 'netb', { size: [40, 48], layout: 'NHWC', channels: 'BGR', scale: 1, mean: [104, 117, 123], std: [58, 57, 57], resize: 'pad', crop: 0.66, cropCentre: [0.5, 0.58] }, rng),
 ];
-const cfg = { lfw: LFW, models: cards, work, fitImages: 30, seed, pairCurve: [10, 30], rankCurve: [2] };
+const cfg = { lfw: LFW, models: cards, work, fitImages: 30, seed, pairCurve: [10, 30], rankCurve: [2], curvePair: { source: 'netb', target: 'neta' } };
 
 /** The embeddings of `model` in the work folder's embedding folder named by `match`. */
 function embeddingsOf(match: (dir: string) => boolean, model: string): LoadedEmbeddingSet {
@@ -46,6 +46,7 @@ function embeddingsOf(match: (dir: string) => boolean, model: string): LoadedEmb
 
 test('faces --views: K rows per fitting image, the same pixels for every network, test images plain, maps fitted on the views', async () => {
   await assert.rejects(runFaces({ ...cfg, views: 0 }), /^RangeError: views\.count: expected an integer in \[1, 1000\], received number 0/);
+  await assert.rejects(runFaces({ ...cfg, curvePair: { source: 'neta', target: 'neta' } }), /^RangeError: curvePair: expected two distinct model ids of neta, netb, received string "neta -> neta"/);
   const plain = await runFaces(cfg);
   const r = await runFaces({ ...cfg, views: K });
   assert.equal(plain.views, 1);
@@ -56,6 +57,7 @@ test('faces --views: K rows per fitting image, the same pixels for every network
   // The evaluated images are embedded once, without views: the native results do not change.
   assert.deepEqual(r.models, plain.models);
   assert.deepEqual(r.curves.pairs.map(([n]) => n), [10, 30], 'the curve counts distinct images');
+  assert.deepEqual([r.curves.source, r.curves.target, plain.curves.source], ['netb', 'neta', 'netb'], 'the curves of the pair asked for');
 
   const lfw = lfwDataset(LFW);
   const evaluated = new Set(lfw.pairs!.flatMap((p) => [p.a, p.b]));

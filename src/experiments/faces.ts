@@ -10,6 +10,7 @@
 // normalisation, so every network sees the same pixels; the evaluated images are never augmented.
 import * as path from 'node:path';
 import type { Matrix } from '../core/matrix';
+import { fail } from '../core/validate';
 import { lfwDataset, type Dataset, type LfwPair } from '../datasets';
 import type { EstimatorName } from '../estimators/estimator';
 import { fitMap, type FitMapOptions } from '../estimators/fit-map';
@@ -66,6 +67,8 @@ export interface FacesConfig {
   pairCurve?: number[];
   /** Points of the accuracy-against-rank curve (capped at the dimensions). */
   rankCurve?: number[];
+  /** The ordered pair (model ids) of both curves, e.g. to compare runs (default: the pair with the smallest penalty). */
+  curvePair?: { source: string; target: string };
   from?: Record<string, string>;
   progress?: ProgressStream | null;
 }
@@ -109,7 +112,7 @@ export interface FacesResult {
   crops?: CropChoice;
   /** The windows and channel orders used, by network. */
   windows?: Record<string, Required<AlignedCrop>>;
-  /** For the best pair: cross accuracy against distinct fitting images (each with its views) (with each map's lambda and its rule) and against rank. */
+  /** For the best pair (or curvePair): cross accuracy against distinct fitting images (each with its views) (with each map's lambda and its rule) and against rank. */
   curves: { source: string; target: string; pairs: [number, number][]; pairsLambda: { n: number; lambda?: number; rule?: string }[]; rank: [number, number][] };
 }
 
@@ -152,6 +155,10 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   const fitIds = new Set(fitItems.map((i) => i.id));
   const dataset: Dataset = { ...all, items: all.items.filter((i) => evalIds.has(i.id) || fitIds.has(i.id)), pairs };
   const models = await prepareModels(cfg.models, `${cfg.work}/models`, cfg.from, cfg.modelOptions);
+  if (cfg.curvePair) {
+    const { source, target } = cfg.curvePair, ids = models.map((m) => m.id);
+    if (source === target || !ids.includes(source) || !ids.includes(target)) fail(RangeError, 'curvePair', `two distinct model ids of ${ids.join(', ')}`, `${source} -> ${target}`);
+  }
   let embedDir: string, embedSet = dataset, alignment: FacesResult['alignment'], crops: CropChoice | undefined;
   if (cfg.align ?? true) {
     // Every image is embedded, so one without a usable face gets the centred crop (counted, listed).
@@ -255,8 +262,10 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
       });
     }
   }
-  // Curves for the pair with the smallest penalty.
-  const best = result.crosses.reduce((x, y) => (y.penaltyPoints < x.penaltyPoints ? y : x), result.crosses[0]);
+  // Curves for the pair asked for, else the pair with the smallest penalty.
+  const best = cfg.curvePair
+    ? result.crosses.find((c) => c.source === cfg.curvePair!.source && c.target === cfg.curvePair!.target)
+    : result.crosses.reduce((x, y) => (y.penaltyPoints < x.penaltyPoints ? y : x), result.crosses[0]);
   if (best) {
     const a = models.find((m) => m.id === best.source)!, b = models.find((m) => m.id === best.target)!;
     result.curves.source = a.id;

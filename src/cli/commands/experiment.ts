@@ -56,6 +56,7 @@ export const experimentCommand: Command = {
     lfw: { type: 'string', value: 'DIR', description: "faces: LFW's folder (pairs.txt + images)" },
     'fit-images': { type: 'number', value: 'N', default: 2000, description: 'faces: images of people in no pair to fit the maps on' },
     folds: { type: 'string', value: '1,2,...', description: 'faces: the folds of pairs.txt to evaluate (default: all)' },
+    'curve-pair': { type: 'string', value: 'A,B', description: 'faces: the ordered pair of the curves, model ids (default: the pair with the smallest penalty)' },
     'no-align': { type: 'boolean', description: 'faces: a centred crop instead of detection and alignment' },
     'choose-crops': { type: 'boolean', description: "faces: choose each network's window of the aligned face (and channel order) on the fitting pool first" },
     seed: { type: 'number', value: 'S', default: 0, description: "the seed of the random splits and the views (classification: also of the curve's order)" },
@@ -93,11 +94,13 @@ export const experimentCommand: Command = {
         }
       }
       const chosen = args.folds !== undefined ? folds(args.folds) : undefined;
+      const curvePair = args['curve-pair'] !== undefined ? list(args['curve-pair'], 'curve-pair') : undefined;
+      if (curvePair && curvePair.length !== 2) throw new UsageError(`--curve-pair: expected two model ids A,B, received '${args['curve-pair']}'`);
       if (args['choose-crops'] && args['no-align']) throw new UsageError('--choose-crops: chooses windows of the aligned face, so it needs alignment: drop --no-align or --choose-crops');
       if (chosen && chosen.length < 2) throw new UsageError(`--folds: expected at least 2 fold numbers (each fold's threshold is learnt on the others), received '${args.folds}'`);
       results.faces = await runFaces({
         lfw: args.lfw, ...common, fitImages: args['fit-images'] as number,
-        ...(chosen ? { folds: chosen } : {}), ...(args.views !== undefined ? { views: viewCount(args.views, 'fit image') } : {}), align: !args['no-align'], chooseCrops: args['choose-crops'] === true, seed, progress: process.stderr,
+        ...(chosen ? { folds: chosen } : {}), ...(curvePair ? { curvePair: { source: curvePair[0], target: curvePair[1] } } : {}), ...(args.views !== undefined ? { views: viewCount(args.views, 'fit image') } : {}), align: !args['no-align'], chooseCrops: args['choose-crops'] === true, seed, progress: process.stderr,
       });
     }
     await printAndWrite(results, out, `embmap experiment ${kind}`, args.json === true);
