@@ -112,7 +112,7 @@ export interface FacesResult {
   crops?: CropChoice;
   /** The windows and channel orders used, by network. */
   windows?: Record<string, Required<AlignedCrop>>;
-  /** For the best pair (or curvePair): cross accuracy against distinct fitting images (each with its views) (with each map's lambda and its rule) and against rank. */
+  /** For the best pair (or curvePair): cross accuracy against the number of distinct fitting images, each with its views (with each map's lambda and its rule), and against rank. */
   curves: { source: string; target: string; pairs: [number, number][]; pairsLambda: { n: number; lambda?: number; rule?: string }[]; rank: [number, number][] };
 }
 
