@@ -3,7 +3,7 @@
 // row the view applied to the shared aligned face and then that network's own window and
 // preprocessing (every network saw the same pixels), view 0 the plain image, the evaluated images
 // never augmented (native results identical to a run without views), the maps fitted on the views'
-// rows, and a bad count refused before any work.
+// rows, a cached view file of other rows refused, and a bad count refused before any work.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -103,4 +103,12 @@ test('faces --views: K rows per fitting image, the same pixels for every network
   const cross = r.crosses.find((c) => c.source === 'neta')!;
   assert.ok(Math.abs(cross.lambda! - lambda) <= 1e-9 * lambda, `lambda ${cross.lambda} against ${lambda} fitted on the views by hand`);
   assert.notEqual(cross.lambda, plain.crosses.find((c) => c.source === 'neta')!.lambda);
+
+  // A cached view file whose rows are not these views (two rows swapped) is an error, not wrong rows.
+  const dir = path.join(work, 'embeddings', fs.readdirSync(path.join(work, 'embeddings')).find((d) => d.includes(`-views${K}-seed${seed}-`))!);
+  const sidecar = path.join(dir, fs.readdirSync(dir).find((f) => f.startsWith('netb-') && f.endsWith('.npy.ids.tsv') && !f.includes('.logits.'))!);
+  const lines = fs.readFileSync(sidecar, 'utf8').split('\n');
+  [lines[1], lines[2]] = [lines[2], lines[1]];
+  fs.writeFileSync(sidecar, lines.join('\n'));
+  await assert.rejects(runFaces({ ...cfg, views: K }), new RegExp(`netb on views in .*: expected row 0 to be ${images[0].replace(/[.]/g, '\\.')}#v0, found ${images[0].replace(/[.]/g, '\\.')}#v1: delete the cached embeddings`));
 });
