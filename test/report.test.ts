@@ -37,7 +37,7 @@ function facesResult(): FacesResult {
   }));
   return {
     config: { lfw: 'lfw', models: FACE, work: 'w', fitImages: 250 } as FacesResult['config'],
-    pairs: 2 * IMPOSTORS, fitPairs: 250, models, crosses,
+    pairs: 2 * IMPOSTORS, fitPairs: 250, views: 3, fitRows: 750, models, crosses,
     curves: { source: FACE[1], target: FACE[0], pairs: [[25, 0.712], [50, 0.80], [100, 0.853], [250, 0.8875]], pairsLambda: [], rank: [[4, 0.6], [8, 0.7], [16, 0.8], [32, 0.85], [64, 0.87], [128, 0.88]] },
   };
 }
@@ -89,6 +89,9 @@ test('markdown and html carry the same tables in percent, a glossary, html escap
   for (const c of results.classification.curve!) assert.ok(md.includes(`| ${c.images} | ${c.rows} | ${c.medians['ridge-prior'].dropPoints.toFixed(2)} | ${c.medians['ridge-prior'].weakerDropPoints.toFixed(2)} | ${c.worstOverWeightsPoints.toFixed(2)} | 9.00 |`), `curve at ${c.images}`);
   assert.match(md, /1\.28 M training images; these rest on 300, about 4,300 times fewer/);
   assert.match(md, /docs\/RESULTS\.md in the embmap repository/);
+  // The faces' views: how many, the rows they gave, and the curve counted in distinct images.
+  assert.match(md, /fitted on 250 images of people who appear in no pair × 3 views each \(750 rows: the plain image and 2 seeded augmentations of its face; test images plain\)/);
+  assert.match(md, /against fitting images \(each × 3 views\)/);
   // 80 impostor pairs cannot resolve FAR 1e-2 or 1e-3.
   assert.match(md, /\| faceres \| 128 \| [\d.]+ ± [\d.]+ \| [\d.]+ \| [\d.]+ \| n\/a \| n\/a \|/);
   for (const term of ['retention %', 'both mapped %', 'penalty (points)', 'A→B']) assert.match(md, new RegExp(`\\| ${term.replace(/[()]/g, '\\$&')} \\| \\w`), `glossary explains ${term}`);

@@ -59,9 +59,15 @@ function balancedAccuracy(s: { score: number; same: boolean }[]): number {
   return best;
 }
 
-/** Held-out verification of each lambda with float64 ridge (centred normal equations) and the same folds and pairs. */
-function referenceCurve(X: Matrix, Y: Matrix, labels: string[], grid: number[], k: number, seed: number): number[] {
-  const fold = identityFolds(labels, k, seed);
+/**
+ * Held-out verification of each lambda with float64 ridge (centred normal equations) and the same folds and pairs.
+ * With `imageOf`, the folds are dealt over images (each image's first row) and only first rows are paired when held out.
+ */
+function referenceCurve(X: Matrix, Y: Matrix, labels: string[], grid: number[], k: number, seed: number, imageOf?: number[]): number[] {
+  const images = imageOf ?? labels.map((_, r) => r);
+  const heads = images.flatMap((img, r) => (images.indexOf(img) === r ? [r] : []));
+  const byImage = identityFolds(heads.map((r) => labels[r]), k, seed);
+  const fold = images.map((img) => byImage[heads.indexOf(images.indexOf(img))]);
   const scored = grid.map(() => [] as { score: number; same: boolean }[]);
   const centred = (m: M64, mean: Float64Array) => ({ ...m, data: m.data.map((v, i) => v - mean[i % m.cols]) });
   const means = (m: M64) => {
@@ -70,7 +76,7 @@ function referenceCurve(X: Matrix, Y: Matrix, labels: string[], grid: number[], 
     return mu;
   };
   for (let f = 0; f < k; f++) {
-    const train = [...fold.keys()].filter((r) => fold[r] !== f), held = [...fold.keys()].filter((r) => fold[r] === f);
+    const train = [...fold.keys()].filter((r) => fold[r] !== f), held = heads.filter((r) => fold[r] === f);
     const Xt = toF64(X.takeRows(train)), Yt = toF64(Y.takeRows(train));
     const mx = means(Xt), my = means(Yt);
     const Xc = centred(Xt, mx), Yc = centred(Yt, my);
@@ -111,4 +117,30 @@ test("lambda 'task': default grid holds 0 and GCV's choice; bad input named; fit
   await assert.rejects(lambdaByVerification(X, Y, labels.slice(1)), /labels: expected an identity for each of the 45 rows/);
   await assert.rejects(lambdaByVerification(X, Y, labels, { grid: [-1] }), /grid\[0\]: expected a number >= 0/);
   await assert.rejects(fitMap(X, Y, { method: 'ridge', lambda: 'task' } as never), /lambda: 'task' is chosen by an experiment/);
+});
+
+test("lambda 'task' with views: an image's rows share its fold and only its plain row is held out (float64 reference); one row per image is the default", async () => {
+  const rng = makeRng('ridge task views');
+  const { X, Y, labels } = planted(rng, 18, 3);
+  // Each image as V rows: itself (the plain view), then V - 1 perturbed copies, as augmented views are.
+  const V = 3, rows = X.rows * V;
+  const Xv = Matrix.zeros(rows, X.cols, 'float64'), Yv = Matrix.zeros(rows, Y.cols, 'float64');
+  const imageOf = Array.from({ length: rows }, (_, r) => Math.floor(r / V)), labelsV = imageOf.map((i) => labels[i]);
+  for (let r = 0; r < rows; r++) {
+    const i = imageOf[r], noise = r % V === 0 ? 0 : 0.05;
+    for (let j = 0; j < X.cols; j++) Xv.set(r, j, X.get(i, j) + noise * gaussian(rng));
+    for (let j = 0; j < Y.cols; j++) Yv.set(r, j, Y.get(i, j) + noise * gaussian(rng));
+  }
+  const grid = [1e-3, 1, 100, 1e4];
+  const r = await lambdaByVerification(Xv, Yv, labelsV, { folds: 3, seed: 5, grid, imageOf });
+  const ref = referenceCurve(Xv, Yv, labelsV, grid, 3, 5, imageOf);
+  r.curve.forEach((c, g) => assert.ok(Math.abs(c.accuracy - ref[g]) < 1e-9, `lambda ${grid[g]}: ${c.accuracy} against the reference ${ref[g]}`));
+  // Held out: the plain rows' pairs only, as many as without views.
+  const plain = await lambdaByVerification(X, Y, labels, { folds: 3, seed: 5, grid });
+  assert.equal(r.curve[0].matched + r.curve[0].mismatched, plain.curve[0].matched + plain.curve[0].mismatched);
+  // Each row its own image: the same as no imageOf.
+  assert.deepEqual(await lambdaByVerification(X, Y, labels, { folds: 3, seed: 5, grid, imageOf: labels.map((_, i) => i) }), plain);
+  await assert.rejects(lambdaByVerification(Xv, Yv, labelsV, { imageOf: imageOf.slice(1) }), /imageOf\.length: expected 162 \(an image index for each row\), received number 161/);
+  const relabelled = labelsV.map((l, i) => (i === 4 ? 'someone else' : l));
+  await assert.rejects(lambdaByVerification(Xv, Yv, relabelled, { imageOf }), /labels\[4\]: expected the identity of the other rows of image 1 \('person1'\), received string "someone else"/);
 });

@@ -6,6 +6,8 @@
 // matched pair, a seeded sample of mismatched ones), and each pair is scored as the experiment
 // scores it: cosine(source mapped, target). The lambda of the best balanced verification accuracy
 // over all folds' pairs wins (ties: higher AUC, then the larger lambda, the more stable map).
+// Rows that are augmented views of one image (imageOf) share its fold, and only each image's first
+// row (its plain view) is paired when held out: views add fitting rows, never held-out pairs.
 import type { Matrix } from '../core/matrix';
 import { assertInteger, fail } from '../core/validate';
 import type { Engine } from '../engine/engine';
@@ -26,6 +28,8 @@ export interface TaskLambdaOptions {
   maxMismatched?: number;
   precision?: StatsPrecision;
   engine?: Engine;
+  /** The image of each row, when several rows are views of one image (default: each row its own image); an image's first row is its plain view. */
+  imageOf?: ArrayLike<number>;
 }
 
 export interface TaskLambdaPoint extends PairScore {
@@ -46,7 +50,7 @@ export async function lambdaByVerification(X: Matrix, Y: Matrix, labels: readonl
   if (!Array.isArray(labels) || labels.length !== X.rows) fail(RangeError, 'labels', `an identity for each of the ${X.rows} rows`, Array.isArray(labels) ? `${labels.length} labels` : labels);
   const k = opts.folds ?? 5;
   assertInteger('folds', k, 2, 100);
-  const fold = identityFolds(labels, k, opts.seed ?? 0);
+  const { fold, paired } = imageFolds(labels, k, opts.seed ?? 0, opts.imageOf);
   const statsOpts = { engine: opts.engine, precision: opts.precision };
   const Yx = Y.dtype === X.dtype ? Y : Y.astype(X.dtype);
   const rowsOf = rowsByFold(fold, k);
@@ -62,7 +66,7 @@ export async function lambdaByVerification(X: Matrix, Y: Matrix, labels: readonl
   for (let f = 0; f < k; f++) {
     const train = total.clone().subtract(parts[f]);
     const rows = rowsOf[f];
-    const pairs = identityPairs(Array.from(rows.keys()), Array.from(rows, (r) => labels[r]), { maxMismatched: opts.maxMismatched ?? 5000, seed: (opts.seed ?? 0) + f });
+    const pairs = identityPairs(Array.from(rows.keys()).filter((i) => paired[rows[i]]), Array.from(rows, (r) => labels[r]), { maxMismatched: opts.maxMismatched ?? 5000, seed: (opts.seed ?? 0) + f });
     const source = X.takeRows(rows), target = Y.takeRows(rows);
     for (const [g, lambda] of grid.entries()) {
       const mapped = await (await est(lambda).fitStats(train)).transform(source);
@@ -72,6 +76,27 @@ export async function lambdaByVerification(X: Matrix, Y: Matrix, labels: readonl
   const curve = grid.map((lambda, g) => ({ lambda, ...scorePairs(scored[g]) }));
   const best = curve.reduce((a, b) => (b.accuracy > a.accuracy || (b.accuracy === a.accuracy && b.auc >= a.auc) ? b : a));
   return { lambda: best.lambda, gcvLambda, folds: k, curve };
+}
+
+/** Identity folds dealt over images (each row in its image's fold) and which rows are paired when held out: each image's first. */
+function imageFolds(labels: readonly string[], k: number, seed: number, imageOf?: ArrayLike<number>): { fold: Int32Array; paired: Uint8Array } {
+  const n = labels.length;
+  if (imageOf === undefined) return { fold: identityFolds(labels, k, seed), paired: new Uint8Array(n).fill(1) };
+  if (imageOf.length !== n) fail(RangeError, 'imageOf.length', `${n} (an image index for each row)`, imageOf.length);
+  const first = new Map<number, number>();
+  for (let r = 0; r < n; r++) {
+    const image = imageOf[r];
+    if (!Number.isInteger(image)) fail(TypeError, `imageOf[${r}]`, 'an integer image index', image);
+    const head = first.get(image);
+    if (head === undefined) first.set(image, r);
+    else if (labels[head] !== labels[r]) fail(RangeError, `labels[${r}]`, `the identity of the other rows of image ${image} ('${labels[head]}')`, labels[r]);
+  }
+  const heads = [...first.values()];
+  const byImage = identityFolds(heads.map((r) => labels[r]), k, seed);
+  const foldOf = new Map(heads.map((r, i) => [imageOf[r], byImage[i]]));
+  const paired = new Uint8Array(n);
+  for (const r of heads) paired[r] = 1;
+  return { fold: Int32Array.from({ length: n }, (_, r) => foldOf.get(imageOf[r])!), paired };
 }
 
 /** 17 values from 1e-6 to 1e2 x the mean eigenvalue of the centred X^T X (half-decade steps). */

@@ -4,9 +4,13 @@
 // mapped probes against a gallery embedded by B; accuracy against the number of fitting pairs
 // and against the rank of the map. Faces are aligned first (src/faces) unless `align` is false;
 // each network's window of the aligned face is chosen on the fitting pool (face-crops.ts), and
-// ridge's penalty may be chosen on held-out identities of the fitting set (lambda 'task').
+// ridge's penalty may be chosen on held-out identities of the fitting set (lambda 'task'). With
+// views, each fitting image is embedded as K augmentations of its aligned face (src/images/views.ts):
+// a view is applied to the shared aligned canvas, before each network's own window, resize and
+// normalisation, so every network sees the same pixels; the evaluated images are never augmented.
 import * as path from 'node:path';
 import type { Matrix } from '../core/matrix';
+import { fail } from '../core/validate';
 import { lfwDataset, type Dataset, type LfwPair } from '../datasets';
 import type { EstimatorName } from '../estimators/estimator';
 import { fitMap, type FitMapOptions } from '../estimators/fit-map';
@@ -17,8 +21,9 @@ import { identify, type IdentificationResult } from '../evaluate/identification'
 import { makeRng, permutation } from '../evaluate/split';
 import { cosine, evaluateVerification, type VerificationResult } from '../evaluate/verification';
 import { alignImages, type AlignSummary } from '../faces/stage';
+import { checkViews } from '../images/views';
 import type { LinearMap } from '../maps/linear-map';
-import { embedAll, prepareModels, type WorkModel } from './workspace';
+import { embedAll, embedViews, prepareModels, type WorkModel } from './workspace';
 import { chooseCrops, fittingPool, windowInput, type AlignedCrop, type CropChoice } from './face-crops';
 import type { ProgressStream } from '../extract/progress';
 import type { DraftOptions } from '../models/draft';
@@ -53,6 +58,8 @@ export interface FacesConfig {
   alignedCrop?: Record<string, AlignedCrop>;
   /** With alignment: choose each network's window (and channel order) on the fitting pool first (face-crops.ts); alignedCrop still wins. */
   chooseCrops?: boolean;
+  /** Rows per fitting image: the plain image and views - 1 augmentations, seeded by `seed` (default 1: the plain image only). */
+  views?: number;
   /** Folds of pairs.txt to evaluate (1-based), default all. */
   folds?: number[];
   seed?: number;
@@ -60,6 +67,8 @@ export interface FacesConfig {
   pairCurve?: number[];
   /** Points of the accuracy-against-rank curve (capped at the dimensions). */
   rankCurve?: number[];
+  /** The ordered pair (model ids) of both curves, e.g. to compare runs (default: the pair with the smallest penalty). */
+  curvePair?: { source: string; target: string };
   from?: Record<string, string>;
   progress?: ProgressStream | null;
 }
@@ -91,7 +100,10 @@ export interface CrossResult {
 export interface FacesResult {
   config: Omit<FacesConfig, 'progress'>;
   pairs: number;
+  /** Distinct fitting images, rows per image (1: the plain images), and fitting rows (their product). */
   fitPairs: number;
+  views: number;
+  fitRows: number;
   models: { id: string; dim: number; verification: VerificationResult }[];
   /** With alignment: its counts; images without a usable face were embedded from a centred crop. */
   alignment?: Omit<AlignSummary, 'cache' | 'reports'> & { reports: { file: string; reason: string }[] };
@@ -100,7 +112,7 @@ export interface FacesResult {
   crops?: CropChoice;
   /** The windows and channel orders used, by network. */
   windows?: Record<string, Required<AlignedCrop>>;
-  /** For the best pair: cross accuracy against fitting pairs (with each map's lambda and its rule) and against rank. */
+  /** For the best pair (or curvePair): cross accuracy against the number of distinct fitting images, each with its views (with each map's lambda and its rule), and against rank. */
   curves: { source: string; target: string; pairs: [number, number][]; pairsLambda: { n: number; lambda?: number; rule?: string }[]; rank: [number, number][] };
 }
 
@@ -128,6 +140,7 @@ const TASK_FOLDS = 5;
 
 export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   const seed = cfg.seed ?? 0;
+  const views = checkViews('views', { count: cfg.views ?? 1, seed }).count;
   const all = lfwDataset(cfg.lfw);
   const folds = cfg.folds ?? [...new Set(all.pairs!.map((p) => p.fold))];
   // Each fold's threshold is learnt on the others: one fold would leave nothing to learn it on.
@@ -142,6 +155,10 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   const fitIds = new Set(fitItems.map((i) => i.id));
   const dataset: Dataset = { ...all, items: all.items.filter((i) => evalIds.has(i.id) || fitIds.has(i.id)), pairs };
   const models = await prepareModels(cfg.models, `${cfg.work}/models`, cfg.from, cfg.modelOptions);
+  if (cfg.curvePair) {
+    const { source, target } = cfg.curvePair, ids = models.map((m) => m.id);
+    if (source === target || !ids.includes(source) || !ids.includes(target)) fail(RangeError, 'curvePair', `two distinct model ids of ${ids.join(', ')}`, `${source} -> ${target}`);
+  }
   let embedDir: string, embedSet = dataset, alignment: FacesResult['alignment'], crops: CropChoice | undefined;
   if (cfg.align ?? true) {
     // Every image is embedded, so one without a usable face gets the centred crop (counted, listed).
@@ -170,10 +187,15 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   }
   const embedded = await embedAll(embedSet, models, `${cfg.work}/embeddings/${embedDir}`, { progress: cfg.progress });
   const row = new Map(dataset.items.map((it, i) => [it.id, i]));
-  // In the seeded random order, so that the first n rows of the pairs curve are a random sample.
+  // In the seeded random order, so that the first n images of the pairs curve are a random sample.
   const fitRows = fitItems.map((it) => row.get(it.id)!);
   const evalRows = dataset.items.flatMap((it, i) => (evalIds.has(it.id) ? [i] : []));
   const E = (m: WorkModel) => embedded.get(m.id)!.embeddings.matrix;
+  // The fitting rows, image by image (each image's views together, its plain view first): only fitting images get views.
+  const viewed = views > 1 ? await embedViews({ ...embedSet, items: fitRows.map((r) => embedSet.items[r]), pairs: [] }, models, `${cfg.work}/embeddings`, embedDir, { count: views, seed }, cfg.progress) : undefined;
+  const fitting = new Map(models.map((m) => [m.id, viewed?.get(m.id) ?? E(m).takeRows(fitRows)]));
+  const fitLabels = fitItems.flatMap((it) => Array<string>(views).fill(it.label!));
+  const imageOf = Int32Array.from(fitLabels, (_, r) => Math.floor(r / views));
   const method = cfg.method ?? 'ridge';
   const params = cfg.params ?? (method === 'ridge' ? { lambda: 'gcv' as const } : {});
   const labels = dataset.items.map((i) => i.label!);
@@ -184,7 +206,9 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   const result: FacesResult = {
     config: { ...cfg, method, params, progress: undefined } as Omit<FacesConfig, 'progress'>,
     pairs: pairs.length,
-    fitPairs: fitRows.length,
+    fitPairs: fitItems.length,
+    views,
+    fitRows: fitLabels.length,
     models: models.map((m) => ({ id: m.id, dim: E(m).cols, verification: verify(E(m), E(m)) })),
     ...(alignment ? { alignment } : {}),
     ...(crops ? { crops } : {}),
@@ -195,12 +219,14 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   // Rank-k maps reuse the ridge penalty the full map of the same pair chose (none for unpenalised estimators).
   // The experiment scores its maps itself (verification on held-out identities): no diagnostics.
   // lambda 'task': chosen first on held-out identities of these rows (ridge-task.ts), then fitted as a fixed lambda.
-  // Too few identities with two images among the rows (the curve's first sizes) for 'task': GCV there, and the curve says so.
+  // Too few identities with two images among the images (the curve's first sizes) for 'task': GCV there, and the curve says so.
+  // 'task' keeps an image's views in its identity's fold and pairs only plain images when holding them out.
   const task = method === 'ridge' && params.lambda === 'task';
-  const fitPair = async (a: WorkModel, b: WorkModel, rows: number[], low?: { rank: number; lambda?: number }, curve = false): Promise<{ map: LinearMap; task?: Awaited<ReturnType<typeof lambdaByVerification>> }> => {
-    const X = E(a).takeRows(rows), Y = E(b).takeRows(rows), rowLabels = rows.map((r) => labels[r]);
-    const byTask = task && !low && !(curve && identitiesWithPairs(rowLabels) < TASK_FOLDS);
-    const chosen = byTask ? await lambdaByVerification(X, Y, rowLabels, { seed, folds: TASK_FOLDS }) : undefined;
+  const fitPair = async (a: WorkModel, b: WorkModel, images: number, low?: { rank: number; lambda?: number }, curve = false): Promise<{ map: LinearMap; task?: Awaited<ReturnType<typeof lambdaByVerification>> }> => {
+    const rows = Array.from({ length: images * views }, (_, r) => r);
+    const X = fitting.get(a.id)!.takeRows(rows), Y = fitting.get(b.id)!.takeRows(rows), rowLabels = fitLabels.slice(0, rows.length);
+    const byTask = task && !low && !(curve && identitiesWithPairs(fitItems.slice(0, images).map((it) => it.label!)) < TASK_FOLDS);
+    const chosen = byTask ? await lambdaByVerification(X, Y, rowLabels, { seed, folds: TASK_FOLDS, imageOf: imageOf.subarray(0, rows.length) }) : undefined;
     const fallback = task && !byTask ? { lambda: 'gcv' } : {};
     const estimator = low === undefined ? { method: method as EstimatorName, ...params, ...fallback, ...(chosen ? { lambda: chosen.lambda } : {}) } : { method: 'lowrank' as const, ...low };
     const options = { ...estimator, sourceModel: a.id, targetModel: b.id, validation: 'none' } as FitMapOptions;
@@ -214,7 +240,7 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
   for (const a of models) {
     for (const b of models) {
       if (a === b) continue;
-      const fit = await fitPair(a, b, fitRows);
+      const fit = await fitPair(a, b, fitItems.length);
       const map = fit.map;
       const mapped = await map.applyBatch(E(a));
       const native = result.models.find((m) => m.id === b.id)!.verification;
@@ -236,21 +262,23 @@ export async function runFaces(cfg: FacesConfig): Promise<FacesResult> {
       });
     }
   }
-  // Curves for the pair with the smallest penalty.
-  const best = result.crosses.reduce((x, y) => (y.penaltyPoints < x.penaltyPoints ? y : x), result.crosses[0]);
+  // Curves for the pair asked for, else the pair with the smallest penalty.
+  const best = cfg.curvePair
+    ? result.crosses.find((c) => c.source === cfg.curvePair!.source && c.target === cfg.curvePair!.target)
+    : result.crosses.reduce((x, y) => (y.penaltyPoints < x.penaltyPoints ? y : x), result.crosses[0]);
   if (best) {
     const a = models.find((m) => m.id === best.source)!, b = models.find((m) => m.id === best.target)!;
     result.curves.source = a.id;
     result.curves.target = b.id;
-    for (const n of (cfg.pairCurve ?? [25, 50, 100, 250, 500, 1000, 2000, 5000]).filter((n) => n <= fitRows.length)) {
-      const fit = await fitPair(a, b, fitRows.slice(0, n), undefined, true);
+    for (const n of (cfg.pairCurve ?? [25, 50, 100, 250, 500, 1000, 2000, 5000]).filter((n) => n <= fitItems.length)) {
+      const fit = await fitPair(a, b, n, undefined, true);
       result.curves.pairs.push([n, verify(await fit.map.applyBatch(E(a)), E(b)).accuracy]);
       const l = lambdaOf(fit);
       result.curves.pairsLambda.push({ n, ...(l.lambda !== undefined ? { lambda: l.lambda, rule: l.lambdaRule } : {}) });
     }
-    const maxRank = Math.min(E(a).cols, E(b).cols, fitRows.length - 1);
+    const maxRank = Math.min(E(a).cols, E(b).cols, fitLabels.length - 1);
     for (const k of (cfg.rankCurve ?? [4, 8, 16, 32, 64, 128, 256]).filter((k) => k <= maxRank)) {
-      const { map } = await fitPair(a, b, fitRows, { rank: k, lambda: best.lambda });
+      const { map } = await fitPair(a, b, fitItems.length, { rank: k, lambda: best.lambda });
       result.curves.rank.push([k, verify(await map.applyBatch(E(a)), E(b)).accuracy]);
     }
   }

@@ -3,15 +3,13 @@
 // in the pool too, else used whole; views are only ever embedded for fit images. Disjointness is
 // checked, not assumed: every row's id is read back from the sidecars and no test image may appear
 // among the fit rows, as itself or as a view. Embeddings come from the workspace's cache.
-import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { Matrix } from '../core/matrix';
 import { imagenetDataset, type Dataset, type ImageItem } from '../datasets';
 import { trainTestSplit } from '../evaluate/split';
 import { realPathOf } from '../io/paths';
 import type { ProgressStream } from '../extract/progress';
-import { imageOfViewId } from '../images/views';
-import { embedAll, type WorkModel } from './workspace';
+import { embedAll, embedViews, type WorkModel } from './workspace';
 
 export interface PoolConfig {
   /** The fit pool: folders or manifests of labelled images. */
@@ -97,15 +95,8 @@ export async function poolRows(cfg: PoolConfig, models: WorkModel[], work: strin
       continue;
     }
     // Views of the fit images only: the cache is keyed by which images they are.
-    const hash = createHash('sha256').update(items.map((it) => it.id).join('\n')).digest('hex').slice(0, 8);
-    const tag = `${path.basename(dir)}-${items.length}-views${k}-seed${cfg.seed}-${hash}`;
-    const viewed = await embedAll({ ...dataset, items }, models, path.join(work, 'embeddings', tag), { progress, views: { count: k, seed: cfg.seed } });
-    for (const m of models) {
-      const e = viewed.get(m.id)!.embeddings;
-      const rows = Array.from({ length: e.matrix.rows }, (_, r) => r);
-      expectIds(e.ids.map(imageOfViewId), rows.map((r) => items[Math.floor(r / k)].id), rows, `${m.id} on views of ${dir}`);
-      fitParts.get(m.id)!.push(e.matrix);
-    }
+    const viewed = await embedViews({ ...dataset, items }, models, path.join(work, 'embeddings'), path.basename(dir), { count: k, seed: cfg.seed }, progress);
+    for (const m of models) fitParts.get(m.id)!.push(viewed.get(m.id)!);
     imageOf.push(...Array.from({ length: items.length * k }, (_, r) => base + Math.floor(r / k)));
     base += items.length;
   }

@@ -117,13 +117,14 @@ export function facesSection(r: FacesResult): Section {
     [{ name: `${r.curves.source}→${r.curves.target} vs ${r.curves.target}`, points: points.map(([x, a]) => [x, 100 * a]) }],
     { title, xLabel, yLabel: 'verification accuracy (%)', logX: true, ...(curve ? { reference: { name: `${r.curves.target} vs ${r.curves.target} (its own accuracy)`, y: 100 * curve.native.accuracy } } : {}) },
   );
-  if (r.curves.pairs.length) charts.push(curveChart(r.curves.pairs, 'Accuracy against fitting pairs', 'fitting pairs (log)'));
+  const perImage = r.views > 1 ? ` (each × ${r.views} views)` : '';
+  if (r.curves.pairs.length) charts.push(curveChart(r.curves.pairs, 'Accuracy against fitting images', `fitting images${perImage} (log)`));
   if (r.curves.rank.length) charts.push(curveChart(r.curves.rank, 'Accuracy against the rank of the map', 'rank k of the map (log)'));
   const impostors = r.models[0]?.verification.impostors;
   return {
     heading: `Faces: LFW verification, ${r.models.length} networks, ${r.crosses.length} ordered pairs`,
     text: [
-      `${r.pairs} pairs of pairs.txt (${impostors} of them impostor pairs), ${r.config.folds ? `folds ${r.config.folds.join(', ')}` : 'all folds'}; maps (${r.config.method} ${JSON.stringify(r.config.params)}) fitted on ${r.fitPairs} images of people who appear in no pair; ${facesPreprocessing(r)}.`,
+      `${r.pairs} pairs of pairs.txt (${impostors} of them impostor pairs), ${r.config.folds ? `folds ${r.config.folds.join(', ')}` : 'all folds'}; maps (${r.config.method} ${JSON.stringify(r.config.params)}) fitted on ${r.fitPairs} images of people who appear in no pair${facesViews(r)}; ${facesPreprocessing(r)}.`,
       best ? `Best pair: ${best.source}→${best.target}, ${Math.abs(best.penaltyPoints).toFixed(2)} points ${best.penaltyPoints >= 0 ? 'below' : 'above'} ${best.target}'s own accuracy (paper: at most 1.0 point between 4 face CNNs).` : '',
       impostors !== undefined && impostors < 1000 ? `TAR at a FAR below 1/${impostors} is not measurable with ${impostors} impostor pairs (n/a).` : '',
     ].filter(Boolean),
@@ -146,7 +147,7 @@ export function facesSection(r: FacesResult): Section {
           return [id, w.crop, `${w.centre.join(', ')}`, w.channels, ...(r.crops ? [t ? pct(t.accuracy) : '', t ? t.auc.toFixed(4) : ''] : [])];
         }),
       }] : []),
-      ...(r.curves.pairs.length ? [{ caption: `Accuracy of ${r.curves.source}→${r.curves.target} vs ${r.curves.target} against fitting pairs`, columns: ['pairs', 'accuracy %', 'λ (rule)'], rows: r.curves.pairs.map(([n, a], i) => [n, pct(a), lambdaText({ lambda: r.curves.pairsLambda[i]?.lambda, selection: r.curves.pairsLambda[i]?.rule })]) }] : []),
+      ...(r.curves.pairs.length ? [{ caption: `Accuracy of ${r.curves.source}→${r.curves.target} vs ${r.curves.target} against fitting images${perImage}`, columns: ['images', 'accuracy %', 'λ (rule)'], rows: r.curves.pairs.map(([n, a], i) => [n, pct(a), lambdaText({ lambda: r.curves.pairsLambda[i]?.lambda, selection: r.curves.pairsLambda[i]?.rule })]) }] : []),
       ...(r.curves.rank.length ? [{ caption: 'Against the rank of the map', columns: ['rank', 'accuracy %'], rows: r.curves.rank.map(([k, a]) => [k, pct(a)]) }] : []),
     ],
     charts,
@@ -176,7 +177,7 @@ const TERMS: Record<'common' | 'classification' | 'faces', [string, string][]> =
     ['TAR, FAR', 'true accept rate (same-person pairs accepted) and false accept rate (impostor pairs accepted) at one threshold'],
     ['AUC, EER', 'area under the ROC (1: perfect); equal error rate, where FAR equals the false reject rate'],
     ['rank-1 B / A→B %', 'identification against a gallery embedded by B: the share of probes, embedded by B / by A and mapped, whose nearest gallery face is the right person'],
-    ['fitting pairs', "images of people in no evaluated pair, each embedded by both networks: the (A, B) pairs of embeddings the map is fitted on"],
+    ['fitting images', "images of people in no evaluated pair, each embedded by both networks (with views, each of its views): the (A, B) pairs of embeddings the map is fitted on"],
     ['rank k', "the map's rank: a rank-k map goes through a k-dimensional subspace"],
     ['bound: fitted on test %', 'A→B vs B with a map fitted (ridge, GCV) on the evaluated images themselves: not a result, the most a linear map can do here'],
     ['λ (rule)', "ridge's penalty and what chose it: gcv (generalised cross-validation of the embedding error), cv (k-fold, embedding error), task (verification accuracy on held-out identities of the fitting set), fixed"],
@@ -186,6 +187,11 @@ const TERMS: Record<'common' | 'classification' | 'faces', [string, string][]> =
 function glossary(results: ExperimentResults): Section {
   const terms = [...TERMS.common, ...(results.classification ? TERMS.classification : []), ...(results.faces ? TERMS.faces : [])];
   return { heading: 'Terms', tables: [{ columns: ['term', 'meaning'], rows: terms }] };
+}
+
+/** How many rows the fitting images gave: views of the aligned faces, or the plain images. */
+function facesViews(r: FacesResult): string {
+  return r.views > 1 ? ` × ${r.views} views each (${r.fitRows} rows: the plain image and ${r.views - 1} seeded augmentations of its face; test images plain)` : ' (plain images, no views)';
 }
 
 function facesPreprocessing(r: FacesResult): string {

@@ -13,7 +13,8 @@ import { PreparedModel } from '../extract/runner';
 import { importModel } from '../importers';
 import { catalogueEntry } from '../importers/catalogue';
 import { loadEmbeddings, type LoadedEmbeddingSet } from '../io/embeddings';
-import type { ViewOptions } from '../images/views';
+import type { Matrix } from '../core/matrix';
+import { viewId, type ViewOptions } from '../images/views';
 import type { DraftOptions } from '../models/draft';
 import type { LoadedCard } from '../models/load';
 import { openModel } from '../models/resolve';
@@ -91,6 +92,28 @@ export async function embedAll(
     out.set(m.id, { embeddings: e, ...(f.logits ? { logits: loadEmbeddings(f.logits) } : {}) });
   }
   return out;
+}
+
+/**
+ * `views.count` views of each of `dataset.items` embedded with every model (embedAll), rows image
+ * by image in view order, into `parent/<stem>-<images>-views<K>-seed<S>-<hash of the image ids>`:
+ * the folder says which images and views it holds, so a later run over the same ones reuses it.
+ * Every sidecar is checked row by row (`id#vK`): a cache of other images is an error, not wrong rows.
+ */
+export async function embedViews(
+  dataset: Dataset, models: WorkModel[], parent: string, stem: string, views: Required<ViewOptions>, progress?: ProgressStream | null,
+): Promise<Map<string, Matrix>> {
+  const { items } = dataset;
+  const hash = createHash('sha256').update(items.map((it) => it.id).join('\n')).digest('hex').slice(0, 8);
+  const dir = path.join(parent, `${stem}-${items.length}-views${views.count}-seed${views.seed}-${hash}`);
+  const viewed = await embedAll(dataset, models, dir, { progress, views });
+  const expected = items.flatMap((it) => Array.from({ length: views.count }, (_, k) => viewId(it.id, k)));
+  return new Map(models.map((m) => {
+    const e = viewed.get(m.id)!.embeddings;
+    const bad = expected.findIndex((id, r) => e.ids[r] !== id);
+    if (bad >= 0) throw new Error(`${m.id} on views in ${dir}: expected row ${bad} to be ${expected[bad]}, found ${e.ids[bad]}: delete the cached embeddings to re-extract`);
+    return [m.id, e.matrix];
+  }));
 }
 
 /** 8 hex digits of SHA-256 over the card and the model's bytes. */

@@ -34,7 +34,8 @@ export const experimentCommand: Command = {
     '  number of fit images with a trend in ln n; --methods lstsq,ridge,ridge-prior compares maps\n' +
     'faces: needs --lfw and --models; faces are detected and aligned first (cache in <work>/align), each card\'s\n' +
     '  own crop kept, or with --no-align taken from a centred crop (the card\'s, else 0.55); at least 2 folds\n' +
-    '  (each fold\'s threshold is learnt on the others)\n' +
+    '  (each fold\'s threshold is learnt on the others); --views K fits on K views of each fitting image\'s\n' +
+    '  aligned face (applied before each network\'s own window; the test pairs\' images never)\n' +
     'models: catalogue ids, cards (.json) or ONNX files (.onnx; --preset or --embedding complete bare files)\n' +
     'maps: --method and the estimator flags of fit (default: classification lstsq, faces ridge with GCV;\n' +
     '  faces --method ridge --lambda task: the penalty of the best verification on held-out identities of the fitting set);\n' +
@@ -46,7 +47,7 @@ export const experimentCommand: Command = {
     embedding: { type: 'string', value: 'TENSOR', description: 'the embedding tensor of bare .onnx files, by name' },
     images: { type: 'string', value: 'SRC,SRC,...', description: 'classification: the images to fit on, folders or manifests of labelled images (one without --test-images: half fitted, half tested)' },
     'test-images': { type: 'string', value: 'DIR|MANIFEST', description: 'classification: the test images; when also in --images, half of them are fitted on and the other half tested' },
-    views: { type: 'number', value: 'K', description: `classification: K views of each fit image (the plain one and K - 1 augmentations, 1 to ${MAX_VIEWS}); test images never` },
+    views: { type: 'number', value: 'K', description: `K views of each fit image (the plain one and K - 1 augmentations, 1 to ${MAX_VIEWS}; faces: of the aligned face); test images never` },
     'views-on': { type: 'string', value: 'SRC,...', description: 'classification: the sources of --images whose fit images get views (default all)' },
     curve: { type: 'string', value: 'N,N,...', description: 'classification: also fit on the first N distinct images of a seeded order, for a curve of the drop against N (every image is a point too)' },
     methods: { type: 'string', value: 'M,M,...', description: `classification, instead of --method: compare several maps (${Object.keys(COMPARED).join(', ')})` },
@@ -55,9 +56,10 @@ export const experimentCommand: Command = {
     lfw: { type: 'string', value: 'DIR', description: "faces: LFW's folder (pairs.txt + images)" },
     'fit-images': { type: 'number', value: 'N', default: 2000, description: 'faces: images of people in no pair to fit the maps on' },
     folds: { type: 'string', value: '1,2,...', description: 'faces: the folds of pairs.txt to evaluate (default: all)' },
+    'curve-pair': { type: 'string', value: 'A,B', description: 'faces: the ordered pair of the curves, model ids (default: the pair with the smallest penalty)' },
     'no-align': { type: 'boolean', description: 'faces: a centred crop instead of detection and alignment' },
     'choose-crops': { type: 'boolean', description: "faces: choose each network's window of the aligned face (and channel order) on the fitting pool first" },
-    seed: { type: 'number', value: 'S', default: 0, description: "the seed of the random splits (classification: also of the views and the curve's order)" },
+    seed: { type: 'number', value: 'S', default: 0, description: "the seed of the random splits and the views (classification: also of the curve's order)" },
     work: { type: 'string', value: 'DIR', default: 'embmap-work', description: 'the folder for imported models, embeddings and maps' },
     out: { type: 'string', short: 'o', value: 'DIR', description: 'the report folder (default: <work>/report-<kind>)' },
     json: { type: 'boolean', description: 'print the results as JSON instead of the Markdown summary' },
@@ -83,7 +85,7 @@ export const experimentCommand: Command = {
         ...(args.limit !== undefined ? { limit: args.limit as number } : {}), seed, progress: process.stderr,
       });
     } else {
-      const only = ['test-images', 'views', 'views-on', 'curve', 'methods'].find((f) => args[f] !== undefined);
+      const only = ['test-images', 'views-on', 'curve', 'methods'].find((f) => args[f] !== undefined);
       if (only) throw new UsageError(`--${only}: only applies to the classification experiment`);
       if (typeof args.lfw !== 'string') throw new UsageError("--lfw: expected LFW's folder (pairs.txt + images), received nothing");
       for (const flag of ['source-head', 'target-head'] as const) {
@@ -92,11 +94,13 @@ export const experimentCommand: Command = {
         }
       }
       const chosen = args.folds !== undefined ? folds(args.folds) : undefined;
+      const curvePair = args['curve-pair'] !== undefined ? list(args['curve-pair'], 'curve-pair') : undefined;
+      if (curvePair && curvePair.length !== 2) throw new UsageError(`--curve-pair: expected two model ids A,B, received '${args['curve-pair']}'`);
       if (args['choose-crops'] && args['no-align']) throw new UsageError('--choose-crops: chooses windows of the aligned face, so it needs alignment: drop --no-align or --choose-crops');
       if (chosen && chosen.length < 2) throw new UsageError(`--folds: expected at least 2 fold numbers (each fold's threshold is learnt on the others), received '${args.folds}'`);
       results.faces = await runFaces({
         lfw: args.lfw, ...common, fitImages: args['fit-images'] as number,
-        ...(chosen ? { folds: chosen } : {}), align: !args['no-align'], chooseCrops: args['choose-crops'] === true, seed, progress: process.stderr,
+        ...(chosen ? { folds: chosen } : {}), ...(curvePair ? { curvePair: { source: curvePair[0], target: curvePair[1] } } : {}), ...(args.views !== undefined ? { views: viewCount(args.views, 'fit image') } : {}), align: !args['no-align'], chooseCrops: args['choose-crops'] === true, seed, progress: process.stderr,
       });
     }
     await printAndWrite(results, out, `embmap experiment ${kind}`, args.json === true);
