@@ -13,7 +13,7 @@ import { writeSafetensors } from '../src/io/safetensors';
 import { LinearMap } from '../src/maps/linear-map';
 import { tempDir } from './helpers/io';
 import { makeRng, randn } from './helpers/random';
-import { matmul, relErr, solve, toF64, transpose } from './helpers/reference';
+import { centredLstsq, matmul, relErr, toF64 } from './helpers/reference';
 
 const rng = makeRng('fit-map.test');
 
@@ -25,20 +25,6 @@ function planted(n: number, p: number, q: number, sigma: number) {
   const Y = Matrix.zeros(n, q, 'float64');
   for (let i = 0; i < n * q; i++) Y.data[i] = XM.data[i] + 1 + sigma * (rng() - 0.5);
   return { X, Y };
-}
-
-/** Centred float64 least squares: the reference of the intercept convention. */
-function centredLstsq(X: Matrix, Y: Matrix) {
-  const mean = (A: Matrix) => Float64Array.from({ length: A.cols }, (_, j) => { let s = 0; for (let i = 0; i < A.rows; i++) s += A.data[i * A.cols + j]; return s / A.rows; });
-  const mx = mean(X), my = mean(Y);
-  const Xc = toF64(X), Yc = toF64(Y);
-  for (let i = 0; i < X.rows; i++) {
-    for (let j = 0; j < X.cols; j++) Xc.data[i * X.cols + j] -= mx[j];
-    for (let j = 0; j < Y.cols; j++) Yc.data[i * Y.cols + j] -= my[j];
-  }
-  const W = solve(matmul(transpose(Xc), Xc), matmul(transpose(Xc), Yc));
-  const b = Float64Array.from(my, (v, j) => v - mx.reduce((s, m, i) => s + m * W.data[i * Y.cols + j], 0));
-  return { W, b };
 }
 
 test('an irrelevant or unknown parameter is an error naming the method and what it takes', async () => {
