@@ -8,10 +8,11 @@ import { test } from 'node:test';
 import { Matrix } from '../src/core/matrix';
 import { RidgeEstimator, fitMap } from '../src/estimators';
 import { fitMapFromNpy } from '../src/estimators/streaming';
+import { fitPairMap, type PairData } from '../src/experiments/classification';
 import { foldOf, groupsOf, rowsByFold, trainTestSplit } from '../src/evaluate/split';
 import { saveEmbeddings } from '../src/io/embeddings';
 import { tempDir } from './helpers/io';
-import { gaussian, makeRng } from './helpers/random';
+import { gaussian, makeRng, randn } from './helpers/random';
 import { centredLstsq } from './helpers/reference';
 
 const rng = makeRng('groups.test');
@@ -162,4 +163,22 @@ test('streamed fits group by image from the sidecar ids (id#vK), as fitMap does 
   const d = (m: typeof streamed) => m.map.metadata.diagnostics as { fit: Record<string, unknown>; heldOut: { relativeResidual: number } };
   assert.deepEqual([d(streamed).fit.groupedBy, d(streamed).fit.groups], ['image', 20]);
   assert.ok(Math.abs(d(streamed).heldOut.relativeResidual - d(inMemory).heldOut.relativeResidual) < 1e-6);
+});
+
+test("the classification experiment's ridge toward the head prior (cv-top1) keeps each image's views in one fold, at every curve size", async () => {
+  const p = 8, q = 6, classes = 5;
+  const M = Float64Array.from({ length: p * q }, () => gaussian(rng));
+  const data = viewsOf(40, 4, M, p, q);
+  const fitImageOf = Int32Array.from(data.images, (id) => Number(id.slice('photo'.length)));
+  const d = {
+    source: 'A', target: 'B', fitA: data.X, fitB: data.Y, fitImageOf,
+    headA: { W: randn(rng, classes, p, 'float64'), c: new Float64Array(classes) }, headB: { W: randn(rng, classes, q, 'float64'), c: new Float64Array(classes) },
+  } as unknown as PairData;
+  const fitOf = (map: Awaited<ReturnType<typeof fitPairMap>>) => (map.metadata.diagnostics as { fit: Record<string, unknown>; selection: string }).fit;
+  const all = await fitPairMap(d, { params: { prior: 'weights' } });
+  assert.deepEqual([fitOf(all).groupedBy, fitOf(all).groups], ['image', 40]);
+  // A curve size: the rows of the first 10 images.
+  const rows = Int32Array.from({ length: 40 }, (_, r) => r);
+  const part = await fitPairMap(d, { params: { prior: 'weights' } }, { stats: undefined as never, rows });
+  assert.deepEqual([fitOf(part).groupedBy, fitOf(part).groups], ['image', 10]);
 });

@@ -170,7 +170,7 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
   const native = new Map(models.map((m) => [m.id, accuracy(testLogits.get(m.id)!, labelsFor(m.id))]));
   const pairData = (a: string, b: string): PairData => ({
     source: a, target: b, headA: head(a), headB: head(b), labels: labelsFor(b),
-    fitA: rows.fit.get(a)!, fitB: rows.fit.get(b)!, testA: rows.test.get(a)!, native: native.get(b)!, nativeLogits: testLogits.get(b)!,
+    fitA: rows.fit.get(a)!, fitB: rows.fit.get(b)!, fitImageOf: rows.fitImageOf, testA: rows.test.get(a)!, native: native.get(b)!, nativeLogits: testLogits.get(b)!,
   });
   const weaker = (a: string, b: string) => Math.min(native.get(a)!.top1, native.get(b)!.top1);
   const ordered = models.flatMap((a) => models.filter((b) => b !== a).map((b) => [a.id, b.id] as const));
@@ -266,6 +266,8 @@ export interface PairData {
   target: string;
   fitA: Matrix;
   fitB: Matrix;
+  /** The image of each fit row: a k-fold lambda rule keeps an image's views in one fold (absent: each row its own image). */
+  fitImageOf?: Int32Array;
   testA: Matrix;
   headA: Head;
   headB: Head;
@@ -288,8 +290,10 @@ export async function fitPairMap(d: PairData, cfg: Pick<ClassificationConfig, 'm
   const method = methodOf(cfg);
   // Scored on the test rows: no held-out diagnostics of its own.
   const options = { method, ...params, validation: 'none', sourceModel: d.source, targetModel: d.target } as FitMapOptions;
-  if (!subset) return (await fitMap(d.fitA, d.fitB, options)).map;
-  if (fitsFromRows(cfg)) return (await fitMap(d.fitA.takeRows(subset.rows), d.fitB.takeRows(subset.rows), options)).map;
+  // A view's image stays in one fold with it (only rules that cross-validate use the groups).
+  const byImage = (rows?: Int32Array) => (d.fitImageOf ? { groups: rows ? Int32Array.from(rows, (r) => d.fitImageOf![r]) : d.fitImageOf, groupedBy: 'image' } : {});
+  if (!subset) return (await fitMap(d.fitA, d.fitB, { ...options, ...byImage() })).map;
+  if (fitsFromRows(cfg)) return (await fitMap(d.fitA.takeRows(subset.rows), d.fitB.takeRows(subset.rows), { ...options, ...byImage(subset.rows) })).map;
   const checked = splitOptions(options);
   return (await fitFromFolds(checked.method, checked.params, [subset.stats], [], checked.protocol)).map;
 }
