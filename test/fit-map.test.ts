@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { Matrix } from '../src/core/matrix';
 import { LstsqEstimator, PARAMETERS, RidgeEstimator, checkParams, fitMap, pairedEstimator } from '../src/estimators';
+import { FoldDealer, splitOptions } from '../src/estimators/fit-map';
 import { fitMapFromNpy } from '../src/estimators/streaming';
 import { foldOf, makeRng as splitRng, permutation, rowsByFold } from '../src/evaluate/split';
 import { writeNpy } from '../src/io/npy';
@@ -194,4 +195,18 @@ test('NaN/Inf inputs are named by row; overflowing results and non-finite maps a
   writeSafetensors(path.join(dir, 'nan.safetensors'), { weight: w, bias: new Float32Array(3) });
   assert.throws(() => LinearMap.load(path.join(dir, 'nan.safetensors')), /expected finite values in "weight", found NaN at index 4/);
   assert.throws(() => LinearMap.create(w, new Float32Array(3)), /weight: expected finite values, received NaN at index 4/);
+});
+
+test("each fold's sample of rows (cv-top1's scored rows, the cosine diagnostics) is drawn from the whole fold, not its first rows", async () => {
+  // Rows ordered by source: the first 600 have x[0] = 0, the last 400 x[0] = 1.
+  const n = 1000, X = randn(rng, n, 3, 'float64'), Y = randn(rng, n, 2, 'float64');
+  for (let r = 0; r < n; r++) X.data[r * 3] = r < 600 ? 0 : 1;
+  const { params, protocol } = splitOptions({ method: 'lstsq', folds: 4, sampleRows: 200, seed: 3 });
+  const dealer = new FoldDealer(n, 3, 2, params, protocol);
+  for (let r = 0; r < n; r += 128) await dealer.add(X.rowSlice(r, Math.min(n, r + 128)), Y.rowSlice(r, Math.min(n, r + 128)), r);
+  for (const [f, s] of dealer.samples.entries()) {
+    assert.equal(s.X.length, 50);
+    const late = s.X.filter((x) => x[0] === 1).length;
+    assert.ok(late >= 8 && late <= 35, `fold ${f}: ${late} of 50 sampled rows from the last 40% of the file`);
+  }
 });

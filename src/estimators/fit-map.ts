@@ -15,7 +15,7 @@ import { Engine } from '../engine/engine';
 import { SufficientStats } from '../engine/stats';
 import { crossFitDiagnostics, type FoldSample } from '../evaluate/crossfit';
 import { diagnose } from '../evaluate/diagnostics';
-import { foldOf, groupsOf, rowsByFold, trainTestSplit, type Groups } from '../evaluate/split';
+import { foldOf, groupsOf, makeRng, permutation, rowsByFold, trainTestSplit, type Groups } from '../evaluate/split';
 import { LinearMap, type MapMetadata } from '../maps/linear-map';
 import type { EstimatorName, FitInfo, PairedEstimator } from './estimator';
 import { LowRankEstimator } from './lowrank';
@@ -179,13 +179,18 @@ export interface Grouping {
   leaveOneGroupOut?: true;
 }
 
-/** Deals rows into seeded folds as they stream by (whole groups with `groups`), keeping a bounded sample of each fold's rows. */
+/**
+ * Deals rows into seeded folds as they stream by (whole groups with `groups`), keeping a bounded
+ * seeded sample of each fold's rows, drawn uniformly from the whole fold: the first rows would
+ * all come from one source when the file is ordered by source (cv-top1 scores these rows).
+ */
 export class FoldDealer {
   readonly folds: SufficientStats[];
   readonly samples: FoldSample[];
   readonly grouping?: Grouping;
   private readonly fold: Uint16Array | null;
-  private readonly perFold: number;
+  /** 1 for the rows kept in their fold's sample. */
+  private readonly sampled: Uint8Array;
 
   constructor(rows: number, p: number, q: number, params: Record<string, ParamValue>, protocol: Protocol, groups?: Groups) {
     // Fewer pairs (groups) than folds: one per fold (leave-one-out). Without diagnostics, folds
@@ -201,7 +206,9 @@ export class FoldDealer {
     const opts = { precision: params.precision as 'float64' | 'float32' | undefined, engine: protocol.engine };
     this.folds = Array.from({ length: k }, () => new SufficientStats(p, q, opts));
     this.samples = Array.from({ length: k }, () => ({ X: [], Y: [] }));
-    this.perFold = k > 1 ? Math.ceil(protocol.sampleRows / k) : 0;
+    this.sampled = new Uint8Array(this.fold ? rows : 0);
+    const perFold = Math.ceil(protocol.sampleRows / k), rng = makeRng(protocol.seed);
+    if (this.fold) for (const members of rowsByFold(this.fold, k)) for (const i of permutation(members.length, rng).subarray(0, perFold)) this.sampled[members[i]] = 1;
   }
 
   /**
@@ -219,10 +226,11 @@ export class FoldDealer {
     for (const [f, rows] of byFold.entries()) {
       if (rows.length === 0) continue;
       await this.folds[f].update(X, Y, { rows, names, rowOffset: start, workspace });
-      const s = this.samples[f], take = Math.min(this.perFold - s.X.length, rows.length);
-      for (let i = 0; i < take; i++) {
-        s.X.push(X.row(rows[i]).slice());
-        s.Y.push(Y.row(rows[i]).slice());
+      const s = this.samples[f];
+      for (const r of rows) {
+        if (!this.sampled[start + r]) continue;
+        s.X.push(X.row(r).slice());
+        s.Y.push(Y.row(r).slice());
       }
     }
   }
@@ -242,7 +250,7 @@ async function fitFolds(method: EstimatorName, params: Record<string, ParamValue
   const est = makeEstimator(method, resolved, protocol.engine);
   if (est instanceof RidgeEstimator && est.crossValidates) {
     if (folds.length < 2) throw new RangeError(`lambda: '${est.params.lambda}' needs folds: use the default cross-fit validation or 'none', not a split`);
-    // 'cv-top1' scores the rows each fold kept (all of them up to sampleRows).
+    // 'cv-top1' scores the rows each fold kept (all of them up to sampleRows, a uniform sample past that).
     await est.fitFolds(folds, samples.map((s) => ({ X: Matrix.from(s.X, 'float64'), Y: Matrix.from(s.Y, 'float64') })));
   } else {
     await est.fitStats(total);
