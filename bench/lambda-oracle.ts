@@ -6,8 +6,10 @@
 // reach). Rules, all with folds grouped by image: cv-top1 as fitMap runs it (a uniform sample of
 // each fold's rows); cv-top1 scored on the full-resolution rows only (the test's source; all folds'
 // rows of that source, up to the same sample size); the same with two standard errors instead of
-// one; cv-logits. The head-only map and the prior kept (lambda = Infinity: the prior with the bias
-// refitted from the means) are columns too.
+// one. The head-only map and the prior kept (lambda = Infinity: the prior with the bias refitted
+// from the pool's means) are columns too. Last, the bias shrunk with the weights: ridge on [x, 1]
+// without intercept toward [M0; b0] (the head-only map's weight AND bias), so lambda = Infinity is
+// the head-only map itself, by cv-top1 and by the oracle.
 // Usage: node dist/bench/lambda-oracle.js --work DIR (the experiment's work folder, embeddings
 // cached) [--shared DIR (default ../shared/data) --sizes 500,10500 --pairs K (the first K ordered pairs)]
 // Writes its section of bench/RESULTS.md.
@@ -27,7 +29,7 @@ import { machineLines, updateResultsFile } from './report';
 
 const MODELS = ['mobilenet-v1-0.25-128', 'mobilenet-v1-0.5-160', 'mobilenet-v1-0.75-192', 'mobilenet-v2-1.0-224', 'mobilenet-v2-1.0-224-tf2'];
 const FOLDS = 5, SEED = 0, SAMPLE_ROWS = 2000;
-const RULES = ['cv-top1', 'cv-top1, full-res rows', 'cv-top1, full-res rows, 2 SE', 'cv-logits'] as const;
+const RULES = ['cv-top1', 'cv-top1, full-res rows', 'cv-top1, full-res rows, 2 SE', 'bias shrunk too, cv-top1'] as const;
 
 const flag = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
@@ -57,7 +59,9 @@ async function main(): Promise<void> {
     const nativeLogits = await logits(rows.test.get(b)!, head(b));
     const d = { testA: rows.test.get(a)!, headB: head(b), labels, native: accuracy(nativeLogits, labels), nativeLogits } as PairData;
     const headOnly = (await scoreMap(await headOnlyMap({ headA: head(a), headB: head(b) }), d)).dropPoints;
-    const prior = { weight: (await new WeightsEstimator().fitHeads(head(a), head(b))).fitted.weight, provenance: { from: 'weights' } };
+    const headMap = (await new WeightsEstimator().fitHeads(head(a), head(b))).fitted;
+    const prior = { weight: headMap.weight, provenance: { from: 'weights' } };
+    const withBias = { weight: Matrix.from([...Array.from({ length: headMap.weight.rows }, (_, i) => headMap.weight.row(i)), headMap.bias], 'float64'), provenance: { from: 'weights, bias too' } };
     for (const [s, n] of sizes.entries()) {
       const sub = subsets[s];
       const X = rows.fit.get(a)!.takeRows(sub), Y = rows.fit.get(b)!.takeRows(sub);
@@ -79,7 +83,23 @@ async function main(): Promise<void> {
       const ridge = (lambda: number | 'cv-top1' | 'cv-logits') => new RidgeEstimator({ lambda, prior, targetHead: head(b) });
       const byTop1 = await ridge('cv-top1').fitFolds(dealer.folds, uniform);
       const byFull = await ridge('cv-top1').fitFolds(dealer.folds, fullResRows);
-      const byLogits = await ridge('cv-logits').fitFolds(dealer.folds);
+      // The bias shrunk too: the same rows with a column of ones, no intercept, toward [M0; b0].
+      const Xa = withOnes(X);
+      const augmented = splitOptions({ method: 'ridge', lambda: 'cv-top1', intercept: false, targetHead: head(b), validation: 'none', folds: FOLDS, seed: SEED, sampleRows: SAMPLE_ROWS });
+      const dealerA = new FoldDealer(sub.length, Xa.cols, Y.cols, augmented.params, augmented.protocol, groups);
+      await dealerA.add(Xa, Y.astype('float64'), 0);
+      const ridgeA = (lambda: number | 'cv-top1') => new RidgeEstimator({ lambda, intercept: false, prior: withBias, targetHead: head(b) });
+      const byBias = await ridgeA('cv-top1').fitFolds(dealerA.folds, dealerA.samples.map((smp) => ({ X: Matrix.from(smp.X, 'float64'), Y: Matrix.from(smp.Y, 'float64') })));
+      const totalA = dealerA.folds[0].clone();
+      for (let f = 1; f < k; f++) totalA.merge(dealerA.folds[f]);
+      const biasDrop = async (lambda: number) => {
+        const est = await ridgeA(lambda).fitStats(totalA);
+        return (await scoreMap({ applyBatch: ((T: Matrix) => est.transform(withOnes(T))) as never }, d)).dropPoints;
+      };
+      const gridA = (byBias.fitted.info.validationCurve as ValidationPoint[]).map((c) => c.lambda);
+      const biasAt = new Map<number, number>();
+      for (const lambda of gridA) biasAt.set(lambda, await biasDrop(lambda));
+      const biasOracle = gridA.reduce((x, y) => (biasAt.get(y)! < biasAt.get(x)! ? y : x));
       // Two standard errors: from the full-res curve, the largest lambda within 2 SE of the best.
       const curve = byFull.fitted.info.validationCurve as ValidationPoint[];
       const se = byFull.fitted.info.standardError as number, low = Math.min(...curve.map((c) => c.score));
@@ -93,15 +113,19 @@ async function main(): Promise<void> {
       const oracle = grid.reduce((x, y) => (dropAt.get(y)! < dropAt.get(x)! ? y : x));
       const picked: Record<string, number> = {
         'cv-top1': byTop1.fitted.info.lambda as number, 'cv-top1, full-res rows': byFull.fitted.info.lambda as number,
-        'cv-top1, full-res rows, 2 SE': twoSe, 'cv-logits': byLogits.fitted.info.lambda as number, 'oracle (test photos)': oracle,
+        'cv-top1, full-res rows, 2 SE': twoSe, 'oracle (test photos)': oracle,
       };
       const drops: Record<string, number> = { 'head-only': headOnly, 'prior kept': dropAt.get(Infinity)! };
       for (const [rule, lambda] of Object.entries(picked)) drops[rule] = dropAt.get(lambda) ?? (await scoreMap((await ridge(lambda).fitStats(total)).toMap(), d)).dropPoints;
+      picked['bias shrunk too, cv-top1'] = byBias.fitted.info.lambda as number;
+      picked['bias shrunk too, oracle (test photos)'] = biasOracle;
+      drops['bias shrunk too, cv-top1'] = biasAt.get(picked['bias shrunk too, cv-top1'])!;
+      drops['bias shrunk too, oracle (test photos)'] = biasAt.get(biasOracle)!;
       out.push({ size: n, rows: sub.length, source: a, target: b, drops, lambdas: picked });
       process.stderr.write(`${a} -> ${b} at ${n} images: ${JSON.stringify(drops)} lambdas ${JSON.stringify(picked)}\n`);
     }
   }
-  const columns = ['head-only', 'prior kept', ...RULES, 'oracle (test photos)'];
+  const columns = ['head-only', 'prior kept', ...RULES.slice(0, 3), 'oracle (test photos)', ...RULES.slice(3), 'bias shrunk too, oracle (test photos)'];
   const fmtLambda = (v: number) => (v === Infinity ? 'kept' : v.toPrecision(2));
   const md = [
     '## Lambda toward the head prior: rules against an oracle (full-resolution classification)',
@@ -116,7 +140,7 @@ async function main(): Promise<void> {
       return `| ${n} (${at[0].rows}) | ${columns.map((c) => `${median(at.map((o) => o.drops[c])).toFixed(2)}${c in at[0].lambdas ? ` (${fmtLambda(median(at.map((o) => o.lambdas[c])))})` : ''}`).join(' | ')} |`;
     }),
   ].join('\n');
-  process.stdout.write(md + '\n' + JSON.stringify(out) + '\n');
+  process.stdout.write(md + '\n' + JSON.stringify(out, (_, v) => (v === Infinity ? 'Infinity' : v)) + '\n');
   updateResultsFile(path.join(__dirname, '..', '..', 'bench', 'RESULTS.md'), 'lambda-oracle-fullres', md);
 }
 
@@ -124,3 +148,13 @@ main().catch((err) => {
   process.stderr.write(`${(err as Error).stack ?? err}\n`);
   process.exitCode = 1;
 });
+
+/** [X, 1]: the rows with a column of ones (float64). */
+function withOnes(X: Matrix): Matrix<'float64'> {
+  const out = Matrix.zeros(X.rows, X.cols + 1, 'float64');
+  for (let r = 0; r < X.rows; r++) {
+    out.data.set(X.row(r), r * (X.cols + 1));
+    out.data[r * (X.cols + 1) + X.cols] = 1;
+  }
+  return out;
+}
