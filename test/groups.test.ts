@@ -3,6 +3,7 @@
 // over views the cross-fit residual is optimistic, with grouped folds it matches the error on
 // fresh images; bad `groups` are errors naming them.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { Matrix } from '../src/core/matrix';
@@ -11,6 +12,7 @@ import { fitMapFromNpy } from '../src/estimators/streaming';
 import { fitPairMap, type PairData } from '../src/experiments/classification';
 import { foldOf, groupsOf, rowsByFold, trainTestSplit } from '../src/evaluate/split';
 import { saveEmbeddings } from '../src/io/embeddings';
+import { LinearMap } from '../src/maps/linear-map';
 import { tempDir } from './helpers/io';
 import { gaussian, makeRng, randn } from './helpers/random';
 import { centredLstsq } from './helpers/reference';
@@ -181,4 +183,22 @@ test("the classification experiment's ridge toward the head prior (cv-top1) keep
   const rows = Int32Array.from({ length: 40 }, (_, r) => r);
   const part = await fitPairMap(d, { params: { prior: 'weights' } }, { stats: undefined as never, rows });
   assert.deepEqual([fitOf(part).groupedBy, fitOf(part).groups], ['image', 10]);
+});
+
+test('embmap fit groups rows by image when the ids name views, and says so', () => {
+  const p = 5, q = 3;
+  const M = Float64Array.from({ length: p * q }, () => gaussian(rng));
+  const data = viewsOf(12, 3, M, p, q);
+  const dir = tempDir();
+  const f = (name: string) => path.join(dir, name);
+  saveEmbeddings(f('a.npy'), { matrix: data.X.astype('float32'), ids: data.ids });
+  saveEmbeddings(f('b.npy'), { matrix: data.Y.astype('float32'), ids: data.ids });
+  const cli = path.join(__dirname, '..', 'src', 'cli', 'main.js');
+  for (const stream of [[], ['--stream']]) {
+    const r = spawnSync(process.execPath, [cli, 'fit', '--source', f('a.npy'), '--target', f('b.npy'), '--folds', '4', ...stream, '--out', f('m.safetensors')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /folds grouped by image: 12 groups, each kept whole/);
+    const fit = (LinearMap.load(f('m.safetensors')).metadata.diagnostics as { fit: Record<string, unknown> }).fit;
+    assert.deepEqual([fit.groupedBy, fit.groups, fit.folds], ['image', 12, 4]);
+  }
 });
