@@ -21,7 +21,7 @@ import { WeightsEstimator } from '../src/estimators/weights';
 import { foldOf, groupsOf, makeRng, permutation, rowsByFold } from '../src/evaluate/split';
 import { accuracy, logits } from '../src/evaluate/classification';
 import { curveSizes, nestedRows } from '../src/experiments/curve';
-import { headOnlyMap, median, scoreMap, type PairData } from '../src/experiments/classification';
+import { affineHeadPrior, headOnlyMap, median, scoreMap, withOnes, type PairData } from '../src/experiments/classification';
 import { poolRows } from '../src/experiments/fit-pool';
 import { prepareModels } from '../src/experiments/workspace';
 import { describeMachine } from './machine';
@@ -59,9 +59,8 @@ async function main(): Promise<void> {
     const nativeLogits = await logits(rows.test.get(b)!, head(b));
     const d = { testA: rows.test.get(a)!, headB: head(b), labels, native: accuracy(nativeLogits, labels), nativeLogits } as PairData;
     const headOnly = (await scoreMap(await headOnlyMap({ headA: head(a), headB: head(b) }), d)).dropPoints;
-    const headMap = (await new WeightsEstimator().fitHeads(head(a), head(b))).fitted;
-    const prior = { weight: headMap.weight, provenance: { from: 'weights' } };
-    const withBias = { weight: Matrix.from([...Array.from({ length: headMap.weight.rows }, (_, i) => headMap.weight.row(i)), headMap.bias], 'float64'), provenance: { from: 'weights, bias too' } };
+    const prior = { weight: (await new WeightsEstimator().fitHeads(head(a), head(b))).fitted.weight, provenance: { from: 'weights' } };
+    const withBias = await affineHeadPrior({ headA: head(a), headB: head(b) });
     for (const [s, n] of sizes.entries()) {
       const sub = subsets[s];
       const X = rows.fit.get(a)!.takeRows(sub), Y = rows.fit.get(b)!.takeRows(sub);
@@ -84,7 +83,7 @@ async function main(): Promise<void> {
       const byTop1 = await ridge('cv-top1').fitFolds(dealer.folds, uniform);
       const byFull = await ridge('cv-top1').fitFolds(dealer.folds, fullResRows);
       // The bias shrunk too: the same rows with a column of ones, no intercept, toward [M0; b0].
-      const Xa = withOnes(X);
+      const Xa = withOnes(X.astype('float64'));
       const augmented = splitOptions({ method: 'ridge', lambda: 'cv-top1', intercept: false, targetHead: head(b), validation: 'none', folds: FOLDS, seed: SEED, sampleRows: SAMPLE_ROWS });
       const dealerA = new FoldDealer(sub.length, Xa.cols, Y.cols, augmented.params, augmented.protocol, groups);
       await dealerA.add(Xa, Y.astype('float64'), 0);
@@ -149,12 +148,3 @@ main().catch((err) => {
   process.exitCode = 1;
 });
 
-/** [X, 1]: the rows with a column of ones (float64). */
-function withOnes(X: Matrix): Matrix<'float64'> {
-  const out = Matrix.zeros(X.rows, X.cols + 1, 'float64');
-  for (let r = 0; r < X.rows; r++) {
-    out.data.set(X.row(r), r * (X.cols + 1));
-    out.data[r * (X.cols + 1) + X.cols] = 1;
-  }
-  return out;
-}

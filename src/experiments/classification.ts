@@ -311,11 +311,7 @@ export async function fitPairMap(d: PairData, cfg: Recipe = {}, subset?: { stats
   const byImage = (rows?: Int32Array) => (d.fitImageOf ? { groups: rows ? Int32Array.from(rows, (r) => d.fitImageOf![r]) : d.fitImageOf, groupedBy: 'image' } : {});
   if (cfg.affine) {
     if (method !== 'ridge' || params.prior !== 'weights') throw new RangeError(`affine: only with ridge toward prior 'weights' (its bias is the heads'), received method '${method}' and prior ${String(params.prior)}`);
-    const heads = (await new WeightsEstimator().fitHeads(d.headA, d.headB)).fitted;
-    const weight = Matrix.zeros(heads.weight.rows + 1, heads.weight.cols, 'float64');
-    weight.data.set(heads.weight.data);
-    weight.data.set(heads.bias, heads.weight.data.length);
-    const prior = { weight, provenance: { from: 'weights', bias: "the heads' (shrunk with the weights)" } };
+    const prior = await affineHeadPrior(d);
     const X = subset ? d.fitA.takeRows(subset.rows) : d.fitA, Y = subset ? d.fitB.takeRows(subset.rows) : d.fitB;
     const { map } = await fitMap(withOnes(X), Y, { ...options, sourceHead: undefined, prior, intercept: false, ...byImage(subset?.rows) });
     return { metadata: map.metadata, applyBatch: ((T: Matrix) => map.applyBatch(withOnes(T))) as LinearMap['applyBatch'] };
@@ -385,4 +381,13 @@ export function withOnes(X: Matrix): Matrix {
     out.data[r * (X.cols + 1) + X.cols] = 1;
   }
   return out;
+}
+
+/** The head-only map as one (p + 1) x q prior for rows [x, 1]: its weight over its bias. */
+export async function affineHeadPrior(d: Pick<PairData, 'headA' | 'headB'>): Promise<{ weight: Matrix<'float64'>; provenance: Record<string, unknown> }> {
+  const heads = (await new WeightsEstimator().fitHeads(d.headA, d.headB)).fitted;
+  const weight = Matrix.zeros(heads.weight.rows + 1, heads.weight.cols, 'float64');
+  weight.data.set(heads.weight.data);
+  weight.data.set(heads.bias, heads.weight.data.length);
+  return { weight, provenance: { from: 'weights', bias: "the heads' (shrunk with the weights)" } };
 }
