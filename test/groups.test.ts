@@ -53,6 +53,8 @@ test('bad groups are errors naming groups, what was expected and what was receiv
   await assert.rejects(fitMap(X, Y, { method: 'lstsq', groups: [1, 1, 2, NaN, 3, 3] }), /groups\[3\]: expected a group id \(a finite number or a string\), received number NaN/);
   await assert.rejects(fitMap(X, Y, { method: 'lstsq', groups: ['a', 'a', 'a', 'a', 'a', 'a'] }), /groups: expected at least 2 groups \(folds hold whole groups out\), received 1 \(every pair in one group\)/);
   await assert.rejects(fitMap(X, Y, { method: 'lstsq', groups: [1, 1, 2, 2, 3, 3], groupedBy: 7 as never }), /groupedBy: expected a string/);
+  const head = { W: Matrix.zeros(3, 2, 'float64'), c: new Float64Array(3) };
+  await assert.rejects(fitMap(head, head, { method: 'weights', groups: [1, 2] }), /groups: method 'weights' fits from classifier heads, not pairs/);
   await assert.rejects(new RidgeEstimator({ lambda: 'cv', folds: 3 }).fit(X, Y, { groups: [1, 1, 1, 2, 2, 2] }), /groups: expected at least folds = 3 groups for cross-validation, received 2/);
   await assert.rejects(new RidgeEstimator({ lambda: 1 }).fit(X, Y, { groups: [1, 1, 1, 2, 2, 2] }), /groups: only with a k-fold lambda rule/);
 });

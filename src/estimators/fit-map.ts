@@ -74,9 +74,10 @@ export interface FitMapResult {
 export async function fitMap(source: Matrix | Head, target: Matrix | Head, options: FitMapOptions): Promise<FitMapResult> {
   const { method, params, protocol } = splitOptions(options);
   if (method === 'weights') {
-    if ((options.validation !== undefined && options.validation !== 'none') || options.testFraction !== undefined || options.groups !== undefined) {
+    if ((options.validation !== undefined && options.validation !== 'none') || options.testFraction !== undefined) {
       throw new RangeError("validation: method 'weights' fits from classifier heads, not pairs: it has no held-out diagnostics");
     }
+    if (options.groups !== undefined) throw new RangeError("groups: method 'weights' fits from classifier heads, not pairs: there are no rows to group");
     const est = await new WeightsEstimator(params, { engine: protocol.engine }).fitHeads(source as Head, target as Head);
     return { map: est.toMap(metadata(protocol, { protocol: 'heads' })), warnings: [] };
   }
