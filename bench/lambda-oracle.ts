@@ -12,7 +12,7 @@
 // the head-only map itself, by cv-top1 and by the oracle.
 // Usage: node dist/bench/lambda-oracle.js --work DIR (the experiment's work folder, embeddings
 // cached) [--shared DIR (default ../shared/data) --sizes 500,10500 --pairs K (the first K ordered pairs)]
-// Writes its section of bench/RESULTS.md.
+// Writes bench/results/lambda-oracle-fullres.json (per pair) and its section of bench/RESULTS.md.
 import * as path from 'node:path';
 import { Matrix } from '../src/core/matrix';
 import { FoldDealer, splitOptions } from '../src/estimators/fit-map';
@@ -24,6 +24,7 @@ import { curveSizes, nestedRows } from '../src/experiments/curve';
 import { affineHeadPrior, headOnlyMap, median, scoreMap, withOnes, type PairData } from '../src/experiments/classification';
 import { poolRows } from '../src/experiments/fit-pool';
 import { prepareModels } from '../src/experiments/workspace';
+import { writeFileAtomic } from '../src/io/atomic';
 import { describeMachine } from './machine';
 import { machineLines, updateResultsFile } from './report';
 
@@ -139,7 +140,10 @@ async function main(): Promise<void> {
       return `| ${n} (${at[0].rows}) | ${columns.map((c) => `${median(at.map((o) => o.drops[c])).toFixed(2)}${c in at[0].lambdas ? ` (${fmtLambda(median(at.map((o) => o.lambdas[c])))})` : ''}`).join(' | ')} |`;
     }),
   ].join('\n');
-  process.stdout.write(md + '\n' + JSON.stringify(out, (_, v) => (v === Infinity ? 'Infinity' : v)) + '\n');
+  process.stdout.write(md + '\n');
+  // Per pair and size: every rule's lambda ('Infinity': the prior kept) and test drop.
+  const json = JSON.stringify(out, (_, v) => (v === Infinity ? 'Infinity' : v), 1);
+  writeFileAtomic(path.join(__dirname, '..', '..', 'bench', 'results', 'lambda-oracle-fullres.json'), [Buffer.from(json + '\n')]);
   updateResultsFile(path.join(__dirname, '..', '..', 'bench', 'RESULTS.md'), 'lambda-oracle-fullres', md);
 }
 
