@@ -297,8 +297,9 @@ export interface PairData {
  * the estimator fits from one set of statistics (ridge's k-fold lambda rules fit from the rows).
  * `cfg.affine` (with prior 'weights'): ridge on [x, 1] without intercept toward [M0; b0], the
  * head-only map's weight and bias, so the bias is shrunk with the weights instead of refitted from
- * the fit pool's means (measured: those means, mostly of 64-px Tiny-ImageNet photos, cost the
- * prior kept 1-8 points on full-resolution test photos; bench/RESULTS.md, lambda-oracle-fullres).
+ * the fit pool's means (measured: with those means, mostly of 64-px Tiny-ImageNet photos, the prior
+ * kept lost a median 1.9-2.9 points more than the head-only map on full-resolution test photos;
+ * bench/RESULTS.md, lambda-oracle-fullres).
  */
 export async function fitPairMap(d: PairData, cfg: Recipe = {}, subset?: { stats: SufficientStats; rows: Int32Array }): Promise<Pick<LinearMap, 'applyBatch' | 'metadata'>> {
   const params = { ...cfg.params };
