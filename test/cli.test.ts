@@ -205,7 +205,7 @@ test('usage errors name the flag, what was expected and what was received', () =
     [['experiment', 'classification', '--models', 'a,b', '--images', `${dir},${dir}x`], /--test-images: expected the test images when --images names 2 sources, received nothing/],
     [['experiment', 'classification', '--models', 'a,b', '--images', dir, '--views-on', dir], /--views-on: only applies with --views/],
     [['experiment', 'classification', '--models', 'a,b', '--images', dir, '--curve', '100,1'], /--curve: expected numbers of images >= 2, received '1'/],
-    [['experiment', 'classification', '--models', 'a,b', '--images', dir, '--methods', 'lstsq,pca'], /--methods: expected some of lstsq, ridge, ridge-prior, received 'pca'/],
+    [['experiment', 'classification', '--models', 'a,b', '--images', dir, '--methods', 'lstsq,pca'], /--methods: expected some of lstsq, ridge, ridge-prior, ridge-affine-prior, received 'pca'/],
     [['experiment', 'classification', '--models', 'a,b', '--images', dir, '--methods', 'lstsq', '--method', 'ridge'], /--method: not with --methods/],
     ...['0', '-1', '2.5', '5000'].map((v): [string[], RegExp] => [['experiment', 'faces', '--models', 'a,b', '--lfw', dir, '--views', v], new RegExp(`--views: expected a whole number of views per fit image from 1 to 1000, received ${v.replace('.', '\\.')}`)]),
     [['experiment', 'faces', '--models', 'a,b', '--lfw', dir, '--views', '4', '--views-on', dir], /--views-on: only applies to the classification experiment/],

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { Matrix } from '../src/core/matrix';
 import { LstsqEstimator, PARAMETERS, RidgeEstimator, checkParams, fitMap, pairedEstimator } from '../src/estimators';
+import { FoldDealer, splitOptions } from '../src/estimators/fit-map';
 import { fitMapFromNpy } from '../src/estimators/streaming';
 import { foldOf, makeRng as splitRng, permutation, rowsByFold } from '../src/evaluate/split';
 import { writeNpy } from '../src/io/npy';
@@ -13,7 +14,7 @@ import { writeSafetensors } from '../src/io/safetensors';
 import { LinearMap } from '../src/maps/linear-map';
 import { tempDir } from './helpers/io';
 import { makeRng, randn } from './helpers/random';
-import { matmul, relErr, solve, toF64, transpose } from './helpers/reference';
+import { centredLstsq, matmul, relErr, toF64 } from './helpers/reference';
 
 const rng = makeRng('fit-map.test');
 
@@ -25,20 +26,6 @@ function planted(n: number, p: number, q: number, sigma: number) {
   const Y = Matrix.zeros(n, q, 'float64');
   for (let i = 0; i < n * q; i++) Y.data[i] = XM.data[i] + 1 + sigma * (rng() - 0.5);
   return { X, Y };
-}
-
-/** Centred float64 least squares: the reference of the intercept convention. */
-function centredLstsq(X: Matrix, Y: Matrix) {
-  const mean = (A: Matrix) => Float64Array.from({ length: A.cols }, (_, j) => { let s = 0; for (let i = 0; i < A.rows; i++) s += A.data[i * A.cols + j]; return s / A.rows; });
-  const mx = mean(X), my = mean(Y);
-  const Xc = toF64(X), Yc = toF64(Y);
-  for (let i = 0; i < X.rows; i++) {
-    for (let j = 0; j < X.cols; j++) Xc.data[i * X.cols + j] -= mx[j];
-    for (let j = 0; j < Y.cols; j++) Yc.data[i * Y.cols + j] -= my[j];
-  }
-  const W = solve(matmul(transpose(Xc), Xc), matmul(transpose(Xc), Yc));
-  const b = Float64Array.from(my, (v, j) => v - mx.reduce((s, m, i) => s + m * W.data[i * Y.cols + j], 0));
-  return { W, b };
 }
 
 test('an irrelevant or unknown parameter is an error naming the method and what it takes', async () => {
@@ -208,4 +195,18 @@ test('NaN/Inf inputs are named by row; overflowing results and non-finite maps a
   writeSafetensors(path.join(dir, 'nan.safetensors'), { weight: w, bias: new Float32Array(3) });
   assert.throws(() => LinearMap.load(path.join(dir, 'nan.safetensors')), /expected finite values in "weight", found NaN at index 4/);
   assert.throws(() => LinearMap.create(w, new Float32Array(3)), /weight: expected finite values, received NaN at index 4/);
+});
+
+test("each fold's sample of rows (cv-top1's scored rows, the cosine diagnostics) is drawn from the whole fold, not its first rows", async () => {
+  // Rows ordered by source: the first 600 have x[0] = 0, the last 400 x[0] = 1.
+  const n = 1000, X = randn(rng, n, 3, 'float64'), Y = randn(rng, n, 2, 'float64');
+  for (let r = 0; r < n; r++) X.data[r * 3] = r < 600 ? 0 : 1;
+  const { params, protocol } = splitOptions({ method: 'lstsq', folds: 4, sampleRows: 200, seed: 3 });
+  const dealer = new FoldDealer(n, 3, 2, params, protocol);
+  for (let r = 0; r < n; r += 128) await dealer.add(X.rowSlice(r, Math.min(n, r + 128)), Y.rowSlice(r, Math.min(n, r + 128)), r);
+  for (const [f, s] of dealer.samples.entries()) {
+    assert.equal(s.X.length, 50);
+    const late = s.X.filter((x) => x[0] === 1).length;
+    assert.ok(late >= 8 && late <= 35, `fold ${f}: ${late} of 50 sampled rows from the last 40% of the file`);
+  }
 });

@@ -7,14 +7,15 @@
 // on that fold from its statistics (residual, R^2) and a bounded sample of its rows (cosine,
 // CKA). That costs `folds` solves, not passes over the data. `testFraction` asks for a plain
 // split instead (the map is then fitted on the training part only); `validation: 'none'` skips
-// diagnostics. The map file records which was done.
+// diagnostics. The map file records which was done. With `groups` (e.g. the views of one image),
+// folds and split keep every group whole: held-out scores are then on images the fit never saw.
 import { Matrix } from '../core/matrix';
 import { assertInteger, assertMatrix, assertNumber, assertOneOf, describe, fail } from '../core/validate';
 import { Engine } from '../engine/engine';
 import { SufficientStats } from '../engine/stats';
 import { crossFitDiagnostics, type FoldSample } from '../evaluate/crossfit';
 import { diagnose } from '../evaluate/diagnostics';
-import { foldOf, rowsByFold, trainTestSplit } from '../evaluate/split';
+import { foldOf, groupsOf, makeRng, permutation, rowsByFold, trainTestSplit, type Groups } from '../evaluate/split';
 import { LinearMap, type MapMetadata } from '../maps/linear-map';
 import type { EstimatorName, FitInfo, PairedEstimator } from './estimator';
 import { LowRankEstimator } from './lowrank';
@@ -37,6 +38,13 @@ export interface ProtocolOptions {
   testFraction?: number;
   /** Seed of the fold assignment or split; default 0. */
   seed?: number;
+  /**
+   * One group id per pair (numbers or strings): the folds (cross-fit, ridge's k-fold lambda rules)
+   * and a split keep each group whole, e.g. the views of one image. Default: each pair its own group.
+   */
+  groups?: ArrayLike<number | string>;
+  /** What the groups are, recorded in the map file (default 'groups'). */
+  groupedBy?: string;
   /** Held-out rows kept for the cosine and CKA diagnostics (at most; default 2000). */
   sampleRows?: number;
   /** Model names recorded in the map file. */
@@ -48,7 +56,7 @@ export interface ProtocolOptions {
 /** The protocol options with their defaults filled in. */
 export type Protocol = ProtocolOptions & Required<Pick<ProtocolOptions, 'validation' | 'folds' | 'seed' | 'sampleRows'>>;
 
-const PROTOCOL_KEYS = ['validation', 'folds', 'testFraction', 'seed', 'sampleRows', 'sourceModel', 'targetModel', 'engine'] as const;
+const PROTOCOL_KEYS = ['validation', 'folds', 'testFraction', 'seed', 'groups', 'groupedBy', 'sampleRows', 'sourceModel', 'targetModel', 'engine'] as const;
 
 export interface FitMapOptions extends ProtocolOptions {
   method: EstimatorName;
@@ -69,6 +77,7 @@ export async function fitMap(source: Matrix | Head, target: Matrix | Head, optio
     if ((options.validation !== undefined && options.validation !== 'none') || options.testFraction !== undefined) {
       throw new RangeError("validation: method 'weights' fits from classifier heads, not pairs: it has no held-out diagnostics");
     }
+    if (options.groups !== undefined) throw new RangeError("groups: method 'weights' fits from classifier heads, not pairs: there are no rows to group");
     const est = await new WeightsEstimator(params, { engine: protocol.engine }).fitHeads(source as Head, target as Head);
     return { map: est.toMap(metadata(protocol, { protocol: 'heads' })), warnings: [] };
   }
@@ -77,8 +86,9 @@ export async function fitMap(source: Matrix | Head, target: Matrix | Head, optio
   if (target.rows !== source.rows) throw new RangeError(`target: expected ${source.rows} rows to pair with source's rows, received ${target.rows}`);
   if (source.rows < 2) throw new RangeError(`source: expected at least 2 pairs to fit a map, received ${source.rows}`);
   const Y = target.dtype === source.dtype ? target : target.astype(source.dtype);
+  const groups = protocol.groups === undefined ? undefined : groupsOf('groups', protocol.groups, source.rows);
   if (protocol.validation === 'split') {
-    const split = trainTestSplit(source.rows, { testFraction: protocol.testFraction, seed: protocol.seed });
+    const split = trainTestSplit(source.rows, { testFraction: protocol.testFraction, seed: protocol.seed, groups });
     if (split.test.length < 1 || split.train.length < 2) {
       throw new RangeError(
         `testFraction: ${protocol.testFraction} of ${source.rows} pairs leaves ${split.train.length} to fit and ${split.test.length} held out: ` +
@@ -89,30 +99,35 @@ export async function fitMap(source: Matrix | Head, target: Matrix | Head, optio
     const folds = [await statsOf(trainX, trainY, params, protocol.engine)];
     const { est, warnings } = await fitFolds(method, params, folds, protocol);
     const heldOut = await diagnose(est.toMap(), source.takeRows(split.test), Y.takeRows(split.test), protocol.engine);
-    const fit = { protocol: 'split', testFraction: protocol.testFraction, seed: protocol.seed, trainPairs: split.train.length, testPairs: split.test.length };
+    const fit = {
+      protocol: 'split', testFraction: protocol.testFraction, seed: protocol.seed, trainPairs: split.train.length, testPairs: split.test.length,
+      ...(groups ? { groupedBy: protocol.groupedBy ?? 'groups', groups: groups.count } : {}),
+    };
     return { map: est.toMap(metadata(protocol, fit, { heldOut: { ...heldOut, r2: undefined } }, warnings)), warnings };
   }
-  const dealt = new FoldDealer(source.rows, source.cols, Y.cols, params, protocol);
+  const dealt = new FoldDealer(source.rows, source.cols, Y.cols, params, protocol, groups);
   await dealt.add(source, Y, 0);
-  return fitFromFolds(method, params, dealt.folds, dealt.samples, protocol);
+  return fitFromFolds(method, params, dealt.folds, dealt.samples, protocol, dealt.grouping);
 }
 
 /**
  * Fits from statistics already dealt into folds (streaming: see estimators/streaming.ts), the
- * map on their total, diagnostics by cross-fit when there is more than one fold.
+ * map on their total, diagnostics by cross-fit when there is more than one fold. `grouping`
+ * (FoldDealer's) goes into the map file's fit metadata.
  */
 export async function fitFromFolds(
   method: EstimatorName, params: Record<string, ParamValue>, folds: SufficientStats[], samples: FoldSample[], protocol: ProtocolOptions,
+  grouping?: Grouping,
 ): Promise<FitMapResult> {
   const { est, total, warnings, resolved } = await fitFolds(method, params, folds, protocol, samples);
   if (folds.length < 2 || protocol.validation === 'none') {
-    return { map: est.toMap(metadata(protocol, { protocol: 'none', pairs: total.count }, {}, warnings)), warnings };
+    return { map: est.toMap(metadata(protocol, { protocol: 'none', pairs: total.count, ...grouping }, {}, warnings)), warnings };
   }
   // Ridge's lambda is chosen once, on all the pairs, and reused in the folds.
   const foldParams = typeof est.fitted.info.lambda === 'number' && method === 'ridge' ? { ...resolved, lambda: est.fitted.info.lambda } : resolved;
   const heldOut = await crossFitDiagnostics(total, folds, samples, (train) => makeEstimator(method, foldParams, protocol.engine).fitStats(train), protocol.engine);
   const fit = {
-    protocol: 'crossfit', folds: folds.length, seed: protocol.seed, mapPairs: total.count,
+    protocol: 'crossfit', folds: folds.length, seed: protocol.seed, mapPairs: total.count, ...grouping,
     ...(method === 'ridge' ? { foldLambda: 'the lambda chosen on all pairs' } : {}),
   };
   return { map: est.toMap(metadata(protocol, fit, { heldOut }, warnings)), warnings };
@@ -140,7 +155,7 @@ export function splitOptions(options: FitMapOptions): { method: EstimatorName; p
   } else if (options.testFraction !== undefined) {
     throw new RangeError(`testFraction: only with validation 'split', received validation '${validation}'`);
   }
-  for (const k of ['sourceModel', 'targetModel'] as const) {
+  for (const k of ['sourceModel', 'targetModel', 'groupedBy'] as const) {
     if (options[k] !== undefined && typeof options[k] !== 'string') fail(TypeError, k, 'a string', options[k]);
   }
   return { method: method as EstimatorName, params, protocol: { ...options, validation, folds, seed, sampleRows } };
@@ -158,22 +173,43 @@ export function makeEstimator(method: EstimatorName, params: Record<string, Para
   }
 }
 
-/** Deals rows into seeded folds as they stream by, keeping a bounded sample of each fold's rows. */
+/** How the folds were grouped, for the map file: what the groups are, how many, and leave-one-group-out when there were fewer than the folds asked for. */
+export interface Grouping {
+  groupedBy: string;
+  groups: number;
+  leaveOneGroupOut?: true;
+}
+
+/**
+ * Deals rows into seeded folds as they stream by (whole groups with `groups`), keeping a bounded
+ * seeded sample of each fold's rows, drawn uniformly from the whole fold: the first rows would
+ * all come from one source when the file is ordered by source (cv-top1 scores these rows).
+ */
 export class FoldDealer {
   readonly folds: SufficientStats[];
   readonly samples: FoldSample[];
+  readonly grouping?: Grouping;
   private readonly fold: Uint16Array | null;
-  private readonly perFold: number;
+  /** 1 for the rows kept in their fold's sample. */
+  private readonly sampled: Uint8Array;
 
-  constructor(rows: number, p: number, q: number, params: Record<string, ParamValue>, protocol: Protocol) {
-    // Fewer pairs than folds: one pair per fold (leave-one-out). Without diagnostics, folds only
-    // where ridge chooses lambda by cross-validation.
-    const k = protocol.validation === 'none' && !crossValidates(lambdaRule(params)) ? 1 : Math.min(protocol.folds, rows);
-    this.fold = k > 1 ? foldOf(rows, k, protocol.seed) : null;
+  constructor(rows: number, p: number, q: number, params: Record<string, ParamValue>, protocol: Protocol, groups?: Groups) {
+    // Fewer pairs (groups) than folds: one per fold (leave-one-out). Without diagnostics, folds
+    // only where ridge chooses lambda by cross-validation.
+    const units = groups ? groups.count : rows;
+    const needsFolds = protocol.validation !== 'none' || crossValidates(lambdaRule(params));
+    const k = needsFolds ? Math.min(protocol.folds, units) : 1;
+    if (groups && needsFolds) {
+      if (units < 2) throw new RangeError('groups: expected at least 2 groups (folds hold whole groups out), received 1 (every pair in one group)');
+      this.grouping = { groupedBy: protocol.groupedBy ?? 'groups', groups: units, ...(k > 1 && k < protocol.folds ? { leaveOneGroupOut: true as const } : {}) };
+    }
+    this.fold = k > 1 ? foldOf(rows, k, protocol.seed, groups) : null;
     const opts = { precision: params.precision as 'float64' | 'float32' | undefined, engine: protocol.engine };
     this.folds = Array.from({ length: k }, () => new SufficientStats(p, q, opts));
     this.samples = Array.from({ length: k }, () => ({ X: [], Y: [] }));
-    this.perFold = k > 1 ? Math.ceil(protocol.sampleRows / k) : 0;
+    this.sampled = new Uint8Array(this.fold ? rows : 0);
+    const perFold = Math.ceil(protocol.sampleRows / k), rng = makeRng(protocol.seed);
+    if (this.fold) for (const members of rowsByFold(this.fold, k)) for (const i of permutation(members.length, rng).subarray(0, perFold)) this.sampled[members[i]] = 1;
   }
 
   /**
@@ -191,10 +227,11 @@ export class FoldDealer {
     for (const [f, rows] of byFold.entries()) {
       if (rows.length === 0) continue;
       await this.folds[f].update(X, Y, { rows, names, rowOffset: start, workspace });
-      const s = this.samples[f], take = Math.min(this.perFold - s.X.length, rows.length);
-      for (let i = 0; i < take; i++) {
-        s.X.push(X.row(rows[i]).slice());
-        s.Y.push(Y.row(rows[i]).slice());
+      const s = this.samples[f];
+      for (const r of rows) {
+        if (!this.sampled[start + r]) continue;
+        s.X.push(X.row(r).slice());
+        s.Y.push(Y.row(r).slice());
       }
     }
   }
@@ -214,7 +251,7 @@ async function fitFolds(method: EstimatorName, params: Record<string, ParamValue
   const est = makeEstimator(method, resolved, protocol.engine);
   if (est instanceof RidgeEstimator && est.crossValidates) {
     if (folds.length < 2) throw new RangeError(`lambda: '${est.params.lambda}' needs folds: use the default cross-fit validation or 'none', not a split`);
-    // 'cv-top1' scores the rows each fold kept (all of them up to sampleRows).
+    // 'cv-top1' scores the rows each fold kept (all of them up to sampleRows, a uniform sample past that).
     await est.fitFolds(folds, samples.map((s) => ({ X: Matrix.from(s.X, 'float64'), Y: Matrix.from(s.Y, 'float64') })));
   } else {
     await est.fitStats(total);

@@ -79,7 +79,7 @@ export async function lambdaByVerification(X: Matrix, Y: Matrix, labels: readonl
 }
 
 /** Identity folds dealt over images (each row in its image's fold) and which rows are paired when held out: each image's first. */
-function imageFolds(labels: readonly string[], k: number, seed: number, imageOf?: ArrayLike<number>): { fold: Int32Array; paired: Uint8Array } {
+function imageFolds(labels: readonly string[], k: number, seed: number, imageOf?: ArrayLike<number>): { fold: ArrayLike<number>; paired: Uint8Array } {
   const n = labels.length;
   if (imageOf === undefined) return { fold: identityFolds(labels, k, seed), paired: new Uint8Array(n).fill(1) };
   if (imageOf.length !== n) fail(RangeError, 'imageOf.length', `${n} (an image index for each row)`, imageOf.length);

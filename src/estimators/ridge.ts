@@ -30,7 +30,7 @@ import { SufficientStats } from '../engine/stats';
 import { PairedEstimator, type EstimatorOptions, type Fitted, type PairedParams } from './estimator';
 import { centred, checkHead, type Head } from './weights';
 import { interceptFor, normalProblem, residualStats, scaleRows, solveSymmetric, statsEpsilon, type NormalProblem } from './normal-equations';
-import { foldOf, rowsByFold } from '../evaluate/split';
+import { foldOf, groupsOf, rowsByFold } from '../evaluate/split';
 import { logits, topIndices } from '../evaluate/classification';
 
 /**
@@ -166,16 +166,25 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     return this.engine.gemm(W, W, { transA: true });
   }
 
-  /** k-fold CV needs the rows themselves: folds are assigned here (seeded), then fitted from their statistics. */
-  override async fit(X: Matrix, Y: Matrix): Promise<this> {
-    if (!this.crossValidates) return super.fit(X, Y);
+  /**
+   * k-fold CV needs the rows themselves: folds are assigned here (seeded; whole groups with
+   * `opts.groups`, one id per row, e.g. the views of an image), then fitted from their statistics.
+   */
+  override async fit(X: Matrix, Y: Matrix, opts: { groups?: ArrayLike<number | string> } = {}): Promise<this> {
+    if (!this.crossValidates) {
+      if (opts.groups !== undefined) throw new RangeError(`groups: only with a k-fold lambda rule ('cv', 'cv-logits', 'cv-top1': the folds they group), received lambda ${describe(this.params.lambda)}`);
+      return super.fit(X, Y);
+    }
     if (X.rows !== Y.rows) throw new RangeError(`Y: expected ${X.rows} rows to pair with X's rows, received ${Y.rows}`);
     const k = this.params.folds ?? 5;
-    if (X.rows < k) throw new RangeError(`X: expected at least folds = ${k} rows for cross-validation, received ${X.rows}`);
+    const groups = opts.groups === undefined ? undefined : groupsOf('groups', opts.groups, X.rows);
+    if ((groups?.count ?? X.rows) < k) {
+      throw new RangeError(groups ? `groups: expected at least folds = ${k} groups for cross-validation, received ${groups.count}` : `X: expected at least folds = ${k} rows for cross-validation, received ${X.rows}`);
+    }
     const Yx = Y.dtype === X.dtype ? Y : Y.astype(X.dtype);
     const folds: SufficientStats[] = [], samples: FoldRows[] = [];
-    const byFold = rowsByFold(foldOf(X.rows, k, this.params.seed ?? 0), k);
-    const workspace = SufficientStats.workspace(X.cols, Y.cols, byFold[0].length);
+    const byFold = rowsByFold(foldOf(X.rows, k, this.params.seed ?? 0, groups), k);
+    const workspace = SufficientStats.workspace(X.cols, Y.cols, Math.max(...byFold.map((r) => r.length)));
     // 'cv-top1' scores each fold's held-out rows; the other rules need only the statistics.
     const keepRows = this.params.lambda === 'cv-top1';
     for (const rows of byFold) {

@@ -1,8 +1,11 @@
 // Statistics of paired .npy files read in row chunks: sets larger than memory fit in O(p^2)
 // memory, dealt into the same seeded folds as an in-memory fit (so `fit --stream` gives the same
 // map and cross-fit diagnostics). Rows must already be paired by position (same ids in the
-// same order).
+// same order). Rows whose sidecar ids name views (`id#v3`) are grouped by image unless the caller
+// gives its own `groups`, so a held-out fold never holds a view of an image fitted on.
 import { assertInteger } from '../core/validate';
+import { groupsOf } from '../evaluate/split';
+import { viewGroups } from '../images/views';
 import { readSidecar } from '../io/embeddings';
 import { openNpy } from '../io/npy';
 import type { Engine } from '../engine/engine';
@@ -31,14 +34,14 @@ export async function fitMapFromNpy(sourcePath: string, targetPath: string, opti
   }
   if (method === 'weights') throw new RangeError("method: 'weights' fits from classifier heads, not streamed pairs");
   const dealer = await deal(sourcePath, targetPath, params, protocol, chunkRows);
-  return fitFromFolds(method, params, dealer.folds, dealer.samples, protocol);
+  return fitFromFolds(method, params, dealer.folds, dealer.samples, protocol, dealer.grouping);
 }
 
 async function deal(
   sourcePath: string, targetPath: string, params: Record<string, ParamValue>, protocol: Protocol, chunkRows = 16384,
 ): Promise<FoldDealer> {
   assertInteger('chunkRows', chunkRows, 1);
-  assertSameIds(sourcePath, targetPath);
+  const ids = sameIds(sourcePath, targetPath);
   const a = openNpy(sourcePath);
   const b = openNpy(targetPath);
   try {
@@ -46,7 +49,9 @@ async function deal(
       throw new RangeError(`target: expected ${a.rows} rows to pair with ${sourcePath}, received ${b.rows} in ${targetPath}`);
     }
     if (a.rows < 2) throw new RangeError(`source: expected at least 2 pairs to fit a map, received ${a.rows} in ${sourcePath}`);
-    const dealer = new FoldDealer(a.rows, a.cols, b.cols, params, protocol);
+    const byImage = protocol.groups === undefined && ids ? viewGroups(ids) : undefined;
+    const groups = protocol.groups ?? byImage;
+    const dealer = new FoldDealer(a.rows, a.cols, b.cols, params, byImage ? { ...protocol, groupedBy: 'image' } : protocol, groups && groupsOf('groups', groups, a.rows));
     for (let r = 0; r < a.rows; r += chunkRows) {
       const end = Math.min(a.rows, r + chunkRows);
       const x = a.readRows(r, end);
@@ -60,14 +65,18 @@ async function deal(
   }
 }
 
-/** When both files have id sidecars, positional pairing is only valid if they list the same ids in order. */
-function assertSameIds(a: string, b: string): void {
+/**
+ * When both files have id sidecars, positional pairing is only valid if they list the same ids in
+ * order: checked, and the ids returned (undefined without both sidecars).
+ */
+function sameIds(a: string, b: string): string[] | undefined {
   const ia = readSidecar(a)?.ids, ib = readSidecar(b)?.ids;
-  if (!ia || !ib) return;
+  if (!ia || !ib) return undefined;
   const n = Math.min(ia.length, ib.length);
   for (let i = 0; i < n; i++) {
     if (ia[i] !== ib[i]) {
       throw new RangeError(`target: streaming needs rows paired by position, but row ${i} is id '${ia[i]}' in ${a} and '${ib[i]}' in ${b}: fit without --stream to pair by id`);
     }
   }
+  return ia;
 }

@@ -3,7 +3,7 @@
 // the best threshold. Used where choices must be made on a fitting set of identities rather than
 // on a protocol's test pairs (the face crops, the task-metric ridge penalty).
 import { assertInteger, fail } from '../core/validate';
-import { makeRng, permutation } from './split';
+import { foldOf, groupsOf, makeRng, permutation } from './split';
 import { areaUnder, roc, type ScoredPair } from './verification';
 
 export interface IndexPair {
@@ -45,30 +45,15 @@ export function identitiesWithPairs(labels: readonly string[]): number {
 }
 
 /**
- * Identity folds: fold of each row, all images of an identity in one fold. Identities with two
- * or more images are dealt first (seeded order, round robin), so every fold gets matched pairs.
+ * Identity folds: fold of each row, all images of an identity in one fold (split.ts's grouped
+ * folds). Larger groups are dealt first, so with at least k identities of two or more images every
+ * fold gets matched pairs.
  */
-export function identityFolds(labels: readonly string[], k: number, seed = 0): Int32Array {
+export function identityFolds(labels: readonly string[], k: number, seed = 0): Uint16Array {
   assertInteger('folds', k, 2);
-  const byId = new Map<string, number[]>();
-  labels.forEach((l, r) => {
-    const g = byId.get(l);
-    if (g) g.push(r);
-    else byId.set(l, [r]);
-  });
-  const groups = [...byId.values()];
-  const multi = groups.filter((g) => g.length > 1), single = groups.filter((g) => g.length === 1);
-  if (multi.length < k) fail(RangeError, 'labels', `at least folds = ${k} identities with two or more images (each fold needs matched pairs)`, `${multi.length}`);
-  const rng = makeRng(seed);
-  const fold = new Int32Array(labels.length);
-  let next = 0;
-  for (const list of [multi, single]) {
-    for (const g of permutation(list.length, rng)) {
-      for (const r of list[g]) fold[r] = next % k;
-      next++;
-    }
-  }
-  return fold;
+  const multi = identitiesWithPairs(labels);
+  if (multi < k) fail(RangeError, 'labels', `at least folds = ${k} identities with two or more images (each fold needs matched pairs)`, `${multi}`);
+  return foldOf(labels.length, k, seed, groupsOf('labels', labels, labels.length));
 }
 
 export interface PairScore {

@@ -6,7 +6,7 @@
 // over all ordered pairs is the paper's headline number (1.9 points over 90 pairs of 10 CNNs),
 // here also against the weaker of A and B, and as a curve over the number of fit images.
 import * as path from 'node:path';
-import type { Matrix } from '../core/matrix';
+import { Matrix } from '../core/matrix';
 import { assertInteger, assertNumber, assertOneOf, fail } from '../core/validate';
 import type { EstimatorName } from '../estimators/estimator';
 import { SufficientStats, type StatsPrecision } from '../engine/stats';
@@ -57,12 +57,24 @@ export interface ClassificationConfig {
   progress?: ProgressStream | null;
 }
 
-/** The maps `methods` can compare: an estimator and its parameters (ridge-prior: toward the pair's head-only map, default λ rule). */
-export const COMPARED: Record<string, { method: EstimatorName; params?: Record<string, ParamValue> }> = {
+/**
+ * The maps `methods` can compare: an estimator and its parameters. ridge-prior: toward the pair's
+ * head-only map's weight, the bias refitted from the fit pool's means (default λ rule);
+ * ridge-affine-prior: toward its weight AND bias (see fitPairMap), so λ = ∞ is the head-only map itself.
+ */
+export const COMPARED: Record<string, Recipe & { method: EstimatorName }> = {
   lstsq: { method: 'lstsq' },
   ridge: { method: 'ridge' },
   'ridge-prior': { method: 'ridge', params: { prior: 'weights' } },
+  'ridge-affine-prior': { method: 'ridge', params: { prior: 'weights' }, affine: true },
 };
+
+/** How a map is fitted: the estimator, its parameters, and for a 'weights' prior whether its bias is shrunk toward too. */
+export interface Recipe {
+  method?: string;
+  params?: Record<string, ParamValue>;
+  affine?: boolean;
+}
 
 export interface PairResult {
   source: string;
@@ -89,6 +101,7 @@ export interface MethodResult {
   label: string;
   method: string;
   params?: Record<string, ParamValue>;
+  affine?: boolean;
   pairs: PairResult[];
   medianDropPoints: number;
   medianWeakerDropPoints: number;
@@ -170,7 +183,7 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
   const native = new Map(models.map((m) => [m.id, accuracy(testLogits.get(m.id)!, labelsFor(m.id))]));
   const pairData = (a: string, b: string): PairData => ({
     source: a, target: b, headA: head(a), headB: head(b), labels: labelsFor(b),
-    fitA: rows.fit.get(a)!, fitB: rows.fit.get(b)!, testA: rows.test.get(a)!, native: native.get(b)!, nativeLogits: testLogits.get(b)!,
+    fitA: rows.fit.get(a)!, fitB: rows.fit.get(b)!, fitImageOf: rows.fitImageOf, testA: rows.test.get(a)!, native: native.get(b)!, nativeLogits: testLogits.get(b)!,
   });
   const weaker = (a: string, b: string) => Math.min(native.get(a)!.top1, native.get(b)!.top1);
   const ordered = models.flatMap((a) => models.filter((b) => b !== a).map((b) => [a.id, b.id] as const));
@@ -246,7 +259,7 @@ export async function runClassification(cfg: ClassificationConfig): Promise<Clas
 }
 
 /** The maps to fit: cfg.methods' recipes, or cfg.method with cfg.params (default lstsq, ridge with a prior). */
-function methodRecipes(cfg: ClassificationConfig): { label: string; method: string; params?: Record<string, ParamValue> }[] {
+function methodRecipes(cfg: ClassificationConfig): (Recipe & { label: string; method: string })[] {
   if (cfg.methods === undefined) {
     const method = methodOf(cfg);
     return [{ label: cfg.params?.prior !== undefined ? `${method}-prior` : method, method, ...(cfg.params ? { params: cfg.params } : {}) }];
@@ -266,6 +279,8 @@ export interface PairData {
   target: string;
   fitA: Matrix;
   fitB: Matrix;
+  /** The image of each fit row: a k-fold lambda rule keeps an image's views in one fold (absent: each row its own image). */
+  fitImageOf?: Int32Array;
   testA: Matrix;
   headA: Head;
   headB: Head;
@@ -280,33 +295,47 @@ export interface PairData {
  * The pair's map by `cfg.method` (ridge toward the head-only map with params.prior 'weights'),
  * fitted on its fit rows, or on `subset.rows` of them, whose statistics `subset.stats` are when
  * the estimator fits from one set of statistics (ridge's k-fold lambda rules fit from the rows).
+ * `cfg.affine` (with prior 'weights'): ridge on [x, 1] without intercept toward [M0; b0], the
+ * head-only map's weight and bias, so the bias is shrunk with the weights instead of refitted from
+ * the fit pool's means (measured: with those means, mostly of 64-px Tiny-ImageNet photos, the prior
+ * kept lost a median 1.9-2.9 points more than the head-only map on full-resolution test photos;
+ * bench/RESULTS.md, lambda-oracle-fullres).
  */
-export async function fitPairMap(d: PairData, cfg: Pick<ClassificationConfig, 'method' | 'params'> = {}, subset?: { stats: SufficientStats; rows: Int32Array }): Promise<LinearMap> {
+export async function fitPairMap(d: PairData, cfg: Recipe = {}, subset?: { stats: SufficientStats; rows: Int32Array }): Promise<Pick<LinearMap, 'applyBatch' | 'metadata'>> {
   const params = { ...cfg.params };
   // prior 'weights' is the closed form from this pair's own heads.
   if (params.prior === 'weights') Object.assign(params, { sourceHead: d.headA, targetHead: d.headB });
   const method = methodOf(cfg);
   // Scored on the test rows: no held-out diagnostics of its own.
   const options = { method, ...params, validation: 'none', sourceModel: d.source, targetModel: d.target } as FitMapOptions;
-  if (!subset) return (await fitMap(d.fitA, d.fitB, options)).map;
-  if (fitsFromRows(cfg)) return (await fitMap(d.fitA.takeRows(subset.rows), d.fitB.takeRows(subset.rows), options)).map;
+  // A view's image stays in one fold with it (only rules that cross-validate use the groups).
+  const byImage = (rows?: Int32Array) => (d.fitImageOf ? { groups: rows ? Int32Array.from(rows, (r) => d.fitImageOf![r]) : d.fitImageOf, groupedBy: 'image' } : {});
+  if (cfg.affine) {
+    if (method !== 'ridge' || params.prior !== 'weights') throw new RangeError(`affine: only with ridge toward prior 'weights' (its bias is the heads'), received method '${method}' and prior ${String(params.prior)}`);
+    const prior = await affineHeadPrior(d);
+    const X = subset ? d.fitA.takeRows(subset.rows) : d.fitA, Y = subset ? d.fitB.takeRows(subset.rows) : d.fitB;
+    const { map } = await fitMap(withOnes(X), Y, { ...options, sourceHead: undefined, prior, intercept: false, ...byImage(subset?.rows) });
+    return { metadata: map.metadata, applyBatch: ((T: Matrix) => map.applyBatch(withOnes(T))) as LinearMap['applyBatch'] };
+  }
+  if (!subset) return (await fitMap(d.fitA, d.fitB, { ...options, ...byImage() })).map;
+  if (fitsFromRows(cfg)) return (await fitMap(d.fitA.takeRows(subset.rows), d.fitB.takeRows(subset.rows), { ...options, ...byImage(subset.rows) })).map;
   const checked = splitOptions(options);
   return (await fitFromFolds(checked.method, checked.params, [subset.stats], [], checked.protocol)).map;
 }
 
 /** The estimator of a recipe: the one named, else lstsq, or ridge with a prior. */
-function methodOf(cfg: Pick<ClassificationConfig, 'method' | 'params'>): EstimatorName {
+function methodOf(cfg: Recipe): EstimatorName {
   return (cfg.method ?? (cfg.params?.prior !== undefined ? 'ridge' : 'lstsq')) as EstimatorName;
 }
 
 /** Whether the map is fitted from rows rather than one set of statistics: ridge with a k-fold lambda rule (a 'weights' prior brings the target head, whose rule is cv-top1). */
-function fitsFromRows(cfg: Pick<ClassificationConfig, 'method' | 'params'>): boolean {
+function fitsFromRows(cfg: Recipe): boolean {
   const params = cfg.params ?? {};
   return methodOf(cfg) === 'ridge' && crossValidates(lambdaRule({ lambda: params.lambda, targetHead: params.prior === 'weights' ? true : params.targetHead }));
 }
 
 /** How the map's ridge lambda was chosen and its value (Infinity: the prior kept), from its metadata. */
-function lambdaOf(map: LinearMap): Pick<PairResult, 'selection' | 'lambda'> {
+function lambdaOf(map: Pick<LinearMap, 'metadata'>): Pick<PairResult, 'selection' | 'lambda'> {
   const { selection, lambda } = map.metadata.diagnostics ?? {};
   return { ...(typeof selection === 'string' ? { selection } : {}), ...(typeof lambda === 'number' ? { lambda } : {}) };
 }
@@ -321,7 +350,7 @@ export async function headOnlyMap(d: Pick<PairData, 'headA' | 'headB'>): Promise
  * Fits the pair's map (fitPairMap) and the head-only map, and scores both through B's head. The
  * shared core the tests plant maps in.
  */
-export async function evaluatePair(d: PairData, cfg: Pick<ClassificationConfig, 'method' | 'params'> = {}): Promise<Omit<PairResult, 'weakerDropPoints' | 'weightsWeakerDropPoints'>> {
+export async function evaluatePair(d: PairData, cfg: Recipe = {}): Promise<Omit<PairResult, 'weakerDropPoints' | 'weightsWeakerDropPoints'>> {
   const weights = await scoreMap(await headOnlyMap(d), d);
   const map = await fitPairMap(d, cfg);
   return { source: d.source, target: d.target, ...(await scoreMap(map, d)), ...lambdaOf(map), weights: weights.mapped, weightsDropPoints: weights.dropPoints };
@@ -343,4 +372,23 @@ export function median(v: number[]): number {
   if (v.length === 0) return NaN;
   const s = [...v].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** [X, 1]: the rows with a column of ones (an affine map as a linear one). */
+export function withOnes(X: Matrix): Matrix {
+  const out = Matrix.zeros(X.rows, X.cols + 1, X.dtype);
+  for (let r = 0; r < X.rows; r++) {
+    out.data.set(X.row(r), r * (X.cols + 1));
+    out.data[r * (X.cols + 1) + X.cols] = 1;
+  }
+  return out;
+}
+
+/** The head-only map as one (p + 1) x q prior for rows [x, 1]: its weight over its bias. */
+export async function affineHeadPrior(d: Pick<PairData, 'headA' | 'headB'>): Promise<{ weight: Matrix<'float64'>; provenance: Record<string, unknown> }> {
+  const heads = (await new WeightsEstimator().fitHeads(d.headA, d.headB)).fitted;
+  const weight = Matrix.zeros(heads.weight.rows + 1, heads.weight.cols, 'float64');
+  weight.data.set(heads.weight.data);
+  weight.data.set(heads.bias, heads.weight.data.length);
+  return { weight, provenance: { from: 'weights', bias: "the heads' (shrunk with the weights)" } };
 }

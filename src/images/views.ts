@@ -116,3 +116,8 @@ export function applyView(image: DecodedImage, v: ViewParams): DecodedImage {
   }
   return { data: out, width: w, height: h };
 }
+
+/** Rows' groups by image when any row id names a view (`id#v3`): the views of an image must stay in one fold; else undefined. */
+export function viewGroups(ids: readonly string[]): string[] | undefined {
+  return ids.some((id) => imageOfViewId(id) !== id) ? ids.map(imageOfViewId) : undefined;
+}

@@ -70,3 +70,17 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 export const EPS = { float32: 1.2e-7, float64: 2.3e-16 } as const;
+
+/** Centred float64 least squares: the reference of the intercept convention. */
+export function centredLstsq(X: Matrix, Y: Matrix) {
+  const mean = (A: Matrix) => Float64Array.from({ length: A.cols }, (_, j) => { let s = 0; for (let i = 0; i < A.rows; i++) s += A.data[i * A.cols + j]; return s / A.rows; });
+  const mx = mean(X), my = mean(Y);
+  const Xc = toF64(X), Yc = toF64(Y);
+  for (let i = 0; i < X.rows; i++) {
+    for (let j = 0; j < X.cols; j++) Xc.data[i * X.cols + j] -= mx[j];
+    for (let j = 0; j < Y.cols; j++) Yc.data[i * Y.cols + j] -= my[j];
+  }
+  const W = solve(matmul(transpose(Xc), Xc), matmul(transpose(Xc), Yc));
+  const b = Float64Array.from(my, (v, j) => v - mx.reduce((s, m, i) => s + m * W.data[i * Y.cols + j], 0));
+  return { W, b };
+}

@@ -3,6 +3,7 @@ import { fitFromFolds, fitMap, splitOptions, type FitMapOptions, type FitMapResu
 import { ESTIMATORS, PARAMETERS, checkParams, cliFlag, paramUsage, type ParamValue } from '../../estimators/params';
 import { fitMapFromNpy } from '../../estimators/streaming';
 import { loadHead } from '../../estimators/weights';
+import { viewGroups } from '../../images/views';
 import { assertFiniteRows, loadEmbeddings, pairById } from '../../io/embeddings';
 import { checkOutputs } from '../../io/outputs';
 import { UsageError, flagSpec, type Command, type FlagSpec, type ParsedArgs } from '../command';
@@ -72,6 +73,9 @@ export const fitCommand: Command = {
         .map((k) => `  ${k}: ${fmt(info[k])}`),
       ...warnings.map((w) => `  warning: ${w}`),
     ];
+    if (fit.groupedBy !== undefined) {
+      lines.push(`  ${fit.protocol === 'split' ? 'split' : 'folds'} grouped by ${fit.groupedBy}: ${fit.groups} groups, each kept whole${fit.leaveOneGroupOut ? ' (fewer than the folds asked for: one group per fold)' : ''}`);
+    }
     const h = info.heldOut as Record<string, unknown> | undefined;
     if (h) {
       const how = fit.protocol === 'crossfit' ? `${fit.folds}-fold cross-fit, every pair; cosine on ${h.sampleRows}` : `split, ${h.rows} pairs`;
@@ -95,7 +99,9 @@ async function fitFromFiles(args: ParsedArgs, method: string, out: string): Prom
   assertFiniteRows(`--source ${source}`, a);
   assertFiniteRows(`--target ${target}`, b);
   const paired = pairById(a, b);
-  return fitMap(paired.source, paired.target, options);
+  // Views of one image (ids id#vK) stay in one fold, as fitMapFromNpy does from the sidecar.
+  const byImage = viewGroups(paired.ids);
+  return fitMap(paired.source, paired.target, byImage ? { ...options, groups: byImage, groupedBy: 'image' } : options);
 }
 
 /** The map from a cluster run's shard statistics (embmap extract --queue --stats), merged: no embedding is read. */
