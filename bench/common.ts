@@ -81,3 +81,9 @@ export async function startServe(mapFile: string): Promise<{ child: ChildProcess
   });
   return { child, url, exited };
 }
+
+/** The value after `name` on the command line (`--work DIR`), if given. */
+export function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}

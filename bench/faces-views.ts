@@ -13,6 +13,7 @@ import { fitMap, type FitMapOptions } from '../src/estimators/fit-map';
 import { cosine, evaluateVerification } from '../src/evaluate/verification';
 import { imageOfViewId, viewParams, type ViewParams } from '../src/images/views';
 import { loadEmbeddings } from '../src/io/embeddings';
+import { flag } from './common';
 import { describeMachine } from './machine';
 import { machineLines, updateResultsFile } from './report';
 
@@ -23,11 +24,6 @@ const SUBSETS: { name: string; keep: (v: ViewParams) => boolean }[] = [
   { name: '+ views keeping ≥ 60%', keep: (v) => v.scale >= 0.6 },
   { name: '+ unflipped views (crop, jitter)', keep: (v) => !v.flip },
 ];
-
-const flag = (name: string): string | undefined => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
 
 async function main(): Promise<void> {
   const work = flag('--work');

@@ -25,17 +25,13 @@ import { affineHeadPrior, headOnlyMap, median, scoreMap, withOnes, type PairData
 import { poolRows } from '../src/experiments/fit-pool';
 import { prepareModels } from '../src/experiments/workspace';
 import { writeFileAtomic } from '../src/io/atomic';
+import { flag } from './common';
 import { describeMachine } from './machine';
 import { machineLines, updateResultsFile } from './report';
 
 const MODELS = ['mobilenet-v1-0.25-128', 'mobilenet-v1-0.5-160', 'mobilenet-v1-0.75-192', 'mobilenet-v2-1.0-224', 'mobilenet-v2-1.0-224-tf2'];
 const FOLDS = 5, SEED = 0, SAMPLE_ROWS = 2000;
 const RULES = ['cv-top1', 'cv-top1, full-res rows', 'cv-top1, full-res rows, 2 SE', 'bias shrunk too, cv-top1'] as const;
-
-const flag = (name: string): string | undefined => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
 
 async function main(): Promise<void> {
   const work = flag('--work');

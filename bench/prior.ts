@@ -13,6 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLASSIFIERS, DEMO, DEMO_CURVE } from '../src/cli/commands/demo';
 import { runClassification, type ClassificationResult } from '../src/experiments/classification';
+import { flag } from './common';
 import { describeMachine } from './machine';
 import { machineLines, updateResultsFile } from './report';
 
@@ -24,11 +25,6 @@ const RULES: { key: string; name: string; params: Record<string, string> }[] = [
   { key: 'cv-logits', name: 'toward prior, cv-logits', params: { prior: 'weights', lambda: 'cv-logits' } },
   { key: 'cv-top1', name: 'toward prior, cv-top1 (default)', params: { prior: 'weights' } },
 ];
-
-const flag = (name: string): string | undefined => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
 
 async function main(): Promise<void> {
   const work = flag('--work') ?? 'embmap-demo';
