@@ -9,7 +9,7 @@ import { imagenetDataset, type Dataset, type ImageItem } from '../datasets';
 import { trainTestSplit } from '../evaluate/split';
 import { realPathOf } from '../io/paths';
 import type { ProgressStream } from '../extract/progress';
-import { embedAll, embedViews, type WorkModel } from './workspace';
+import { embedAll, embedViews, expectIds, type WorkModel } from './workspace';
 
 export interface PoolConfig {
   /** The fit pool: folders or manifests of labelled images. */
@@ -123,12 +123,6 @@ function limited(dataset: Dataset, limit: number | undefined, seed: number): Dat
   if (limit === undefined || limit >= dataset.items.length) return dataset;
   const keep = new Set(trainTestSplit(dataset.items.length, { testFraction: limit / dataset.items.length, seed }).test);
   return { ...dataset, items: dataset.items.filter((_, i) => keep.has(i)) };
-}
-
-/** The sidecar's ids at `rows` must be `expected`: a cache of other images is an error, not wrong rows. */
-function expectIds(ids: readonly string[], expected: readonly string[], rows: readonly number[], where: string): void {
-  const bad = rows.findIndex((r, j) => ids[r] !== expected[j]);
-  if (bad >= 0) throw new Error(`${where}: expected row ${rows[bad]} to be ${expected[bad]}, found ${ids[rows[bad]]}: delete the cached embeddings to re-extract`);
 }
 
 /** The rows of `parts`, one under another. */

@@ -108,12 +108,18 @@ export async function embedViews(
   const dir = path.join(parent, `${stem}-${items.length}-views${views.count}-seed${views.seed}-${hash}`);
   const viewed = await embedAll(dataset, models, dir, { progress, views });
   const expected = items.flatMap((it) => Array.from({ length: views.count }, (_, k) => viewId(it.id, k)));
+  const rows = expected.map((_, r) => r);
   return new Map(models.map((m) => {
     const e = viewed.get(m.id)!.embeddings;
-    const bad = expected.findIndex((id, r) => e.ids[r] !== id);
-    if (bad >= 0) throw new Error(`${m.id} on views in ${dir}: expected row ${bad} to be ${expected[bad]}, found ${e.ids[bad]}: delete the cached embeddings to re-extract`);
+    expectIds(e.ids, expected, rows, `${m.id} on views in ${dir}`);
     return [m.id, e.matrix];
   }));
+}
+
+/** Cached rows `rows` of `ids` must be the `expected` ids, in order: a cache of other images is an error, not wrong rows. */
+export function expectIds(ids: readonly string[], expected: readonly string[], rows: readonly number[], where: string): void {
+  const bad = rows.findIndex((r, j) => ids[r] !== expected[j]);
+  if (bad >= 0) throw new Error(`${where}: expected row ${rows[bad]} to be ${expected[bad]}, found ${ids[rows[bad]]}: delete the cached embeddings to re-extract`);
 }
 
 /** 8 hex digits of SHA-256 over the card and the model's bytes. */
