@@ -302,3 +302,15 @@ test('large matrices are backed by transparent huge pages where the kernel allow
   assert.ok(grown >= 4096, `expected at least 4 MiB more huge-page memory after touching a 16 MiB matrix, got ${grown} KiB`);
   assert.equal(m.data.reduce((a, b) => a + b, 0), 1024 * 2048);
 });
+
+test('Matrix.stack puts its parts one under another in the first part\'s dtype; Matrix.from copies rows', () => {
+  const a = randn(rng, 1, 3, 'float64'), b = randn(rng, 2, 3, 'float64');
+  const s = Matrix.stack([a, b]);
+  assert.equal(s.dtype, 'float64');
+  assert.deepEqual(s.shape, [3, 3]);
+  assert.deepEqual(Array.from(s.data), [...a.data, ...b.data]);
+  assert.equal(Matrix.stack([b.astype('float32'), a]).dtype, 'float32');
+  assert.throws(() => Matrix.stack([a, Matrix.zeros(1, 2, 'float64')]), /parts\[1\]: expected 3 columns like parts\[0\], received 2/);
+  assert.throws(() => Matrix.stack([]), /parts: expected at least one matrix/);
+  assert.throws(() => Matrix.from([[1, 2], [3]]), /values\[1\]: expected 2 columns like values\[0\], received 1/);
+});

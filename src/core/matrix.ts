@@ -80,9 +80,25 @@ export class Matrix<D extends DType = DType> {
       if (values[i].length !== cols) {
         throw new RangeError(`values[${i}]: expected ${cols} columns like values[0], received ${values[i].length}`);
       }
-      for (let j = 0; j < cols; j++) m.data[i * cols + j] = values[i][j];
+      m.data.set(values[i], i * cols);
     }
     return m;
+  }
+
+  /** The rows of `parts` (same columns), one under another, in the first part's dtype (copies). */
+  static stack<D extends DType>(parts: readonly Matrix<D>[]): Matrix<D> {
+    if (parts.length === 0) throw new RangeError('parts: expected at least one matrix, received none');
+    const cols = parts[0].cols;
+    parts.forEach((m, i) => {
+      if (m.cols !== cols) throw new RangeError(`parts[${i}]: expected ${cols} columns like parts[0], received ${m.cols}`);
+    });
+    const out = Matrix.zeros<D>(parts.reduce((s, m) => s + m.rows, 0), cols, parts[0].dtype);
+    let at = 0;
+    for (const m of parts) {
+      out.data.set(m.data, at);
+      at += m.data.length;
+    }
+    return out;
   }
 
   get(i: number, j: number): number {

@@ -66,7 +66,7 @@ export async function crossFitDiagnostics(
     train.merge(fold);
     const rows = samples[f].X.length;
     if (rows === 0) continue;
-    const Xs = stack(samples[f].X, p), Ys = stack(samples[f].Y, q);
+    const Xs = Matrix.from(samples[f].X, 'float64'), Ys = Matrix.from(samples[f].Y, 'float64');
     const P = await engine.gemm(Xs, M, { bias });
     for (let r = 0; r < rows; r++) cos.push(cosine(P.row(r), Ys.row(r)));
     sx.push(Xs);
@@ -87,19 +87,8 @@ export async function crossFitDiagnostics(
     out.cosineMedian = n % 2 ? cos[(n - 1) / 2] : (cos[n / 2 - 1] + cos[n / 2]) / 2;
     // CKA describes the two spaces, not the map: 500 rows estimate it well enough and keep its
     // p x p Gram matrix (2 n p^2 flops) small next to the fold solves.
-    const X = concat(sx), Y = concat(sy), m = Math.min(n, CKA_ROWS);
+    const X = Matrix.stack(sx), Y = Matrix.stack(sy), m = Math.min(n, CKA_ROWS);
     if (m > 1) out.ckaSourceTarget = await linearCKA(X.rowSlice(0, m), Y.rowSlice(0, m), engine);
   }
   return out;
-}
-
-function stack(rows: ArrayLike<number>[], cols: number): Matrix<'float64'> {
-  const out = Matrix.zeros(rows.length, cols, 'float64');
-  rows.forEach((r, i) => out.data.set(r, i * cols));
-  return out;
-}
-
-function concat(parts: Matrix<'float64'>[]): Matrix<'float64'> {
-  const cols = parts[0].cols;
-  return stack(parts.flatMap((m) => Array.from({ length: m.rows }, (_, i) => m.row(i))), cols);
 }

@@ -102,8 +102,8 @@ export async function poolRows(cfg: PoolConfig, models: WorkModel[], work: strin
   }
   const sources = plans.map((p) => ({ source: p.dir, images: p.dataset.items.length, fitImages: p.fit.length, testImages: p.test.length, views: p.k }));
   return {
-    fit: new Map([...fitParts].map(([id, parts]) => [id, stack(parts)])),
-    test: new Map([...testParts].map(([id, parts]) => [id, stack(parts)])),
+    fit: new Map([...fitParts].map(([id, parts]) => [id, Matrix.stack(parts)])),
+    test: new Map([...testParts].map(([id, parts]) => [id, Matrix.stack(parts)])),
     fitItems,
     fitImageOf: Int32Array.from(imageOf),
     testItems,
@@ -123,16 +123,4 @@ function limited(dataset: Dataset, limit: number | undefined, seed: number): Dat
   if (limit === undefined || limit >= dataset.items.length) return dataset;
   const keep = new Set(trainTestSplit(dataset.items.length, { testFraction: limit / dataset.items.length, seed }).test);
   return { ...dataset, items: dataset.items.filter((_, i) => keep.has(i)) };
-}
-
-/** The rows of `parts`, one under another. */
-function stack(parts: Matrix[]): Matrix {
-  const cols = parts[0].cols;
-  const out = new Float32Array(parts.reduce((s, p) => s + p.rows, 0) * cols);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p.data, at);
-    at += p.data.length;
-  }
-  return new Matrix(out, out.length / cols, cols);
 }
