@@ -4,6 +4,7 @@
 // operation depends on the element order (reshape, squeeze, softmax over channels...). The graph
 // input is NCHW, the batch dimension symbolic. Shapes are inferred op by op, so SAME padding is
 // written out explicitly and a mismatch surfaces at import, naming the node.
+import { product } from '../io/binary';
 import { type onnx, floatTensor, int64Tensor, model, node, valueInfo } from '../onnx/proto';
 
 export class ImportError extends Error {}
@@ -39,10 +40,6 @@ const OUTPUT_NAMES = [EMBEDDING_OUTPUT, LOGITS_OUTPUT];
 
 const NHWC_TO_NCHW = [0, 3, 1, 2];
 const NCHW_TO_NHWC = [0, 2, 3, 1];
-
-export function product(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
 
 /** Copies a row-major array of `shape` into the axis order `perm` (out axis i = in axis perm[i]). */
 export function transposeData<T extends Float32Array | Int32Array>(data: T, shape: readonly number[], perm: readonly number[]): T {
