@@ -219,7 +219,7 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     const G = await this.logitMetric();
     const err = new Float64Array(grid.length);
     for (const [f, fold] of folds.entries()) {
-      const train = await this.towardPrior(normalProblem(total.clone().subtract(fold), this.intercept));
+      const train = await this.towardPrior(normalProblem(SufficientStats.difference(total, fold, undefined, { lend: true }), this.intercept));
       const e = top1 ? await this.foldDisagreements(train, samples![f], grid) : await this.foldErrors(train, fold, grid, G);
       for (let g = 0; g < grid.length; g++) err[g] += e[g];
     }

@@ -1,17 +1,14 @@
 // Held-out diagnostics by cross-fit on statistics: for each fold, the map solved on the other
-// folds (total minus this fold's statistics) is scored on this fold. Residual and R^2 come from
-// the fold's statistics alone: with the fold's rows centred at cx (the training means) and
-// cy = cx M + b, the residual of column j is
-//   SS_res_j = (M^T A M)_jj - 2 (M^T B)_jj + sum (y_j - cy_j)^2,   A = sum dx dx^T, B = sum dx dy^T,
-// (residualFrom in estimators/normal-equations.ts), with A M formed from the fold's stored
-// products (SufficientStats.xxAboutTimes), so no pass over the data and no re-centred p x p copy
-// is needed. Cosine and CKA need rows: they use a bounded sample of each fold's rows kept while
-// the statistics were accumulated.
+// folds is scored on this fold. The training statistics (total minus the fold, about their own
+// means) are formed in one pass into a buffer reused fold after fold and lent to the solve
+// (SufficientStats.difference); residual and R^2 come from the fold's statistics alone
+// (SufficientStats.residualSquares: one product with its p x p matrix), so no pass over the data.
+// Cosine and CKA need rows: they use a bounded sample of each fold's rows kept while the
+// statistics were accumulated.
 import { Matrix } from '../core/matrix';
 import { Engine } from '../engine/engine';
-import type { SufficientStats } from '../engine/stats';
+import { SufficientStats } from '../engine/stats';
 import type { Fitted } from '../estimators/estimator';
-import { residualFrom } from '../estimators/normal-equations';
 import { linearCKA } from './diagnostics';
 import { cosine } from './verification';
 
@@ -43,27 +40,22 @@ export async function crossFitDiagnostics(
   total: SufficientStats, folds: SufficientStats[], samples: FoldSample[],
   refit: (train: SufficientStats) => Promise<{ fitted: Fitted }>, engine: Engine = Engine.get(),
 ): Promise<CrossFitDiagnostics> {
-  const { p, q } = total;
+  const { q } = total;
   const ssRes = new Float64Array(q), ssTot = new Float64Array(q);
   let yy = 0;
   const cos: number[] = [];
   const sx: Matrix<'float64'>[] = [], sy: Matrix<'float64'>[] = [];
-  // One copy of the total, each fold taken out and put back in turn (no O(p^2) copy per fold).
-  const train = total.clone();
+  let train: SufficientStats | undefined;
   for (let f = 0; f < folds.length; f++) {
     const fold = folds[f];
     if (fold.count === 0) continue;
-    train.subtract(fold);
+    train = SufficientStats.difference(total, fold, train, { lend: true });
     const { weight: M, bias } = (await refit(train)).fitted;
-    const cx = train.meanX();
-    const cy = Float64Array.from(bias);
-    for (let i = 0; i < p; i++) for (let j = 0; j < q; j++) cy[j] += cx[i] * M.data[i * q + j];
-    const res = residualFrom(await fold.xxAboutTimes(cx, M), fold.xyAbout(cx, cy), fold.sqYAbout(cy), M).sqY;
+    const res = await fold.residualSquares(M, bias);
     for (let j = 0; j < q; j++) ssRes[j] += res[j];
     const own = fold.sqYAbout(fold.meanY());
     for (let j = 0; j < q; j++) ssTot[j] += own[j];
     yy += fold.sqYAbout(new Float64Array(q)).reduce((a, b) => a + b, 0);
-    train.merge(fold);
     const rows = samples[f].X.length;
     if (rows === 0) continue;
     const Xs = Matrix.from(samples[f].X, 'float64'), Ys = Matrix.from(samples[f].Y, 'float64');
