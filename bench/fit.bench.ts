@@ -156,7 +156,7 @@ async function wherePhasesGo(x: string, y: string): Promise<string[]> {
         const total = dealer.folds[0].clone();
         for (const f of dealer.folds.slice(1)) total.merge(f);
         t0 = process.hrtime.bigint();
-        await crossFitDiagnostics(total, dealer.folds, dealer.samples, (train) => makeEstimator('lstsq', params).fitStats(train));
+        await crossFitDiagnostics(total, dealer.folds, dealer.samples, (train, engine) => makeEstimator('lstsq', params, engine).fitStats(train));
         cross.push(sec(t0));
       }
     }

@@ -257,10 +257,8 @@ for (const info of Engine.available()) {
         }
         // Lent to a solve (here spoilt outright), a lending difference's moments are re-formed when next read.
         const lending = SufficientStats.difference(merged, other, undefined, { lend: true });
-        const lent = lending.lendCentred()!;
-        lent.xx.data.fill(NaN);
-        lent.xy.data.fill(NaN);
-        assert.ok(relErr(lending.centred().xx.data, inPlace.centred().xx.data) < 1e-10 && relErr(lending.xyAbout(lending.meanX(), lending.meanY()).data, inPlace.centred().xy.data) < 1e-10);
+        lending.lendCentred()!.data.fill(NaN);
+        assert.ok(relErr(lending.centred().xx.data, inPlace.centred().xx.data) < 1e-10);
         assert.equal(inPlace.lendCentred(), undefined, 'only a lending difference lends');
         assert.throws(() => SufficientStats.difference(other, merged), /part: expected fewer rows than the total's 500, received/);
         assert.throws(() => SufficientStats.difference(merged, other, merged), /into: expected statistics other than total and part/);

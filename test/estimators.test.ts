@@ -294,6 +294,11 @@ test('fits from a lending difference (total minus a part, moments lent to the so
     const lent = await pairedEstimator(method, params).fitStats(reused);
     assert.ok(relErr(lent.fitted.weight.data, rest.fitted.weight.data) < 1e-8, `${method} ${relErr(lent.fitted.weight.data, rest.fitted.weight.data)}`);
     assert.ok(relErr(lent.fitted.bias, rest.fitted.bias) < 1e-8, method);
+    // The answer is the estimator's own: re-forming the lent moments leaves it alone.
+    const kept = lent.fitted.weight.clone();
+    SufficientStats.difference(total, part, reused, { lend: true }).lendCentred()!.data.fill(NaN);
+    reused.centred();
+    assert.deepEqual(lent.fitted.weight.data, kept.data, method);
     if (method === 'lstsq') assert.equal(lent.fitted.info.solver, 'eigen');
   }
 });

@@ -17,6 +17,7 @@ const cases: Record<keyof NativeBinding, Case[]> = {
     ['unknown backend', () => binding().setThreads('tpu', 2), /backend: expected one of .*received 'tpu'/],
     ['zero threads', () => binding().setThreads(be, 0), /threads: expected an integer in \[1, 1024\]/],
   ],
+  setCallThreads: [['negative', () => binding().setCallThreads(-1), /threads: expected an integer in \[0, 1024\]/]],
   setPrecision: [
     ['unknown backend', () => binding().setPrecision('tpu', 'tf32'), /backend: expected one of .*received 'tpu'/],
     ['mode not a string', () => binding().setPrecision(be, 32 as unknown as string), /precision: expected a string, received number 32/],

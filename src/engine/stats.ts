@@ -185,9 +185,9 @@ export class SufficientStats {
    * total minus part (rows of total, e.g. a cross-fit's fold), as statistics about their own means:
    * one pass per matrix, written into `into` when given (a previous difference of the same shape,
    * reused fold after fold), where subtract, re-centre and merge back would take three plus a copy.
-   * `lend`: a solve may then take its centred moments as scratch instead of copying them
-   * (lendCentred); its methods re-form them from total and part when next needed, so those must
-   * not change meanwhile, and its xtx / xty fields are not to be read directly.
+   * `lend`: a solve may then take its centred X^T X as scratch instead of a copy (lendCentred);
+   * its methods re-form it from total and part when next needed, so those must not change
+   * meanwhile, and its xtx field is not to be read directly.
    */
   static difference(total: SufficientStats, part: SufficientStats, into?: SufficientStats, opts: { lend?: boolean } = {}): SufficientStats {
     if (!(total instanceof SufficientStats)) throw new TypeError('total: expected SufficientStats');
@@ -230,15 +230,16 @@ export class SufficientStats {
   }
 
   /**
-   * The centred X^T X and X^T Y of a lending difference, as views of its own buffers, for a
-   * solve to factor in place (a p x p copy per cross-fit fold saved); undefined for other
-   * statistics. Its moments are re-formed when next read through its methods.
+   * The centred X^T X of a lending difference, as a view of its own buffer, for a solve to factor
+   * in place (a p x p copy per cross-fit fold saved); undefined for other statistics. Only X^T X:
+   * a solve's answer is formed in its right-hand side, which must not alias statistics that are
+   * re-formed later. Its moments are re-formed when next read through its methods.
    */
-  lendCentred(): { xx: Matrix<'float64'>; xy: Matrix<'float64'> } | undefined {
+  lendCentred(): Matrix<'float64'> | undefined {
     if (!this.recipe) return undefined;
     this.ready();
     this.lent = true;
-    return { xx: new Matrix<'float64'>(this.xtx, this.p, this.p), xy: new Matrix<'float64'>(this.xty, this.p, this.q) };
+    return new Matrix<'float64'>(this.xtx, this.p, this.p);
   }
 
   /** Re-forms moments lent to a solve before they are read. */
@@ -335,14 +336,15 @@ export class SufficientStats {
    * alone (a cross-fit's held-out fold). With d = x - shiftX, e = y - shiftY and the map's offset
    * at the shift c = shiftX M + b - shiftY, the residual is d M - e + c, so column j's sum is
    *   (M^T xtx M)_jj - 2 (M^T xty)_jj + sqY_j + 2 c_j ((sumX^T M)_j - sumY_j) + n c_j^2:
-   * one product with the stored p x p matrix and one pass over p x q, no re-centred copies.
+   * one product with the stored p x p matrix (on `engine`, default these statistics') and one
+   * pass over p x q, no re-centred copies.
    */
-  async residualSquares(M: Matrix<'float64'>, bias: Float64Array): Promise<Float64Array> {
+  async residualSquares(M: Matrix<'float64'>, bias: Float64Array, engine: Engine = this.engine): Promise<Float64Array> {
     assertMatrix('M', M, { rows: this.p, cols: this.q, dtype: 'float64' });
     if (!(bias instanceof Float64Array) || bias.length !== this.q) fail(TypeError, 'bias', `a Float64Array of length ${this.q}`, bias);
     this.ready();
     const { p, q } = this;
-    const G = await this.engine.gemm(new Matrix<'float64'>(this.xtx, p, p), M);
+    const G = await engine.gemm(new Matrix<'float64'>(this.xtx, p, p), M);
     const mGm = new Float64Array(q), mB = new Float64Array(q), sM = new Float64Array(q), c = Float64Array.from(bias);
     for (let i = 0; i < p; i++) {
       const o = i * q, s = this.sumX[i], h = this.shiftX[i];

@@ -125,7 +125,7 @@ export async function fitFromFolds(
   }
   // Ridge's lambda is chosen once, on all the pairs, and reused in the folds.
   const foldParams = typeof est.fitted.info.lambda === 'number' && method === 'ridge' ? { ...resolved, lambda: est.fitted.info.lambda } : resolved;
-  const heldOut = await crossFitDiagnostics(total, folds, samples, (train) => makeEstimator(method, foldParams, protocol.engine).fitStats(train), protocol.engine);
+  const heldOut = await crossFitDiagnostics(total, folds, samples, (train, engine) => makeEstimator(method, foldParams, engine).fitStats(train), protocol.engine);
   const fit = {
     protocol: 'crossfit', folds: folds.length, seed: protocol.seed, mapPairs: total.count, ...grouping,
     ...(method === 'ridge' ? { foldLambda: 'the lambda chosen on all pairs' } : {}),

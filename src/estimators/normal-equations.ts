@@ -28,9 +28,9 @@ export function normalProblem(stats: SufficientStats, intercept: boolean): Norma
   if (stats.q < 1) throw new RangeError('stats: expected statistics with target columns (q >= 1), received q = 0');
   const meanX = intercept ? stats.meanX() : new Float64Array(stats.p);
   const meanY = intercept ? stats.meanY() : new Float64Array(stats.q);
-  // A cross-fit's training statistics lend their centred moments (no copy); otherwise a copy about the means.
+  // A cross-fit's training statistics lend their centred X^T X (no p x p copy); otherwise copies about the means.
   const lent = intercept ? stats.lendCentred() : undefined;
-  const m = lent ? { ...lent, sqY: stats.sqYAbout(meanY) } : stats.about(meanX, meanY);
+  const m = lent ? { xx: lent, xy: stats.xyAbout(meanX, meanY), sqY: stats.sqYAbout(meanY) } : stats.about(meanX, meanY);
   // The rows were checked finite as they were fed: a non-finite product is an overflow.
   if (![m.xx.data, m.xy.data, m.sqY].every(allFinite)) {
     throw new RangeError(

@@ -35,31 +35,51 @@ export interface CrossFitDiagnostics {
   ckaSourceTarget?: number;
 }
 
-/** `refit(train)` solves the same estimator on training statistics. */
+/** Columns up to which two folds are refitted at once: past them one factorisation keeps the cores busy, and a second training copy (p x p float64) costs real memory. */
+const TWO_LANES_MAX_P = 4096;
+
+/**
+ * `refit(train, engine)` solves the same estimator on training statistics, on the engine given
+ * (two folds are refitted at once, each on half the threads, where the backend can limit one
+ * call's threads: small factorisations scale poorly across threads, and two fill the cores better).
+ */
 export async function crossFitDiagnostics(
   total: SufficientStats, folds: SufficientStats[], samples: FoldSample[],
-  refit: (train: SufficientStats) => Promise<{ fitted: Fitted }>, engine: Engine = Engine.get(),
+  refit: (train: SufficientStats, engine: Engine) => Promise<{ fitted: Fitted }>, engine: Engine = Engine.get(),
 ): Promise<CrossFitDiagnostics> {
-  const { q } = total;
+  const { p, q } = total;
+  const { threads, threadCap } = engine.info();
+  const lanes = threadCap && threads >= 2 && p <= TWO_LANES_MAX_P ? 2 : 1;
+  const laneEngine = lanes > 1 ? engine.withThreads(Math.floor(threads / lanes)) : engine;
+  const fitted: ({ M: Matrix<'float64'>; bias: Float64Array; res: Float64Array } | undefined)[] = [];
+  let next = 0;
+  // Each lane reuses its own training buffer; folds are taken in turn, results kept by fold.
+  const lane = async (): Promise<void> => {
+    let train: SufficientStats | undefined;
+    for (let f = next++; f < folds.length; f = next++) {
+      if (folds[f].count === 0) continue;
+      train = SufficientStats.difference(total, folds[f], train, { lend: true });
+      const { weight: M, bias } = (await refit(train, laneEngine)).fitted;
+      fitted[f] = { M, bias, res: await folds[f].residualSquares(M, bias, laneEngine) };
+    }
+  };
+  await Promise.all(Array.from({ length: lanes }, lane));
+  // Summed in fold order, whichever lane finished first.
   const ssRes = new Float64Array(q), ssTot = new Float64Array(q);
   let yy = 0;
   const cos: number[] = [];
   const sx: Matrix<'float64'>[] = [], sy: Matrix<'float64'>[] = [];
-  let train: SufficientStats | undefined;
   for (let f = 0; f < folds.length; f++) {
-    const fold = folds[f];
-    if (fold.count === 0) continue;
-    train = SufficientStats.difference(total, fold, train, { lend: true });
-    const { weight: M, bias } = (await refit(train)).fitted;
-    const res = await fold.residualSquares(M, bias);
-    for (let j = 0; j < q; j++) ssRes[j] += res[j];
+    const fold = folds[f], fit = fitted[f];
+    if (!fit) continue;
+    for (let j = 0; j < q; j++) ssRes[j] += fit.res[j];
     const own = fold.sqYAbout(fold.meanY());
     for (let j = 0; j < q; j++) ssTot[j] += own[j];
     yy += fold.sqYAbout(new Float64Array(q)).reduce((a, b) => a + b, 0);
     const rows = samples[f].X.length;
     if (rows === 0) continue;
     const Xs = Matrix.from(samples[f].X, 'float64'), Ys = Matrix.from(samples[f].Y, 'float64');
-    const P = await engine.gemm(Xs, M, { bias });
+    const P = await engine.gemm(Xs, fit.M, { bias: fit.bias });
     for (let r = 0; r < rows; r++) cos.push(cosine(P.row(r), Ys.row(r)));
     sx.push(Xs);
     sy.push(Ys);

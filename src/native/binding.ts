@@ -5,8 +5,10 @@ import * as path from 'node:path';
 
 /** The raw native functions. Callers use src/engine, which validates arguments first. */
 export interface NativeBinding {
-  backends(): { name: string; library: string; kernel: string; reason: string; threads: number; precision: string }[];
+  backends(): { name: string; library: string; kernel: string; reason: string; threads: number; precision: string; threadCap: boolean }[];
   setThreads(backend: string, threads: number): void;
+  /** Limits the threads of the operations dispatched until it is set to 0 again (engine/threads.h). */
+  setCallThreads(threads: number): void;
   setPrecision(backend: string, precision: string): boolean;
   cudaStatus(): { available: boolean; reason: string };
   /** Asks for transparent huge pages behind the array's whole 2 MiB pages (native/napi/memory.cc). */
