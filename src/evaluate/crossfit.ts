@@ -51,16 +51,19 @@ export async function crossFitDiagnostics(
   const { threads, threadCap } = engine.info();
   const lanes = threadCap && threads >= 2 && p <= TWO_LANES_MAX_P ? 2 : 1;
   const laneEngine = lanes > 1 ? engine.withThreads(Math.floor(threads / lanes)) : engine;
-  const fitted: ({ M: Matrix<'float64'>; bias: Float64Array; res: Float64Array } | undefined)[] = [];
+  const scored: ({ res: Float64Array; cos: number[]; X: Matrix<'float64'>; Y: Matrix<'float64'> } | undefined)[] = [];
   let next = 0;
-  // Each lane reuses its own training buffer; folds are taken in turn, results kept by fold.
+  // Each lane reuses its own training buffer; folds are taken in turn, their scores kept by fold.
   const lane = async (): Promise<void> => {
     let train: SufficientStats | undefined;
     for (let f = next++; f < folds.length; f = next++) {
       if (folds[f].count === 0) continue;
       train = SufficientStats.difference(total, folds[f], train, { lend: true });
       const { weight: M, bias } = (await refit(train, laneEngine)).fitted;
-      fitted[f] = { M, bias, res: await folds[f].residualSquares(M, bias, laneEngine) };
+      const res = await folds[f].residualSquares(M, bias, laneEngine);
+      const X = Matrix.from(samples[f].X, 'float64'), Y = Matrix.from(samples[f].Y, 'float64');
+      const P = X.rows > 0 ? await laneEngine.gemm(X, M, { bias }) : X;
+      scored[f] = { res, cos: Array.from({ length: X.rows }, (_, r) => cosine(P.row(r), Y.row(r))), X, Y };
     }
   };
   await Promise.all(Array.from({ length: lanes }, lane));
@@ -70,19 +73,16 @@ export async function crossFitDiagnostics(
   const cos: number[] = [];
   const sx: Matrix<'float64'>[] = [], sy: Matrix<'float64'>[] = [];
   for (let f = 0; f < folds.length; f++) {
-    const fold = folds[f], fit = fitted[f];
-    if (!fit) continue;
-    for (let j = 0; j < q; j++) ssRes[j] += fit.res[j];
+    const fold = folds[f], s = scored[f];
+    if (!s) continue;
+    for (let j = 0; j < q; j++) ssRes[j] += s.res[j];
     const own = fold.sqYAbout(fold.meanY());
     for (let j = 0; j < q; j++) ssTot[j] += own[j];
     yy += fold.sqYAbout(new Float64Array(q)).reduce((a, b) => a + b, 0);
-    const rows = samples[f].X.length;
-    if (rows === 0) continue;
-    const Xs = Matrix.from(samples[f].X, 'float64'), Ys = Matrix.from(samples[f].Y, 'float64');
-    const P = await engine.gemm(Xs, fit.M, { bias: fit.bias });
-    for (let r = 0; r < rows; r++) cos.push(cosine(P.row(r), Ys.row(r)));
-    sx.push(Xs);
-    sy.push(Ys);
+    if (s.X.rows === 0) continue;
+    cos.push(...s.cos);
+    sx.push(s.X);
+    sy.push(s.Y);
   }
   const res = ssRes.reduce((a, b) => a + b, 0);
   const out: CrossFitDiagnostics = {
