@@ -7,9 +7,9 @@
 // each fold's rows); cv-top1 scored on the full-resolution rows only (the test's source; all folds'
 // rows of that source, up to the same sample size); the same with two standard errors instead of
 // one. The head-only map and the prior kept (lambda = Infinity: the prior with the bias refitted
-// from the pool's means) are columns too. Last, the bias shrunk with the weights: ridge on [x, 1]
-// without intercept toward [M0; b0] (the head-only map's weight AND bias), so lambda = Infinity is
-// the head-only map itself, by cv-top1 and by the oracle.
+// from the pool's means: a prior of the weight alone) are columns too. Last, the library's prior
+// 'weights' as it is now, weight AND bias (the bias shrunk with the weight, ridge.ts), so lambda =
+// Infinity is the head-only map itself, by cv-top1 and by the oracle.
 // Usage: node dist/bench/lambda-oracle.js --work DIR (the experiment's work folder, embeddings
 // cached) [--shared DIR (default ../shared/data) --sizes 500,10500 --pairs K (the first K ordered pairs)]
 // Writes bench/results/lambda-oracle-fullres.json (per pair) and its section of bench/RESULTS.md.
@@ -21,7 +21,7 @@ import { WeightsEstimator } from '../src/estimators/weights';
 import { foldOf, groupsOf, makeRng, permutation, rowsByFold } from '../src/evaluate/split';
 import { accuracy, logits } from '../src/evaluate/classification';
 import { curveSizes, nestedRows } from '../src/experiments/curve';
-import { affineHeadPrior, headOnlyMap, median, scoreMap, withOnes, type PairData } from '../src/experiments/classification';
+import { headOnlyMap, median, scoreMap, type PairData } from '../src/experiments/classification';
 import { poolRows } from '../src/experiments/fit-pool';
 import { prepareModels } from '../src/experiments/workspace';
 import { writeFileAtomic } from '../src/io/atomic';
@@ -56,8 +56,10 @@ async function main(): Promise<void> {
     const nativeLogits = await logits(rows.test.get(b)!, head(b));
     const d = { testA: rows.test.get(a)!, headB: head(b), labels, native: accuracy(nativeLogits, labels), nativeLogits } as PairData;
     const headOnly = (await scoreMap(await headOnlyMap({ headA: head(a), headB: head(b) }), d)).dropPoints;
-    const prior = { weight: (await new WeightsEstimator().fitHeads(head(a), head(b))).fitted.weight, provenance: { from: 'weights' } };
-    const withBias = await affineHeadPrior({ headA: head(a), headB: head(b) });
+    const heads = (await new WeightsEstimator().fitHeads(head(a), head(b))).fitted;
+    // The weight alone (the bias refitted from the pool's means, as before issue 17's fix), and weight and bias.
+    const prior = { weight: heads.weight, provenance: { from: 'weights' } };
+    const withBias = { ...prior, bias: heads.bias };
     for (const [s, n] of sizes.entries()) {
       const sub = subsets[s];
       const X = rows.fit.get(a)!.takeRows(sub), Y = rows.fit.get(b)!.takeRows(sub);
@@ -79,19 +81,12 @@ async function main(): Promise<void> {
       const ridge = (lambda: number | 'cv-top1' | 'cv-logits') => new RidgeEstimator({ lambda, prior, targetHead: head(b) });
       const byTop1 = await ridge('cv-top1').fitFolds(dealer.folds, uniform);
       const byFull = await ridge('cv-top1').fitFolds(dealer.folds, fullResRows);
-      // The bias shrunk too: the same rows with a column of ones, no intercept, toward [M0; b0].
-      const Xa = withOnes(X.astype('float64'));
-      const augmented = splitOptions({ method: 'ridge', lambda: 'cv-top1', intercept: false, targetHead: head(b), validation: 'none', folds: FOLDS, seed: SEED, sampleRows: SAMPLE_ROWS });
-      const dealerA = new FoldDealer(sub.length, Xa.cols, Y.cols, augmented.params, augmented.protocol, groups);
-      await dealerA.add(Xa, Y.astype('float64'), 0);
-      const ridgeA = (lambda: number | 'cv-top1') => new RidgeEstimator({ lambda, intercept: false, prior: withBias, targetHead: head(b) });
-      const byBias = await ridgeA('cv-top1').fitFolds(dealerA.folds, dealerA.samples.map((smp) => ({ X: Matrix.from(smp.X, 'float64'), Y: Matrix.from(smp.Y, 'float64') })));
-      const totalA = dealerA.folds[0].clone();
-      for (let f = 1; f < k; f++) totalA.merge(dealerA.folds[f]);
-      const biasDrop = async (lambda: number) => {
-        const est = await ridgeA(lambda).fitStats(totalA);
-        return (await scoreMap({ applyBatch: ((T: Matrix) => est.transform(withOnes(T))) as never }, d)).dropPoints;
-      };
+      // The bias shrunk too: the same folds and rows toward the prior's weight and bias.
+      const ridgeA = (lambda: number | 'cv-top1') => new RidgeEstimator({ lambda, prior: withBias, targetHead: head(b) });
+      const byBias = await ridgeA('cv-top1').fitFolds(dealer.folds, uniform);
+      const total = dealer.folds[0].clone();
+      for (let f = 1; f < k; f++) total.merge(dealer.folds[f]);
+      const biasDrop = async (lambda: number) => (await scoreMap((await ridgeA(lambda).fitStats(total)).toMap(), d)).dropPoints;
       const gridA = (byBias.fitted.info.validationCurve as ValidationPoint[]).map((c) => c.lambda);
       const biasAt = new Map<number, number>();
       for (const lambda of gridA) biasAt.set(lambda, await biasDrop(lambda));
@@ -100,8 +95,6 @@ async function main(): Promise<void> {
       const curve = byFull.fitted.info.validationCurve as ValidationPoint[];
       const se = byFull.fitted.info.standardError as number, low = Math.min(...curve.map((c) => c.score));
       const twoSe = curve.filter((c) => c.score <= low + 2 * se).reduce((x, y) => (y.lambda > x.lambda ? y : x)).lambda;
-      const total = dealer.folds[0].clone();
-      for (let f = 1; f < k; f++) total.merge(dealer.folds[f]);
       // The oracle: every grid lambda's test drop.
       const grid = curve.map((c) => c.lambda);
       const dropAt = new Map<number, number>();

@@ -185,9 +185,6 @@ test("the classification experiment's ridge toward the head prior (cv-top1) keep
   const rows = Int32Array.from({ length: 40 }, (_, r) => r);
   const part = await fitPairMap(d, { params: { prior: 'weights' } }, { stats: undefined as never, rows });
   assert.deepEqual([fitOf(part).groupedBy, fitOf(part).groups], ['image', 10]);
-  // Toward the head-only map's weight and bias (rows [x, 1]): the same grouping.
-  const affine = await fitPairMap(d, { params: { prior: 'weights' }, affine: true }, { stats: undefined as never, rows });
-  assert.deepEqual([fitOf(affine).groupedBy, fitOf(affine).groups], ['image', 10]);
 });
 
 test('embmap fit groups rows by image when the ids name views, and says so', () => {
