@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   process.stdout.write(md + '\n');
   // Per pair and size: every rule's lambda ('Infinity': the prior kept) and test drop.
   const json = JSON.stringify(out, (_, v) => (v === Infinity ? 'Infinity' : v), 1);
-  writeFileAtomic(path.join(__dirname, '..', '..', 'bench', 'results', `lambda-oracle-fullres${weightOnly ? "" : "-bias"}.json`), [Buffer.from(json + '\n')]);
+  writeFileAtomic(path.join(__dirname, '..', '..', 'bench', 'results', `lambda-oracle-fullres${weightOnly ? '' : '-bias'}.json`), [Buffer.from(json + '\n')]);
   updateResultsFile(path.join(__dirname, '..', '..', 'bench', 'RESULTS.md'), weightOnly ? 'lambda-oracle-fullres' : 'lambda-oracle-fullres-bias', md);
 }
 
