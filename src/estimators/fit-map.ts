@@ -190,6 +190,7 @@ export class FoldDealer {
   readonly samples: FoldSample[];
   readonly grouping?: Grouping;
   private readonly fold: Uint16Array | null;
+  private readonly group?: Int32Array;
   /** 1 for the rows kept in their fold's sample. */
   private readonly sampled: Uint8Array;
 
@@ -204,9 +205,10 @@ export class FoldDealer {
       this.grouping = { groupedBy: protocol.groupedBy ?? 'groups', groups: units, ...(k > 1 && k < protocol.folds ? { leaveOneGroupOut: true as const } : {}) };
     }
     this.fold = k > 1 ? foldOf(rows, k, protocol.seed, groups) : null;
+    this.group = groups?.group;
     const opts = { precision: params.precision as 'float64' | 'float32' | undefined, engine: protocol.engine };
     this.folds = Array.from({ length: k }, () => new SufficientStats(p, q, opts));
-    this.samples = Array.from({ length: k }, () => ({ X: [], Y: [] }));
+    this.samples = Array.from({ length: k }, () => ({ X: [], Y: [], ...(groups ? { groups: [] } : {}) }));
     this.sampled = new Uint8Array(this.fold ? rows : 0);
     const perFold = Math.ceil(protocol.sampleRows / k), rng = makeRng(protocol.seed);
     if (this.fold) for (const members of rowsByFold(this.fold, k)) for (const i of permutation(members.length, rng).subarray(0, perFold)) this.sampled[members[i]] = 1;
@@ -232,6 +234,7 @@ export class FoldDealer {
         if (!this.sampled[start + r]) continue;
         s.X.push(X.row(r).slice());
         s.Y.push(Y.row(r).slice());
+        if (this.group) s.groups!.push(this.group[start + r]);
       }
     }
   }
@@ -252,7 +255,7 @@ async function fitFolds(method: EstimatorName, params: Record<string, ParamValue
   if (est instanceof RidgeEstimator && est.crossValidates) {
     if (folds.length < 2) throw new RangeError(`lambda: '${est.params.lambda}' needs folds: use the default cross-fit validation or 'none', not a split`);
     // 'cv-top1' scores the rows each fold kept (all of them up to sampleRows, a uniform sample past that).
-    await est.fitFolds(folds, samples.map((s) => ({ X: Matrix.from(s.X, 'float64'), Y: Matrix.from(s.Y, 'float64') })));
+    await est.fitFolds(folds, samples.map((s) => ({ X: Matrix.from(s.X, 'float64'), Y: Matrix.from(s.Y, 'float64'), ...(s.groups ? { groups: s.groups } : {}) })));
   } else {
     await est.fitStats(total);
   }

@@ -33,7 +33,11 @@
 // the held-out rows (fit(X, Y), or fitFolds with each fold's sample of rows): with V, w the
 // training eigenvectors and Z = V^T X^T Y, the rows' logits at every lambda are
 // L0 + (Xf~ V) diag(d) (Z W^T), one gemm per candidate. Chosen: the largest lambda whose rate
-// is within one standard error of the best (the one-standard-error rule of Hastie et al.).
+// is within one standard error of the best (the one-standard-error rule of Hastie et al.). With
+// groups (e.g. the views of one image) the standard error is counted over groups, not rows
+// (cluster-robust: var = sum_g (d_g - rate n_g)^2 / n^2, d_g the group's disagreements at the best
+// lambda): views of one photo mostly agree, so counting them as independent rows understates it.
+// Without groups every row is its own group, and this is the binomial sqrt(rate (1 - rate) / n).
 import { Matrix, type FloatArray } from '../core/matrix';
 import { assertFinite, assertInteger, assertMatrix, assertNumber, describe, fail } from '../core/validate';
 import type { EighResult } from '../engine/engine';
@@ -228,7 +232,7 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     for (const rows of byFold) {
       const stats = new SufficientStats(X.cols, Y.cols, { engine: this.engine, precision: this.params.precision });
       folds.push(await stats.update(X, Yx, { rows, workspace }));
-      if (keepRows) samples.push({ X: X.takeRows(rows), Y: Yx.takeRows(rows) });
+      if (keepRows) samples.push({ X: X.takeRows(rows), Y: Yx.takeRows(rows), ...(groups ? { groups: Array.from(rows, (r) => groups.group[r]) } : {}) });
     }
     return this.fitFolds(folds, samples);
   }
@@ -250,15 +254,20 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     if (top1 && !(Array.isArray(samples) && samples.length === folds.length && samples.every((s) => s.X.rows > 0))) {
       fail(TypeError, 'samples', `rows of each of the ${folds.length} folds (lambda 'cv-top1' scores held-out rows)`, samples);
     }
+    samples?.forEach((s, f) => {
+      if (s.groups !== undefined && s.groups.length !== s.X.rows) throw new RangeError(`samples[${f}].groups: expected ${s.X.rows} group ids (one per row), received ${s.groups.length}`);
+    });
     const total = folds[0].clone();
     for (let f = 1; f < folds.length; f++) total.merge(folds[f]);
     const totalProb = await this.towardPrior(this.problem(total));
     const grid = this.gridFor(totalProb);
     const G = await this.logitMetric();
     const err = new Float64Array(grid.length);
+    const missed: Uint8Array[] = []; // 'cv-top1': per fold, grid x rows, 1 where a row's top-1 disagrees
     for (const [f, fold] of folds.entries()) {
       const train = await this.towardPrior(this.problem(total.clone().subtract(fold)));
-      const e = top1 ? await this.foldDisagreements(train, samples![f], grid) : await this.foldErrors(train, fold, grid, G);
+      if (top1) missed.push(await this.foldDisagreements(train, samples![f], grid));
+      const e = top1 ? rowSums(missed[f], grid.length) : await this.foldErrors(train, fold, grid, G);
       for (let g = 0; g < grid.length; g++) err[g] += e[g];
     }
     const values = top1 ? samples!.reduce((a, s) => a + s.X.rows, 0) : total.count * (G ? this.params.targetHead!.W.rows : total.q);
@@ -267,9 +276,10 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     if (!top1) return this.setFitted(await this.fixed(totalProb, best(curve), info));
     // Top-1 over a few hundred rows is noisy: the largest lambda within one standard error of the
     // best rate (the one-standard-error rule), so the prior stays unless the data clearly beat it.
-    const low = Math.min(...curve.map((c) => c.score)), se = Math.sqrt((low * (1 - low)) / values);
+    const bestAt = curve.findIndex((c) => c.score === Math.min(...curve.map((d) => d.score)));
+    const low = curve[bestAt].score, { se, groups } = standardError(missed, samples!, grid.length, bestAt, low, values);
     const lambda = curve.filter((c) => c.score <= low + se).reduce((a, b) => (b.lambda > a.lambda ? b : a)).lambda;
-    return this.setFitted(await this.fixed(totalProb, lambda, { ...info, standardError: se }));
+    return this.setFitted(await this.fixed(totalProb, lambda, { ...info, standardError: se, ...(groups ? { standardErrorGroups: groups } : {}) }));
   }
 
   protected async solve(stats: SufficientStats): Promise<Fitted> {
@@ -360,8 +370,9 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
   }
 
   // Held-out rows of one fold whose top-1 through the target head differs from the target's own
-  // top-1 on the same image, for every grid lambda, the model fitted on `train` (see the header).
-  private async foldDisagreements(train: NormalProblem, rows: FoldRows, grid: number[]): Promise<Float64Array> {
+  // top-1 on the same image, for every grid lambda (grid x rows, 1: differs), the model fitted on
+  // `train` (see the header).
+  private async foldDisagreements(train: NormalProblem, rows: FoldRows, grid: number[]): Promise<Uint8Array> {
     const head = this.params.targetHead!;
     const n = rows.X.rows, p = train.p;
     const own = topIndices(await logits(rows.Y.astype('float64'), head, this.engine), 1);
@@ -379,14 +390,14 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     const w = clampEigen(eig);
     const P = await this.engine.gemm(X, eig.vectors, { transB: true }); // Xf~ V
     const Q = await this.engine.gemm(await this.engine.gemm(eig.vectors, train.Sxy), head.W.astype('float64'), { transB: true }); // Z W^T
-    const out = new Float64Array(grid.length);
+    const out = new Uint8Array(grid.length * n);
     for (const [g, lambda] of grid.entries()) {
       const Pd = P.clone();
       for (let i = 0; i < n; i++) for (let k = 0; k < train.p; k++) Pd.data[i * train.p + k] /= w[k] + lambda;
       const L = await this.engine.gemm(Pd, Q);
       for (let i = 0; i < L.data.length; i++) L.data[i] += L0.data[i];
       const top = topIndices(L, 1);
-      for (let i = 0; i < n; i++) if (top[i] !== own[i]) out[g]++;
+      for (let i = 0; i < n; i++) if (top[i] !== own[i]) out[g * n + i] = 1;
     }
     return out;
   }
@@ -396,6 +407,41 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
 export interface FoldRows {
   X: Matrix;
   Y: Matrix;
+  /** Each row's group (folds hold whole groups): the standard error is counted over groups. */
+  groups?: ArrayLike<number>;
+}
+
+/** Per grid point, the sum of a grid x rows table's row. */
+function rowSums(t: Uint8Array, gridLength: number): Float64Array {
+  const n = t.length / gridLength, out = new Float64Array(gridLength);
+  for (let g = 0; g < gridLength; g++) for (let i = 0; i < n; i++) out[g] += t[g * n + i];
+  return out;
+}
+
+/**
+ * The standard error of the disagreement rate `rate` at grid point g over all folds' rows (see the
+ * header): over groups when the rows have them (each group's rows are in one fold), else rows.
+ */
+function standardError(missed: Uint8Array[], samples: FoldRows[], gridLength: number, g: number, rate: number, n: number): { se: number; groups?: number } {
+  const byGroup = new Map<number, [number, number]>(); // group -> [disagreements, rows]
+  let sum = 0, grouped = true;
+  for (const [f, t] of missed.entries()) {
+    const rows = t.length / gridLength, ids = samples[f].groups;
+    grouped &&= ids !== undefined;
+    for (let i = 0; i < rows; i++) {
+      const z = t[g * rows + i];
+      if (!ids) {
+        sum += (z - rate) ** 2;
+        continue;
+      }
+      const c = byGroup.get(ids[i]) ?? [0, 0];
+      c[0] += z;
+      c[1] += 1;
+      byGroup.set(ids[i], c);
+    }
+  }
+  for (const [d, m] of byGroup.values()) sum += (d - rate * m) ** 2;
+  return { se: Math.sqrt(sum) / n, ...(grouped ? { groups: byGroup.size } : {}) };
 }
 
 /** lambda = Infinity toward a prior: the fit is the prior (its weight; its bias, or without one the bias from the means), said so in the map file. */
