@@ -156,7 +156,7 @@ async function wherePhasesGo(x: string, y: string): Promise<string[]> {
         const total = dealer.folds[0].clone();
         for (const f of dealer.folds.slice(1)) total.merge(f);
         t0 = process.hrtime.bigint();
-        await crossFitDiagnostics(total, dealer.folds, dealer.samples, (train) => makeEstimator('lstsq', params).fitStats(train));
+        await crossFitDiagnostics(total, dealer.folds, dealer.samples, (train, engine) => makeEstimator('lstsq', params, engine).fitStats(train));
         cross.push(sec(t0));
       }
     }
@@ -166,7 +166,7 @@ async function wherePhasesGo(x: string, y: string): Promise<string[]> {
   return [
     `- data pass (float64 products), all pairs into one set of statistics: ${f2(deal.none)}; dealt into 5 folds (each fold's rows taken in place): ${f2(deal.crossfit)}`,
     `- the map's solve from the statistics (merge, centre, Cholesky, solve): ${f2(solve)}`,
-    `- the cross-fit: 5 refits (each a 2048 x 2048 Cholesky and a 512-column solve, ~7 GFLOP) scored from the fold statistics (a 2048 x 2048 x 512 product, ~4 GFLOP), cosine and CKA on the kept rows: ${f2(cross)}`,
+    `- the cross-fit: 5 refits (each a 2048 x 2048 Cholesky and a 512-column solve, ~7 GFLOP) scored from the fold statistics (a 2048 x 2048 x 512 product, ~4 GFLOP), two folds at a time on half the threads each, then cosine and CKA on the kept rows: ${f2(cross)}`,
     `- so the diagnostics add ${extra.toFixed(2)} s to a fit whose library part takes ${(median(deal.none) + median(solve)).toFixed(2)} s here (${((extra / (median(deal.none) + median(solve))) * 100).toFixed(0)}%)`,
   ];
 }

@@ -238,23 +238,37 @@ for (const info of Engine.available()) {
         const other = new SufficientStats(p, q, { yty: true, engine }).updateSync(X, Y, { rows: rows.subarray(0, 500), workspace });
         assert.deepEqual(bits(other), bits(new SufficientStats(p, q, { yty: true, engine }).updateSync(X.takeRows(rows.subarray(0, 500)), Y.takeRows(rows.subarray(0, 500)))));
         await assert.rejects(new SufficientStats(p, q, { engine }).update(X, Y, { rows: Int32Array.of(0, N) }), /index: expected row numbers in \[0, 40000\), received 40000 at position 1/);
-        // Merging re-centres in native code with the same operations as this reference, bit for bit.
+        // Merging re-centres in native code: against this float64 reference of the shift-change identity.
         const merged = inPlace.clone().merge(other);
         const ref = new Float64Array(inPlace.xtx);
         const dx = other.shiftX.map((v, i) => v - inPlace.shiftX[i]);
         for (let i = 0; i < p; i++) {
           const ci = other.sumX[i] + other.count * dx[i];
-          for (let j = 0; j < p; j++) ref[i * p + j] += 1 * (other.xtx[i * p + j] + dx[i] * other.sumX[j] + ci * dx[j]);
+          for (let j = 0; j < p; j++) ref[i * p + j] += other.xtx[i * p + j] + dx[i] * other.sumX[j] + ci * dx[j];
         }
-        assert.deepEqual(merged.xtx, ref);
-        // A fold's moments about other centres, times a map, without forming them: against float64 rows.
-        const c = Float64Array.from({ length: p }, () => 20 + rng());
-        const M = randn(rng, p, 3, 'float64');
-        const d = toF64(X.takeRows(rows));
-        for (let i = 0; i < rows.length; i++) for (let j = 0; j < p; j++) d.data[i * p + j] -= c[j];
-        const want = matmul(transpose(d), matmul(d, toF64(M)));
-        const got = await inPlace.xxAboutTimes(c, M);
-        assert.ok(relErr(got.data, want.data) < 1e-11, `xxAboutTimes ${relErr(got.data, want.data)}`);
+        assert.ok(relErr(merged.xtx, ref) < 1e-14, `merge ${relErr(merged.xtx, ref)}`);
+        // Taking a part back out, about the rest's own means, in one pass: the statistics of the rest.
+        for (const into of [undefined, new SufficientStats(p, q, { yty: true, engine })]) {
+          const rest = SufficientStats.difference(merged, other, into), want = inPlace.centred(), got = rest.centred();
+          assert.equal(rest.count, inPlace.count);
+          assert.ok(relErr(rest.meanX(), inPlace.meanX()) < 1e-13 && relErr(rest.meanY(), inPlace.meanY()) < 1e-13);
+          for (const k of ['xx', 'xy', 'yy'] as const) assert.ok(relErr(got[k]!.data, want[k]!.data) < 1e-10, `difference ${k} ${relErr(got[k]!.data, want[k]!.data)}`);
+          assert.ok(relErr(got.sqY, want.sqY) < 1e-10, `difference sqY ${relErr(got.sqY, want.sqY)}`);
+        }
+        // Lent to a solve (here spoilt outright), a lending difference's moments are re-formed when next read.
+        const lending = SufficientStats.difference(merged, other, undefined, { lend: true });
+        lending.lendCentred()!.data.fill(NaN);
+        assert.ok(relErr(lending.centred().xx.data, inPlace.centred().xx.data) < 1e-10);
+        assert.equal(inPlace.lendCentred(), undefined, 'only a lending difference lends');
+        assert.throws(() => SufficientStats.difference(other, merged), /part: expected fewer rows than the total's 500, received/);
+        assert.throws(() => SufficientStats.difference(merged, other, merged), /into: expected statistics other than total and part/);
+        // A map scored on the rows' statistics alone: per column, sum (x M + b - y)^2 against float64 rows.
+        const M = randn(rng, p, q, 'float64'), b = Float64Array.from({ length: q }, () => 20 * rng());
+        const Xr = toF64(X.takeRows(rows)), Yr = toF64(Y.takeRows(rows)), P = matmul(Xr, M);
+        const wantRes = new Float64Array(q);
+        for (let i = 0; i < rows.length; i++) for (let j = 0; j < q; j++) wantRes[j] += (P.data[i * q + j] + b[j] - Yr.data[i * q + j]) ** 2;
+        const gotRes = await inPlace.residualSquares(M, b);
+        assert.ok(relErr(gotRes, wantRes) < 1e-11, `residualSquares ${relErr(gotRes, wantRes)}`);
         // A NaN is named by its row in the whole set.
         const bad = X.clone();
         bad.data[rows[7] * p + 4] = NaN;

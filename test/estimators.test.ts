@@ -281,6 +281,28 @@ test('fits from merged shard statistics equal the one-pass fit, for every stats-
   }
 });
 
+test('fits from a lending difference (total minus a part, moments lent to the solve) equal fits on the rest, for every estimator, rank-deficient included', async () => {
+  const { X, Y } = planted(3000, 24, 12, 0.2, 'float64');
+  for (let j = 0; j < 3000; j++) X.data[j * 24 + 23] = X.data[j * 24 + 22]; // a duplicated column: lstsq's eigen fallback re-forms the lent moments
+  const part = await new SufficientStats(24, 12).update(X.rowSlice(0, 700), Y.rowSlice(0, 700));
+  const total = (await new SufficientStats(24, 12).update(X.rowSlice(700, 3000), Y.rowSlice(700, 3000))).merge(part);
+  let reused: SufficientStats | undefined;
+  for (const method of ['lstsq', 'ridge', 'procrustes', 'lowrank']) {
+    const params = method === 'lowrank' ? { rank: 5 } : method === 'ridge' ? { lambda: 3 } : {};
+    const rest = await pairedEstimator(method, params).fit(X.rowSlice(700, 3000), Y.rowSlice(700, 3000));
+    reused = SufficientStats.difference(total, part, reused, { lend: true });
+    const lent = await pairedEstimator(method, params).fitStats(reused);
+    assert.ok(relErr(lent.fitted.weight.data, rest.fitted.weight.data) < 1e-8, `${method} ${relErr(lent.fitted.weight.data, rest.fitted.weight.data)}`);
+    assert.ok(relErr(lent.fitted.bias, rest.fitted.bias) < 1e-8, method);
+    // The answer is the estimator's own: re-forming the lent moments leaves it alone.
+    const kept = lent.fitted.weight.clone();
+    SufficientStats.difference(total, part, reused, { lend: true }).lendCentred()!.data.fill(NaN);
+    reused.centred();
+    assert.deepEqual(lent.fitted.weight.data, kept.data, method);
+    if (method === 'lstsq') assert.equal(lent.fitted.info.solver, 'eigen');
+  }
+});
+
 test('diagnostics: perfect maps score perfectly, CKA is 1 for a rotated copy', async () => {
   const { X, Y } = planted(400, 10, 6, 0);
   const est = await new LstsqEstimator().fit(X, Y);

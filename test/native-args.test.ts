@@ -17,6 +17,7 @@ const cases: Record<keyof NativeBinding, Case[]> = {
     ['unknown backend', () => binding().setThreads('tpu', 2), /backend: expected one of .*received 'tpu'/],
     ['zero threads', () => binding().setThreads(be, 0), /threads: expected an integer in \[1, 1024\]/],
   ],
+  setCallThreads: [['negative', () => binding().setCallThreads(-1), /threads: expected an integer in \[0, 1024\]/]],
   setPrecision: [
     ['unknown backend', () => binding().setPrecision('tpu', 'tf32'), /backend: expected one of .*received 'tpu'/],
     ['mode not a string', () => binding().setPrecision(be, 32 as unknown as string), /precision: expected a string, received number 32/],
@@ -58,10 +59,12 @@ const cases: Record<keyof NativeBinding, Case[]> = {
     ['Y missing', () => binding().statsUpdate(be, f32(6), null, null, 3, 2, 1, f64(1), f64(2), f64(1), f64(1), f64(4), f64(2), null, null, null, null, false, false), /Y: expected a Float32Array or Float64Array since q > 0/],
   ],
   statsWorkspace: [['negative rows', () => binding().statsWorkspace(4, 2, -1), /rows: expected an integer in \[0/]],
-  statsShiftedAdd: [
-    ['m length', () => binding().statsShiftedAdd(f64(4), 1, f64(3), f64(2), f64(2), f64(2), f64(2), 5), /m: expected length 4 \(2x2\)/],
-    ['da length', () => binding().statsShiftedAdd(f64(4), 1, f64(4), f64(2), f64(1), f64(2), f64(2), 5), /da: expected length 2/],
-    ['sign not a number', () => binding().statsShiftedAdd(f64(4), '1' as unknown as number, f64(4), f64(2), f64(2), f64(2), f64(2), 5), /sign: expected a number/],
+  statsCombine: [
+    ['A length', () => binding().statsCombine(f64(4), false, 1, f64(3), 0, null, f64(2), f64(2), 1), /A: expected length 4 \(2x2\)/],
+    ['U not whole rows', () => binding().statsCombine(f64(4), false, 1, f64(4), 0, null, f64(3), f64(4), 2), /U: expected length 2 \(2x1\)/],
+    ['B length', () => binding().statsCombine(f64(4), false, 1, f64(4), -1, f64(2), f64(2), f64(2), 1), /B: expected length 4 \(2x2\)/],
+    ['no terms', () => binding().statsCombine(f64(4), false, 1, f64(4), 0, null, f64(0), f64(0), 0), /r: expected at least one rank-one term/],
+    ['sa not a number', () => binding().statsCombine(f64(4), false, '1' as unknown as number, f64(4), 0, null, f64(2), f64(2), 1), /sa: expected a number/],
   ],
   normalizeRows: [['out length', () => binding().normalizeRows(f32(6), 2, 3, f32(5), false), /out: expected length 6/]],
   cosineTopK: [

@@ -28,6 +28,7 @@
 #include "cpu/blas_lib.h"
 #include "engine/backend.h"
 #include "engine/finite.h"
+#include "engine/threads.h"
 #include "portable/kernels.h"
 
 namespace embmap {
@@ -190,7 +191,7 @@ class BlasLinalg final : public Linalg<T> {
     if (std::max({m, n, k, lda, ldb, ldc}) > l3_.maxDim())
       return fallback_.gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
     // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T.
-    l3_.gemm(threads_.load(), tb, ta, n, m, k, alpha, B, ldb, A, lda, beta, C, ldc);
+    l3_.gemm(capThreads(threads_.load()), tb, ta, n, m, k, alpha, B, ldb, A, lda, beta, C, ldc);
   }
 
   void syrkT(int64_t n, int64_t k, T alpha, const T* A, int64_t lda, T beta, T* C,
@@ -199,7 +200,7 @@ class BlasLinalg final : public Linalg<T> {
     if (k == 0) return scaleOnly(n, n, beta, C, ldc);
     if (std::max({n, k, lda, ldc}) > l3_.maxDim()) return fallback_.syrkT(n, k, alpha, A, lda, beta, C, ldc);
     // Row-major A (k x n) is column-major A^T; row-major upper C is column-major lower.
-    l3_.syrk(threads_.load(), false, false, n, k, alpha, A, lda, beta, C, ldc);
+    l3_.syrk(capThreads(threads_.load()), false, false, n, k, alpha, A, lda, beta, C, ldc);
     for (int64_t i = 1; i < n; i++)  // mirror the upper triangle into the lower one
       for (int64_t j = 0; j < i; j++) C[i * ldc + j] = C[j * ldc + i];
   }
@@ -217,7 +218,7 @@ class BlasLinalg final : public Linalg<T> {
     // (bench/RESULTS.md, "fold-solve"). Read column-major, row-major A is A^T, so the lower factor
     // the kernel computes row-major is LAPACK's upper U (A = U^T U) column-major.
     constexpr int64_t nb = 128;
-    const int threads = threads_.load();
+    const int threads = capThreads(threads_.load());
     for (int64_t j = 0; j < n; j += nb) {
       const int64_t jb = std::min(nb, n - j), rest = n - j - jb;
       T* A11 = A + j * lda + j;
@@ -238,8 +239,8 @@ class BlasLinalg final : public Linalg<T> {
     if (std::max({n, nrhs, ldl, ldb}) > l3_.maxDim()) return fallback_.potrs(n, nrhs, L, ldl, B, ldb);
     // Row-major X = L^-1 B is column-major X^T = B^T U^-1 with U = L^T (L's memory read
     // column-major); then L^-T likewise.
-    l3_.trsm(threads_.load(), false, true, false, nrhs, n, L, ldl, B, ldb);
-    l3_.trsm(threads_.load(), false, true, true, nrhs, n, L, ldl, B, ldb);
+    l3_.trsm(capThreads(threads_.load()), false, true, false, nrhs, n, L, ldl, B, ldb);
+    l3_.trsm(capThreads(threads_.load()), false, true, true, nrhs, n, L, ldl, B, ldb);
   }
 
   int64_t lstsq(int64_t m, int64_t n, int64_t nrhs, T* A, int64_t lda, T* B, int64_t ldb,
@@ -350,6 +351,7 @@ class BlasBackend final : public Backend {
     i.kernel = kernel();
     i.reason = reason_;
     i.threads = threads_;
+    i.threadCap = perCall_;  // the Fortran interface has one thread count for all calls
     return i;
   }
 

@@ -64,6 +64,7 @@ struct BackendInfo {
   std::string reason;   // why that kernel (e.g. how it was chosen), may be empty
   int threads = 1;
   std::string precision = "float32";  // of float32 products
+  bool threadCap = false;  // whether one call can run on fewer threads (engine/threads.h)
 };
 
 class Backend {

@@ -3,6 +3,7 @@
 
 #include "engine/registry.h"
 #include "napi/bindings.h"
+#include "napi/dispatch.h"
 
 namespace embmap {
 
@@ -31,6 +32,7 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
     o.Set("reason", b.reason);
     o.Set("threads", b.threads);
     o.Set("precision", b.precision);
+    o.Set("threadCap", b.threadCap);
     out.Set(i++, o);
   }
   return out;
@@ -69,11 +71,19 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setCallThreads(threads): caps the threads of the calls dispatched until it is set to 0 again.
+Napi::Value SetCallThreads(const Napi::CallbackInfo& info) {
+  Args args(info, "setCallThreads", 1);
+  setCallThreads(int(args.integer(0, "threads", 0, 1024)));
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void registerInfo(Napi::Env env, Napi::Object exports) {
   exports.Set("backends", Napi::Function::New(env, Backends, "backends"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
+  exports.Set("setCallThreads", Napi::Function::New(env, SetCallThreads, "setCallThreads"));
   exports.Set("setPrecision", Napi::Function::New(env, SetPrecision, "setPrecision"));
   exports.Set("cudaStatus", Napi::Function::New(env, CudaStatus, "cudaStatus"));
   exports.Set("blasStatus", Napi::Function::New(env, BlasStatus, "blasStatus"));

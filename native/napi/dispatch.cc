@@ -1,10 +1,14 @@
 #include "napi/dispatch.h"
 
+#include "engine/threads.h"
+
 #include <exception>
 #include <new>
 
 namespace embmap {
 namespace {
+
+int callThreads = 0;  // only touched on the JS thread
 
 class OpWorker final : public Napi::AsyncWorker {
  public:
@@ -38,8 +42,16 @@ class OpWorker final : public Napi::AsyncWorker {
 
 }  // namespace
 
+void setCallThreads(int cap) { callThreads = cap; }
+
 Napi::Value dispatch(Napi::Env env, bool async, const std::vector<Napi::Value>& keepAlive,
                      Work work) {
+  if (callThreads > 0) {
+    work = [cap = callThreads, w = std::move(work)]() {
+      ThreadCap scoped(cap);
+      return w();
+    };
+  }
   if (!async) {
     try {
       return Napi::Number::New(env, work());

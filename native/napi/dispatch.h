@@ -14,4 +14,8 @@ using Work = std::function<double()>;  // pure C++, never touches N-API; returns
 Napi::Value dispatch(Napi::Env env, bool async, const std::vector<Napi::Value>& keepAlive,
                      Work work);
 
+// The thread cap (engine/threads.h) of the operations dispatched from now on, 0 for none: set
+// on the JS thread around one call (Engine.withThreads), captured by dispatch for its work.
+void setCallThreads(int cap);
+
 }  // namespace embmap

@@ -91,22 +91,30 @@ Napi::Value StatsWorkspace(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(statsWorkspace(p, q, rows)));
 }
 
-// statsShiftedAdd(out, sign, m, sa, da, sb, db, n): addShifted of ops.h, on the calling thread
-// (O(p^2), a few milliseconds: merging statistics stays synchronous).
-Napi::Value StatsShiftedAdd(const Napi::CallbackInfo& info) {
-  Args a(info, "statsShiftedAdd", 8);
+// statsCombine(out, accumulate, sa, A, sb, B|null, U, V): combineMoments of ops.h, on the
+// calling thread (one memory-bound pass, a few milliseconds: merging statistics stays
+// synchronous). out and A (and B) are rows x cols; U holds r rows of length `rows` and V r rows of
+// length `cols` (r rank-one terms U_k V_k^T), with rows and cols from out's shape given by V.
+Napi::Value StatsCombine(const Napi::CallbackInfo& info) {
+  Args a(info, "statsCombine", 9);
   FloatArray out = a.float64s(0, "out");
-  double sign = a.number(1, "sign");
-  FloatArray m = a.float64s(2, "m"), sa = a.float64s(3, "sa"), da = a.float64s(4, "da");
-  FloatArray sb = a.float64s(5, "sb"), db = a.float64s(6, "db");
-  double n = a.number(7, "n");
-  const int64_t rows = sa.length, cols = sb.length;
-  a.expectLength(da, "da", 1, rows);
-  a.expectLength(db, "db", 1, cols);
-  a.expectLength(m, "m", rows, cols);
+  const bool accumulate = a.boolean(1, "accumulate");
+  const double sa = a.number(2, "sa");
+  FloatArray A = a.float64s(3, "A");
+  const double sb = a.number(4, "sb");
+  FloatArray B = a.float64sOrNull(5, "B");
+  FloatArray U = a.float64s(6, "U"), V = a.float64s(7, "V");
+  const int64_t r = a.integer(8, "r", 0, 16);
+  const int64_t rows = r > 0 ? U.length / r : 0, cols = r > 0 ? V.length / r : 0;
+  if (r == 0) a.rangeError("r", "at least one rank-one term (it gives the shape)", "0");
+  a.expectLength(U, "U", r, rows);
+  a.expectLength(V, "V", r, cols);
+  a.expectLength(A, "A", rows, cols);
+  if (B.present()) a.expectLength(B, "B", rows, cols);
   a.expectLength(out, "out", rows, cols);
-  addShifted(ptr<double>(out), sign, ptr<double>(m), ptr<double>(sa), ptr<double>(da),
-             ptr<double>(sb), ptr<double>(db), n, rows, cols);
+  combineMoments(ptr<double>(out), accumulate, sa, ptr<double>(A), sb,
+                 B.present() ? ptr<double>(B) : nullptr, ptr<double>(U), ptr<double>(V), r, rows,
+                 cols);
   return info.Env().Undefined();
 }
 
@@ -115,7 +123,7 @@ Napi::Value StatsShiftedAdd(const Napi::CallbackInfo& info) {
 void registerStats(Napi::Env env, Napi::Object exports) {
   exports.Set("statsUpdate", Napi::Function::New(env, StatsUpdate, "statsUpdate"));
   exports.Set("statsWorkspace", Napi::Function::New(env, StatsWorkspace, "statsWorkspace"));
-  exports.Set("statsShiftedAdd", Napi::Function::New(env, StatsShiftedAdd, "statsShiftedAdd"));
+  exports.Set("statsCombine", Napi::Function::New(env, StatsCombine, "statsCombine"));
 }
 
 }  // namespace embmap

@@ -46,11 +46,13 @@ void statsUpdate(Backend& be, const T* X, const T* Y, const int32_t* index, int6
 // Doubles of workspace statsUpdate uses for `rows` rows of p + q columns.
 int64_t statsWorkspace(int64_t p, int64_t q, int64_t rows);
 
-// out (rows x cols) += sign * (m + da sb^T + (sa + n da) db^T): moments m with sums sa, sb of n
-// rows, re-expressed about a centre moved by da, db, added in place. Merging, subtracting and
-// re-centring statistics all reduce to it (src/engine/stats.ts).
-void addShifted(double* out, double sign, const double* m, const double* sa, const double* da,
-                const double* sb, const double* db, double n, int64_t rows, int64_t cols);
+// out (rows x cols) = [out +] sa A [+ sb B] + U^T V, U: r x rows, V: r x cols (r rank-one terms).
+// Moments re-expressed about another centre are the stored moments plus rank-one terms, so
+// merging, subtracting and re-centring statistics, and a cross-fit's "total minus fold about the
+// training means", are each one pass over the p x p matrix (src/engine/stats.ts). B may be null.
+void combineMoments(double* out, bool accumulate, double sa, const double* A, double sb,
+                    const double* B, const double* U, const double* V, int64_t r, int64_t rows,
+                    int64_t cols);
 
 // Y = X * M (+ bias row), X: m x k (or k x m when transX), M: k x n (or n x k when transM).
 template <typename T>

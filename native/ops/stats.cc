@@ -183,15 +183,38 @@ template void statsUpdate<float>(Backend&, const float*, const float*, const int
 template void statsUpdate<double>(Backend&, const double*, const double*, const int32_t*,
                                   int64_t, const StatsRef&, bool);
 
-// Plain IEEE operations in this order (no FMA: the baseline ISA has none), so the result is the
-// same, bit for bit, as the TypeScript this replaced and its tests' references.
-void addShifted(double* out, double sign, const double* m, const double* sa, const double* da,
-                const double* sb, const double* db, double n, int64_t rows, int64_t cols) {
+namespace {
+template <bool kAccumulate, bool kB>
+void combineRow(double* o, double sa, const double* a, double sb, const double* b, int64_t cols) {
+  for (int64_t j = 0; j < cols; j++) {
+    double v = sa * a[j];
+    if (kB) v += sb * b[j];
+    o[j] = kAccumulate ? o[j] + v : v;
+  }
+}
+}  // namespace
+
+// One pass over the large matrices, whatever the number of terms: they are memory-bound, and the
+// rank-one terms (r <= 4) are added to each row while it is still in cache.
+void combineMoments(double* out, bool accumulate, double sa, const double* A, double sb,
+                    const double* B, const double* U, const double* V, int64_t r, int64_t rows,
+                    int64_t cols) {
   for (int64_t i = 0; i < rows; i++) {
-    const double ai = da[i], ci = sa[i] + n * ai;
     double* o = out + i * cols;
-    const double* mi = m + i * cols;
-    for (int64_t j = 0; j < cols; j++) o[j] += sign * (mi[j] + ai * sb[j] + ci * db[j]);
+    const double* a = A + i * cols;
+    const double* b = B ? B + i * cols : nullptr;
+    if (accumulate) {
+      if (b) combineRow<true, true>(o, sa, a, sb, b, cols);
+      else combineRow<true, false>(o, sa, a, sb, b, cols);
+    } else {
+      if (b) combineRow<false, true>(o, sa, a, sb, b, cols);
+      else combineRow<false, false>(o, sa, a, sb, b, cols);
+    }
+    for (int64_t k = 0; k < r; k++) {
+      const double u = U[k * rows + i];
+      const double* v = V + k * cols;
+      for (int64_t j = 0; j < cols; j++) o[j] += u * v[j];
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 // eigenvectors in its rows, so each QL rotation mixes two contiguous rows.
 #include <numeric>
 
+#include "engine/threads.h"
 #include "portable/kernels.h"
 
 namespace embmap::portable {
@@ -22,7 +23,7 @@ constexpr int64_t kBackBlock = 64;
 template <typename T>
 void tridiagonalize(const Ctx& ctx, int64_t n, T* A, int64_t lda, double* d, double* e, T* tau) {
   const auto dot = vecOps<T>(ctx.isa).dot;
-  const int64_t maxWorkers = std::max(1, ctx.threads);
+  const int64_t maxWorkers = std::max(1, capThreads(ctx.threads));
   std::vector<T> v(n);
   std::vector<double> p(n);
   std::vector<std::vector<double>> partial(maxWorkers, std::vector<double>(n));
@@ -97,7 +98,7 @@ class RotationLog {
     const int64_t width =
         std::clamp<int64_t>(int64_t(1 << 20) / (n * int64_t(sizeof(T))) / 16 * 16, 16, 512);
     const int64_t strips = (n + width - 1) / width;
-    const int64_t workers = std::min<int64_t>(ctx.threads, strips);
+    const int64_t workers = std::min<int64_t>(capThreads(ctx.threads), strips);
     const auto rotSweep = vecOps<T>(ctx.isa).rotSweep;
     std::vector<std::vector<T>> buffers(size_t(workers), std::vector<T>(size_t(n * width)));
     parallelFor(workers, [&](int64_t t) {

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "engine/threads.h"
 #include "portable/kernels.h"
 
 namespace embmap::portable {
@@ -335,7 +336,7 @@ void gemm(const Ctx& ctx, bool transA, bool transB, int64_t m, int64_t n, int64_
   const Kernel<T> K = kernelFor<T>(ctx.isa);
   // A thread costs tens of microseconds to start: only hand out ~1 MFLOP or more each.
   const double flops = 2.0 * double(m) * double(n) * double(k);
-  const int threads = int(std::min<double>(ctx.threads, std::max(1.0, flops / 1e6)));
+  const int threads = int(std::min<double>(capThreads(ctx.threads), std::max(1.0, flops / 1e6)));
   const std::vector<Range> parts = partition(K, m, n, std::max(1, threads));
   std::vector<Workspace<T>> ws;
   ws.reserve(parts.size());

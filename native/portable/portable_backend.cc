@@ -65,6 +65,7 @@ class PortableBackend final : public Backend {
     info.kernel = portable::isaName(ctx_.isa);
     info.reason = reason_;
     info.threads = ctx_.threads;
+    info.threadCap = true;
     return info;
   }
 

@@ -5,6 +5,7 @@
 // LAPACK's xGESVJ, makes it converge in fewer sweeps.
 #include <numeric>
 
+#include "engine/threads.h"
 #include "portable/kernels.h"
 
 namespace embmap::portable {
@@ -27,7 +28,7 @@ class Jacobi {
     // Two blocks of rows of W and of J in at most about 1 MB.
     bs_ = std::clamp<int64_t>(int64_t(1 << 18) / (p * int64_t(sizeof(T))), 8, 64);
     nb_ = (p + bs_ - 1) / bs_;
-    workers_ = p < 128 ? 1 : std::min<int64_t>(ctx.threads, std::max<int64_t>(1, nb_ / 2));
+    workers_ = p < 128 ? 1 : std::min<int64_t>(capThreads(ctx.threads), std::max<int64_t>(1, nb_ / 2));
   }
 
   // Sweeps until no pair needs a rotation; false if that took more than kMaxSweeps.

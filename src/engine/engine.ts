@@ -29,6 +29,8 @@ export interface BackendInfo {
   reason: string;
   threads: number;
   precision: Precision;
+  /** Whether one operation can be limited to fewer threads (Engine.withThreads); false where the library has one count for all calls. */
+  threadCap: boolean;
 }
 
 export interface CheckOptions {
@@ -91,8 +93,16 @@ interface Plan<R> {
   finish(ret: number): R;
 }
 
-const runSync = <R>(p: Plan<R>): R => p.finish(p.call(false) as number);
-const runAsync = async <R>(p: Plan<R>): Promise<R> => p.finish(await p.call(true));
+/** The call with each operation it dispatches limited to `cap` threads (0: no limit; see Engine.withThreads). */
+function capped<T>(cap: number, call: () => T): T {
+  if (cap === 0) return call();
+  binding().setCallThreads(cap);
+  try {
+    return call();
+  } finally {
+    binding().setCallThreads(0);
+  }
+}
 
 const like = <D extends DType>(m: Matrix<D>, rows: number, cols: number) => Matrix.zeros<D>(rows, cols, m.dtype);
 
@@ -114,7 +124,8 @@ function check(opts: CheckOptions | undefined, ...named: [string, Matrix][]): vo
 export class Engine {
   private static cache = new Map<string, Engine>();
 
-  private constructor(readonly name: BackendName) {}
+  /** @param cap threads each operation may use (0: the backend's count; see withThreads). */
+  private constructor(readonly name: BackendName, private readonly cap = 0) {}
 
   /** Backends this build and machine offer, best first. */
   static available(): BackendInfo[] {
@@ -164,6 +175,24 @@ export class Engine {
     binding().setThreads(this.name, threads);
   }
 
+  /**
+   * This backend with each of its operations limited to `threads` threads (no more than the
+   * backend's own count), where the backend honours a per-call limit (info().threadCap): e.g. two
+   * small factorisations at once, each on half the cores. Other users of the backend are unaffected.
+   */
+  withThreads(threads: number): Engine {
+    assertInteger('threads', threads, 1, 1024);
+    return new Engine(this.name, threads);
+  }
+
+  private runSync<R>(p: Plan<R>): R {
+    return p.finish(capped(this.cap, () => p.call(false)) as number);
+  }
+
+  private async runAsync<R>(p: Plan<R>): Promise<R> {
+    return p.finish(await capped(this.cap, () => p.call(true)));
+  }
+
   /** Precision of this backend's float32 products from now on (a backend-wide setting). */
   setPrecision(precision: Precision): void {
     assertOneOf('precision', precision, PRECISIONS);
@@ -176,10 +205,10 @@ export class Engine {
 
   // ---- GEMM: op(A) op(B) + bias
   gemm<D extends DType>(A: Matrix<D>, B: Matrix<D>, opts?: GemmOptions): Promise<Matrix<D>> {
-    return runAsync(this.gemmPlan(A, B, opts));
+    return this.runAsync(this.gemmPlan(A, B, opts));
   }
   gemmSync<D extends DType>(A: Matrix<D>, B: Matrix<D>, opts?: GemmOptions): Matrix<D> {
-    return runSync(this.gemmPlan(A, B, opts));
+    return this.runSync(this.gemmPlan(A, B, opts));
   }
   private gemmPlan<D extends DType>(A: Matrix<D>, B: Matrix<D>, opts: GemmOptions = {}): Plan<Matrix<D>> {
     assertMatrix('A', A);
@@ -208,10 +237,10 @@ export class Engine {
   // ---- Cholesky: A = L L^T
   /** L (lower triangle; the strict upper is zeroed): in A itself with `inPlace`. */
   cholesky<D extends DType>(A: Matrix<D>, opts?: InPlaceOptions): Promise<Matrix<D>> {
-    return runAsync(this.choleskyPlan(A, opts));
+    return this.runAsync(this.choleskyPlan(A, opts));
   }
   choleskySync<D extends DType>(A: Matrix<D>, opts?: InPlaceOptions): Matrix<D> {
-    return runSync(this.choleskyPlan(A, opts));
+    return this.runSync(this.choleskyPlan(A, opts));
   }
   private choleskyPlan<D extends DType>(A: Matrix<D>, opts?: InPlaceOptions): Plan<Matrix<D>> {
     square('A', A);
@@ -232,10 +261,10 @@ export class Engine {
 
   /** Solves (L L^T) X = B given the Cholesky factor L; X in B itself with `inPlace`. */
   cholSolve<D extends DType>(L: Matrix<D>, B: Matrix<D>, opts?: InPlaceOptions): Promise<Matrix<D>> {
-    return runAsync(this.cholSolvePlan(L, B, opts));
+    return this.runAsync(this.cholSolvePlan(L, B, opts));
   }
   cholSolveSync<D extends DType>(L: Matrix<D>, B: Matrix<D>, opts?: InPlaceOptions): Matrix<D> {
-    return runSync(this.cholSolvePlan(L, B, opts));
+    return this.runSync(this.cholSolvePlan(L, B, opts));
   }
   private cholSolvePlan<D extends DType>(L: Matrix<D>, B: Matrix<D>, opts?: InPlaceOptions): Plan<Matrix<D>> {
     square('L', L);
@@ -251,10 +280,10 @@ export class Engine {
 
   // ---- Least squares, minimum norm, rank-revealing (SVD based)
   lstsq<D extends DType>(A: Matrix<D>, B: Matrix<D>, opts?: { rcond?: number } & CheckOptions): Promise<LstsqResult<D>> {
-    return runAsync(this.lstsqPlan(A, B, opts));
+    return this.runAsync(this.lstsqPlan(A, B, opts));
   }
   lstsqSync<D extends DType>(A: Matrix<D>, B: Matrix<D>, opts?: { rcond?: number } & CheckOptions): LstsqResult<D> {
-    return runSync(this.lstsqPlan(A, B, opts));
+    return this.runSync(this.lstsqPlan(A, B, opts));
   }
   private lstsqPlan<D extends DType>(A: Matrix<D>, B: Matrix<D>, opts: { rcond?: number } & CheckOptions = {}): Plan<LstsqResult<D>> {
     assertMatrix('A', A);
@@ -273,10 +302,10 @@ export class Engine {
 
   // ---- Symmetric eigendecomposition
   eigh<D extends DType>(A: Matrix<D>, opts?: CheckOptions): Promise<EighResult<D>> {
-    return runAsync(this.eighPlan(A, opts));
+    return this.runAsync(this.eighPlan(A, opts));
   }
   eighSync<D extends DType>(A: Matrix<D>, opts?: CheckOptions): EighResult<D> {
-    return runSync(this.eighPlan(A, opts));
+    return this.runSync(this.eighPlan(A, opts));
   }
   private eighPlan<D extends DType>(A: Matrix<D>, opts?: CheckOptions): Plan<EighResult<D>> {
     square('A', A);
@@ -293,10 +322,10 @@ export class Engine {
 
   // ---- Thin SVD
   svd<D extends DType>(A: Matrix<D>, opts?: CheckOptions): Promise<SvdResult<D>> {
-    return runAsync(this.svdPlan(A, opts));
+    return this.runAsync(this.svdPlan(A, opts));
   }
   svdSync<D extends DType>(A: Matrix<D>, opts?: CheckOptions): SvdResult<D> {
-    return runSync(this.svdPlan(A, opts));
+    return this.runSync(this.svdPlan(A, opts));
   }
   private svdPlan<D extends DType>(A: Matrix<D>, opts?: CheckOptions): Plan<SvdResult<D>> {
     assertMatrix('A', A);
@@ -314,10 +343,10 @@ export class Engine {
 
   // ---- Row L2 normalisation (zero rows stay zero)
   normalizeRows<D extends DType>(A: Matrix<D>, opts?: { inPlace?: boolean }): Promise<Matrix<D>> {
-    return runAsync(this.normalizePlan(A, opts));
+    return this.runAsync(this.normalizePlan(A, opts));
   }
   normalizeRowsSync<D extends DType>(A: Matrix<D>, opts?: { inPlace?: boolean }): Matrix<D> {
-    return runSync(this.normalizePlan(A, opts));
+    return this.runSync(this.normalizePlan(A, opts));
   }
   private normalizePlan<D extends DType>(A: Matrix<D>, opts: { inPlace?: boolean } = {}): Plan<Matrix<D>> {
     assertMatrix('A', A);
@@ -331,10 +360,10 @@ export class Engine {
   // ---- Blocked all-pairs cosine scores with per-row top-k and a histogram
   /** Scores every row of Q against every row of G (G omitted: Q against itself, self-pairs skipped). */
   cosineTopK<D extends DType>(Q: Matrix<D>, G: Matrix<D> | null, opts?: CosineOptions): Promise<CosineResult<D>> {
-    return runAsync(this.cosinePlan(Q, G, opts));
+    return this.runAsync(this.cosinePlan(Q, G, opts));
   }
   cosineTopKSync<D extends DType>(Q: Matrix<D>, G: Matrix<D> | null, opts?: CosineOptions): CosineResult<D> {
-    return runSync(this.cosinePlan(Q, G, opts));
+    return this.runSync(this.cosinePlan(Q, G, opts));
   }
   private cosinePlan<D extends DType>(Q: Matrix<D>, G: Matrix<D> | null, opts: CosineOptions = {}): Plan<CosineResult<D>> {
     assertMatrix('Q', Q, { minRows: 0 });

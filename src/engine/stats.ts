@@ -77,6 +77,9 @@ export class SufficientStats {
   /** q x q when asked for. */
   readonly yty: Float64Array | null;
   private readonly engine: Engine;
+  /** A lending difference's total and part (see difference), and whether a solve holds its moments. */
+  private recipe: { total: SufficientStats; part: SufficientStats } | undefined;
+  private lent = false;
 
   constructor(p: number, q: number, opts: StatsOptions = {}) {
     assertInteger('p', p, 1);
@@ -125,6 +128,7 @@ export class SufficientStats {
   }
 
   private check(X: Matrix, Y: Matrix | null, opts: UpdateOptions): void {
+    this.own();
     assertMatrix('X', X, { cols: this.p });
     if (this.q > 0) {
       assertMatrix('Y', Y, { rows: X.rows, cols: this.q, dtype: X.dtype });
@@ -177,7 +181,79 @@ export class SufficientStats {
     return c.merge(this);
   }
 
-  private combine(other: SufficientStats, sign: 1 | -1, name: string): this {
+  /**
+   * total minus part (rows of total, e.g. a cross-fit's fold), as statistics about their own means:
+   * one pass per matrix, written into `into` when given (a previous difference of the same shape,
+   * reused fold after fold), where subtract, re-centre and merge back would take three plus a copy.
+   * `lend`: a solve may then take its centred X^T X as scratch instead of a copy (lendCentred);
+   * its methods re-form it from total and part when next needed, so those must not change
+   * meanwhile, and its xtx field is not to be read directly.
+   */
+  static difference(total: SufficientStats, part: SufficientStats, into?: SufficientStats, opts: { lend?: boolean } = {}): SufficientStats {
+    if (!(total instanceof SufficientStats)) throw new TypeError('total: expected SufficientStats');
+    total.compatible(part, 'part');
+    total.ready();
+    part.ready();
+    const n = total.count - part.count;
+    if (!(n > 0)) throw new RangeError(`part: expected fewer rows than the total's ${total.count}, received ${part.count}`);
+    if (into === total || into === part) throw new RangeError('into: expected statistics other than total and part (it is overwritten)');
+    const out = into ?? new SufficientStats(total.p, total.q, { yty: total.yty !== null, precision: total.precision, engine: total.engine });
+    total.compatible(out, 'into');
+    const nT = total.count, nF = part.count;
+    // The difference's means, from the sums about total's shift; then each side about them.
+    const centre = (sT: Float64Array, sF: Float64Array, hT: Float64Array, hF: Float64Array) =>
+      hT.map((h, i) => h + (sT[i] - sF[i] - nF * (hF[i] - h)) / n);
+    const cx = centre(total.sumX, part.sumX, total.shiftX, part.shiftX);
+    const cy = centre(total.sumY, part.sumY, total.shiftY, part.shiftY);
+    const dxT = total.shiftX.map((h, i) => h - cx[i]), dxF = part.shiftX.map((h, i) => h - cx[i]);
+    const dyT = total.shiftY.map((h, j) => h - cy[j]), dyF = part.shiftY.map((h, j) => h - cy[j]);
+    // Each side's moments about the new centre (the shift-change identity of about()), total minus part.
+    const terms = (sa: 'sumX' | 'sumY', da: [Float64Array, Float64Array], sb: 'sumX' | 'sumY', db: [Float64Array, Float64Array]) => {
+      const t = moved(1, total[sa], da[0], total[sb], db[0], nT), f = moved(-1, part[sa], da[1], part[sb], db[1], nF);
+      return { u: [...t.u, ...f.u], v: [...t.v, ...f.v] };
+    };
+    const dx: [Float64Array, Float64Array] = [dxT, dxF], dy: [Float64Array, Float64Array] = [dyT, dyF];
+    combineInto(out.xtx, total.xtx, part.xtx, terms('sumX', dx, 'sumX', dx));
+    if (out.q > 0) combineInto(out.xty, total.xty, part.xty, terms('sumX', dx, 'sumY', dy));
+    if (out.yty) combineInto(out.yty, total.yty!, part.yty!, terms('sumY', dy, 'sumY', dy));
+    const sq = (st: SufficientStats, d: Float64Array, j: number) => st.sqY[j] + 2 * d[j] * st.sumY[j] + st.count * d[j] * d[j];
+    for (let j = 0; j < out.q; j++) out.sqY[j] = sq(total, dyT, j) - sq(part, dyF, j);
+    out.shiftX.set(cx);
+    out.shiftY.set(cy);
+    out.sumX.fill(0);
+    out.sumY.fill(0);
+    out.n[0] = n;
+    out.inputDType = total.inputDType === 'float32' || part.inputDType === 'float32' ? 'float32' : (total.inputDType ?? part.inputDType);
+    out.recipe = opts.lend ? { total, part } : undefined;
+    out.lent = false;
+    return out;
+  }
+
+  /**
+   * The centred X^T X of a lending difference, as a view of its own buffer, for a solve to factor
+   * in place (a p x p copy per cross-fit fold saved); undefined for other statistics. Only X^T X:
+   * a solve's answer is formed in its right-hand side, which must not alias statistics that are
+   * re-formed later. Its moments are re-formed when next read through its methods.
+   */
+  lendCentred(): Matrix<'float64'> | undefined {
+    if (!this.recipe) return undefined;
+    this.ready();
+    this.lent = true;
+    return new Matrix<'float64'>(this.xtx, this.p, this.p);
+  }
+
+  /** Re-forms moments lent to a solve before they are read. */
+  private ready(): void {
+    if (this.lent) SufficientStats.difference(this.recipe!.total, this.recipe!.part, this, { lend: true });
+  }
+
+  /** Before the moments change: from then on they are no longer total minus part. */
+  private own(): void {
+    this.ready();
+    this.recipe = undefined;
+  }
+
+  private compatible(other: SufficientStats, name: string): void {
     if (!(other instanceof SufficientStats)) throw new TypeError(`${name}: expected SufficientStats`);
     if (other.p !== this.p || other.q !== this.q) {
       throw new RangeError(`${name}: expected statistics of p=${this.p}, q=${this.q}, received p=${other.p}, q=${other.q}`);
@@ -185,6 +261,12 @@ export class SufficientStats {
     if ((this.yty === null) !== (other.yty === null)) {
       throw new RangeError(`${name}: expected ${this.yty ? 'with' : 'without'} Y^T Y like these statistics`);
     }
+  }
+
+  private combine(other: SufficientStats, sign: 1 | -1, name: string): this {
+    this.compatible(other, name);
+    this.own();
+    other.ready();
     if (other.inputDType === 'float32') this.inputDType = 'float32';
     else this.inputDType ??= other.inputDType;
     if (this.count === 0 && sign === 1) {
@@ -226,6 +308,7 @@ export class SufficientStats {
    * sum (d + delta)(d + delta)^T = sum d d^T + delta (sum d)^T + (sum d) delta^T + n delta delta^T.
    */
   about(cx: Float64Array, cy: Float64Array): Moments {
+    this.ready();
     const n = this.count;
     const dx = this.shiftX.map((s, i) => s - cx[i]);
     const dy = this.shiftY.map((s, j) => s - cy[j]);
@@ -242,34 +325,41 @@ export class SufficientStats {
 
   /** The `xy` of about(cx, cy), without the p x p part. */
   xyAbout(cx: Float64Array, cy: Float64Array): Matrix<'float64'> {
+    this.ready();
     const dx = this.shiftX.map((s, i) => s - cx[i]);
     const dy = this.shiftY.map((s, j) => s - cy[j]);
     return shifted(this.xty, this.sumX, dx, this.sumY, dy, this.count);
   }
 
   /**
-   * (the `xx` of about(cx, cy)) M for a p x k matrix M, without forming those moments: with
-   * delta = shift - cx and s = sumX, it is xtx M + delta (s^T M) + (s + n delta) (delta^T M), one
-   * product with the stored p x p matrix and rank-one terms (a cross-fit scores each fold so).
+   * Per target column, the sum over these rows of (x M + b - y)^2: a map scored on statistics
+   * alone (a cross-fit's held-out fold). With d = x - shiftX, e = y - shiftY and the map's offset
+   * at the shift c = shiftX M + b - shiftY, the residual is d M - e + c, so column j's sum is
+   *   (M^T xtx M)_jj - 2 (M^T xty)_jj + sqY_j + 2 c_j ((sumX^T M)_j - sumY_j) + n c_j^2:
+   * one product with the stored p x p matrix (on `engine`, default these statistics') and one
+   * pass over p x q, no re-centred copies.
    */
-  async xxAboutTimes(cx: Float64Array, M: Matrix<'float64'>): Promise<Matrix<'float64'>> {
-    assertMatrix('M', M, { rows: this.p, dtype: 'float64' });
-    const n = this.count, k = M.cols;
-    const d = this.shiftX.map((s, i) => s - cx[i]);
-    const out = await this.engine.gemm(new Matrix<'float64'>(this.xtx, this.p, this.p), M);
-    const sM = new Float64Array(k), dM = new Float64Array(k);
-    for (let i = 0; i < this.p; i++) {
-      const row = M.data.subarray(i * k, (i + 1) * k), si = this.sumX[i], di = d[i];
-      for (let j = 0; j < k; j++) {
-        sM[j] += si * row[j];
-        dM[j] += di * row[j];
+  async residualSquares(M: Matrix<'float64'>, bias: Float64Array, engine: Engine = this.engine): Promise<Float64Array> {
+    assertMatrix('M', M, { rows: this.p, cols: this.q, dtype: 'float64' });
+    if (!(bias instanceof Float64Array) || bias.length !== this.q) fail(TypeError, 'bias', `a Float64Array of length ${this.q}`, bias);
+    this.ready();
+    const { p, q } = this;
+    const G = await engine.gemm(new Matrix<'float64'>(this.xtx, p, p), M);
+    const mGm = new Float64Array(q), mB = new Float64Array(q), sM = new Float64Array(q), c = Float64Array.from(bias);
+    for (let i = 0; i < p; i++) {
+      const o = i * q, s = this.sumX[i], h = this.shiftX[i];
+      for (let j = 0; j < q; j++) {
+        const m = M.data[o + j];
+        mGm[j] += m * G.data[o + j];
+        mB[j] += m * this.xty[o + j];
+        sM[j] += s * m;
+        c[j] += h * m;
       }
     }
-    for (let i = 0; i < this.p; i++) {
-      const a = d[i], c = this.sumX[i] + n * d[i], o = i * k;
-      for (let j = 0; j < k; j++) out.data[o + j] += a * sM[j] + c * dM[j];
-    }
-    return out;
+    return mGm.map((v, j) => {
+      const cj = c[j] - this.shiftY[j];
+      return Math.max(v - 2 * mB[j] + this.sqY[j] + 2 * cj * (sM[j] - this.sumY[j]) + this.count * cj * cj, 0);
+    });
   }
 
   /** Column sums of squares of Y about cy: the `sqY` of about(), without the O(p^2) parts. */
@@ -282,17 +372,38 @@ export class SufficientStats {
   }
 }
 
-// out += sign (m + da sb^T + (sa + n da) db^T): moments m with sums sa, sb, re-expressed about
-// a centre moved by da, db (the shift-change identity of `about`), in native code: O(p^2) and
-// run several times per fold of a cross-fit.
+// The terms that re-express moments with sums sa, sb of n rows about a centre moved by da, db
+// (the shift-change identity of `about`): sign (da sb^T + (sa + n da) db^T), as rank-one pairs.
+function moved(sign: number, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number): { u: Float64Array[]; v: Float64Array[] } {
+  return { u: [da.map((v) => sign * v), sa.map((v, i) => sign * (v + n * da[i]))], v: [sb, db] };
+}
+
+// out += sign (m + the moved terms): one native pass.
 function addShifted(out: Float64Array, sign: number, m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number): void {
-  binding().statsShiftedAdd(out, sign, m, sa, da, sb, db, n);
+  const t = moved(sign, sa, da, sb, db, n);
+  binding().statsCombine(out, true, sign, m, 0, null, stackRows(t.u), stackRows(t.v), 2);
 }
 
 function shifted(m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number): Matrix<'float64'> {
   const out = allocate('float64', m.length) as Float64Array;
-  addShifted(out, 1, m, sa, da, sb, db, n);
+  const t = moved(1, sa, da, sb, db, n);
+  binding().statsCombine(out, false, 1, m, 0, null, stackRows(t.u), stackRows(t.v), 2);
   return new Matrix<'float64'>(out, sa.length, sb.length);
+}
+
+// out = A - B + the terms (difference's one pass).
+function combineInto(out: Float64Array, A: Float64Array, B: Float64Array, t: { u: Float64Array[]; v: Float64Array[] }): void {
+  binding().statsCombine(out, false, 1, A, -1, B, stackRows(t.u), stackRows(t.v), t.u.length);
+}
+
+function stackRows(rows: Float64Array[]): Float64Array {
+  const out = new Float64Array(rows.reduce((a, r) => a + r.length, 0));
+  let o = 0;
+  for (const r of rows) {
+    out.set(r, o);
+    o += r.length;
+  }
+  return out;
 }
 
 // Means of the given rows, summed in their order.

@@ -125,7 +125,7 @@ export async function fitFromFolds(
   }
   // Ridge's lambda is chosen once, on all the pairs, and reused in the folds.
   const foldParams = typeof est.fitted.info.lambda === 'number' && method === 'ridge' ? { ...resolved, lambda: est.fitted.info.lambda } : resolved;
-  const heldOut = await crossFitDiagnostics(total, folds, samples, (train) => makeEstimator(method, foldParams, protocol.engine).fitStats(train), protocol.engine);
+  const heldOut = await crossFitDiagnostics(total, folds, samples, (train, engine) => makeEstimator(method, foldParams, engine).fitStats(train), protocol.engine);
   const fit = {
     protocol: 'crossfit', folds: folds.length, seed: protocol.seed, mapPairs: total.count, ...grouping,
     ...(method === 'ridge' ? { foldLambda: 'the lambda chosen on all pairs' } : {}),
@@ -247,8 +247,8 @@ async function statsOf(X: Matrix, Y: Matrix, params: Record<string, ParamValue>,
 
 // The map on the total of the folds; ridge's cross-validation rules choose lambda on these same folds.
 async function fitFolds(method: EstimatorName, params: Record<string, ParamValue>, folds: SufficientStats[], protocol: ProtocolOptions, samples: FoldSample[] = []) {
-  const total = folds[0].clone();
-  for (let f = 1; f < folds.length; f++) total.merge(folds[f]);
+  // Read only from here on: one fold (no diagnostics, a split) is its own total, without a p x p copy.
+  const total = folds.length === 1 ? folds[0] : folds.slice(1).reduce((t, f) => t.merge(f), folds[0].clone());
   if (total.count < 2) throw new RangeError(`source: expected at least 2 pairs to fit a map, received ${total.count}`);
   const resolved = method === 'ridge' ? await resolvePrior(params, total.p, total.q, protocol.engine) : params;
   const est = makeEstimator(method, resolved, protocol.engine);

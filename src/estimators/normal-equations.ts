@@ -28,7 +28,9 @@ export function normalProblem(stats: SufficientStats, intercept: boolean): Norma
   expectRows(stats);
   const meanX = intercept ? stats.meanX() : new Float64Array(stats.p);
   const meanY = intercept ? stats.meanY() : new Float64Array(stats.q);
-  const m = stats.about(meanX, meanY);
+  // A cross-fit's training statistics lend their centred X^T X (no p x p copy); otherwise copies about the means.
+  const lent = intercept ? stats.lendCentred() : undefined;
+  const m = lent ? { xx: lent, xy: stats.xyAbout(meanX, meanY), sqY: stats.sqYAbout(meanY) } : stats.about(meanX, meanY);
   expectFinite(stats, [m.xx.data, m.xy.data, m.sqY]);
   return { n: stats.count, p: stats.p, q: stats.q, meanX, meanY, Sxx: m.xx, Sxy: m.xy, ssY: m.sqY.map((v) => Math.max(v, 0)) };
 }

@@ -265,7 +265,7 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     const err = new Float64Array(grid.length);
     const missed: Uint8Array[] = []; // 'cv-top1': per fold, grid x rows, 1 where a row's top-1 disagrees
     for (const [f, fold] of folds.entries()) {
-      const train = await this.towardPrior(this.problem(total.clone().subtract(fold)));
+      const train = await this.towardPrior(this.problem(SufficientStats.difference(total, fold, undefined, { lend: true })));
       if (top1) missed.push(await this.foldDisagreements(train, samples![f], grid));
       const e = top1 ? rowSums(missed[f], grid.length) : await this.foldErrors(train, fold, grid, G);
       for (let g = 0; g < grid.length; g++) err[g] += e[g];

@@ -1,17 +1,14 @@
 // Held-out diagnostics by cross-fit on statistics: for each fold, the map solved on the other
-// folds (total minus this fold's statistics) is scored on this fold. Residual and R^2 come from
-// the fold's statistics alone: with the fold's rows centred at cx (the training means) and
-// cy = cx M + b, the residual of column j is
-//   SS_res_j = (M^T A M)_jj - 2 (M^T B)_jj + sum (y_j - cy_j)^2,   A = sum dx dx^T, B = sum dx dy^T,
-// (residualFrom in estimators/normal-equations.ts), with A M formed from the fold's stored
-// products (SufficientStats.xxAboutTimes), so no pass over the data and no re-centred p x p copy
-// is needed. Cosine and CKA need rows: they use a bounded sample of each fold's rows kept while
-// the statistics were accumulated.
+// folds is scored on this fold. The training statistics (total minus the fold, about their own
+// means) are formed in one pass into a buffer reused fold after fold and lent to the solve
+// (SufficientStats.difference); residual and R^2 come from the fold's statistics alone
+// (SufficientStats.residualSquares: one product with its p x p matrix), so no pass over the data.
+// Cosine and CKA need rows: they use a bounded sample of each fold's rows kept while the
+// statistics were accumulated.
 import { Matrix } from '../core/matrix';
 import { Engine } from '../engine/engine';
-import type { SufficientStats } from '../engine/stats';
+import { SufficientStats } from '../engine/stats';
 import type { Fitted } from '../estimators/estimator';
-import { residualFrom } from '../estimators/normal-equations';
 import { linearCKA } from './diagnostics';
 import { cosine } from './verification';
 
@@ -40,39 +37,54 @@ export interface CrossFitDiagnostics {
   ckaSourceTarget?: number;
 }
 
-/** `refit(train)` solves the same estimator on training statistics. */
+/** Columns up to which two folds are refitted at once: past them one factorisation keeps the cores busy, and a second training copy (p x p float64) costs real memory. */
+const TWO_LANES_MAX_P = 4096;
+
+/**
+ * `refit(train, engine)` solves the same estimator on training statistics, on the engine given
+ * (two folds are refitted at once, each on half the threads, where the backend can limit one
+ * call's threads: small factorisations scale poorly across threads, and two fill the cores better).
+ */
 export async function crossFitDiagnostics(
   total: SufficientStats, folds: SufficientStats[], samples: FoldSample[],
-  refit: (train: SufficientStats) => Promise<{ fitted: Fitted }>, engine: Engine = Engine.get(),
+  refit: (train: SufficientStats, engine: Engine) => Promise<{ fitted: Fitted }>, engine: Engine = Engine.get(),
 ): Promise<CrossFitDiagnostics> {
   const { p, q } = total;
+  const { threads, threadCap } = engine.info();
+  const lanes = threadCap && threads >= 2 && p <= TWO_LANES_MAX_P ? 2 : 1;
+  const laneEngine = lanes > 1 ? engine.withThreads(Math.floor(threads / lanes)) : engine;
+  const scored: ({ res: Float64Array; cos: number[]; X: Matrix<'float64'>; Y: Matrix<'float64'> } | undefined)[] = [];
+  let next = 0;
+  // Each lane reuses its own training buffer; folds are taken in turn, their scores kept by fold.
+  const lane = async (): Promise<void> => {
+    let train: SufficientStats | undefined;
+    for (let f = next++; f < folds.length; f = next++) {
+      if (folds[f].count === 0) continue;
+      train = SufficientStats.difference(total, folds[f], train, { lend: true });
+      const { weight: M, bias } = (await refit(train, laneEngine)).fitted;
+      const res = await folds[f].residualSquares(M, bias, laneEngine);
+      const X = Matrix.from(samples[f].X, 'float64'), Y = Matrix.from(samples[f].Y, 'float64');
+      const P = X.rows > 0 ? await laneEngine.gemm(X, M, { bias }) : X;
+      scored[f] = { res, cos: Array.from({ length: X.rows }, (_, r) => cosine(P.row(r), Y.row(r))), X, Y };
+    }
+  };
+  await Promise.all(Array.from({ length: lanes }, lane));
+  // Summed in fold order, whichever lane finished first.
   const ssRes = new Float64Array(q), ssTot = new Float64Array(q);
   let yy = 0;
   const cos: number[] = [];
   const sx: Matrix<'float64'>[] = [], sy: Matrix<'float64'>[] = [];
-  // One copy of the total, each fold taken out and put back in turn (no O(p^2) copy per fold).
-  const train = total.clone();
   for (let f = 0; f < folds.length; f++) {
-    const fold = folds[f];
-    if (fold.count === 0) continue;
-    train.subtract(fold);
-    const { weight: M, bias } = (await refit(train)).fitted;
-    const cx = train.meanX();
-    const cy = Float64Array.from(bias);
-    for (let i = 0; i < p; i++) for (let j = 0; j < q; j++) cy[j] += cx[i] * M.data[i * q + j];
-    const res = residualFrom(await fold.xxAboutTimes(cx, M), fold.xyAbout(cx, cy), fold.sqYAbout(cy), M).sqY;
-    for (let j = 0; j < q; j++) ssRes[j] += res[j];
+    const fold = folds[f], s = scored[f];
+    if (!s) continue;
+    for (let j = 0; j < q; j++) ssRes[j] += s.res[j];
     const own = fold.sqYAbout(fold.meanY());
     for (let j = 0; j < q; j++) ssTot[j] += own[j];
     yy += fold.sqYAbout(new Float64Array(q)).reduce((a, b) => a + b, 0);
-    train.merge(fold);
-    const rows = samples[f].X.length;
-    if (rows === 0) continue;
-    const Xs = Matrix.from(samples[f].X, 'float64'), Ys = Matrix.from(samples[f].Y, 'float64');
-    const P = await engine.gemm(Xs, M, { bias });
-    for (let r = 0; r < rows; r++) cos.push(cosine(P.row(r), Ys.row(r)));
-    sx.push(Xs);
-    sy.push(Ys);
+    if (s.X.rows === 0) continue;
+    cos.push(...s.cos);
+    sx.push(s.X);
+    sy.push(s.Y);
   }
   const res = ssRes.reduce((a, b) => a + b, 0);
   const out: CrossFitDiagnostics = {

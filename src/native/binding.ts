@@ -5,8 +5,10 @@ import * as path from 'node:path';
 
 /** The raw native functions. Callers use src/engine, which validates arguments first. */
 export interface NativeBinding {
-  backends(): { name: string; library: string; kernel: string; reason: string; threads: number; precision: string }[];
+  backends(): { name: string; library: string; kernel: string; reason: string; threads: number; precision: string; threadCap: boolean }[];
   setThreads(backend: string, threads: number): void;
+  /** Limits the threads of the operations dispatched until it is set to 0 again (engine/threads.h). */
+  setCallThreads(threads: number): void;
   setPrecision(backend: string, precision: string): boolean;
   cudaStatus(): { available: boolean; reason: string };
   /** Asks for transparent huge pages behind the array's whole 2 MiB pages (native/napi/memory.cc). */
@@ -37,9 +39,9 @@ export interface NativeBinding {
   ): number | Promise<number>;
   /** Length of the workspace statsUpdate uses for `rows` rows. */
   statsWorkspace(p: number, q: number, rows: number): number;
-  /** out += sign (m + da sb^T + (sa + n da) db^T), in place, synchronously (native/ops/ops.h addShifted). */
-  statsShiftedAdd(
-    out: Float64Array, sign: number, m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number,
+  /** out = [out +] sa A [+ sb B] + sum_k U_k V_k^T over r rank-one terms, synchronously (native/ops/ops.h combineMoments). */
+  statsCombine(
+    out: Float64Array, accumulate: boolean, sa: number, A: Float64Array, sb: number, B: Float64Array | null, U: Float64Array, V: Float64Array, r: number,
   ): void;
   normalizeRows(A: FloatArr, rows: number, cols: number, out: FloatArr, async: boolean): number | Promise<number>;
   cosineTopK(
