@@ -83,17 +83,23 @@ test('every method runs from the command line', () => {
   const rw = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--method', 'ridge', '--prior', 'weights', ...heads, '--out', f('rw.safetensors'));
   assert.equal(rw.status, 0, rw.stderr);
   assert.deepEqual(
-    (({ from, sourceHead, classes }) => ({ from, sourceHead, classes }))(LinearMap.load(f('rw.safetensors')).metadata.params.prior as Record<string, unknown>),
-    { from: 'weights', sourceHead: f('headA.safetensors'), classes: C },
+    (({ from, sourceHead, classes, bias }) => ({ from, sourceHead, classes, bias }))(LinearMap.load(f('rw.safetensors')).metadata.params.prior as Record<string, unknown>),
+    { from: 'weights', sourceHead: f('headA.safetensors'), classes: C, bias: "shrunk toward the prior's bias with the weight" },
   );
   const rf = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--method', 'ridge', '--prior', f('w.safetensors'), '--out', f('rf.safetensors'));
   assert.equal(rf.status, 0, rf.stderr);
-  assert.equal((LinearMap.load(f('rf.safetensors')).metadata.params.prior as Record<string, unknown>).from, f('w.safetensors'));
+  const fromFile = LinearMap.load(f('rf.safetensors')).metadata.params.prior as Record<string, unknown>;
+  assert.deepEqual([fromFile.from, fromFile.bias], [f('w.safetensors'), "shrunk toward the prior's bias with the weight"]);
+  // --lambda Infinity: the prior map itself, weight and bias.
+  const ri = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--method', 'ridge', '--prior', f('w.safetensors'), '--lambda', 'Infinity', '--out', f('ri.safetensors'));
+  assert.equal(ri.status, 0, ri.stderr);
+  const [kept, prior] = [LinearMap.load(f('ri.safetensors')), LinearMap.load(f('w.safetensors'))];
+  assert.deepEqual([Array.from(kept.weight().data), Array.from(kept.bias())], [Array.from(prior.weight().data), Array.from(prior.bias())]);
   LinearMap.create(Matrix.zeros(q, p, 'float64'), new Float64Array(p)).save(f('wrong.safetensors'));
   const bad: [string[], RegExp][] = [
     [['--prior', 'weights', '--source-head', f('headA.safetensors')], /targetHead: required by prior 'weights'/],
     [['--prior', 'weights', '--source-head', f('headB.safetensors'), '--target-head', f('headB.safetensors')], /sourceHead: expected a head over the source's 20-dimensional embeddings/],
-    [['--prior', f('a.npy')], /--prior: expected a LinearMap, \{ weight: Matrix \}, a map file \(\.safetensors\) or one of weights, received/],
+    [['--prior', f('a.npy')], /--prior: expected a LinearMap, \{ weight: Matrix, bias\? \}, a map file \(\.safetensors\) or one of weights, received/],
     [['--prior', f('wrong.safetensors')], /prior: expected a 20x12 map .* received a 12x20 map/],
   ];
   for (const [args, message] of bad) {
@@ -205,7 +211,7 @@ test('usage errors name the flag, what was expected and what was received', () =
     [['experiment', 'classification', '--models', 'a,b', '--images', `${dir},${dir}x`], /--test-images: expected the test images when --images names 2 sources, received nothing/],
     [['experiment', 'classification', '--models', 'a,b', '--images', dir, '--views-on', dir], /--views-on: only applies with --views/],
     [['experiment', 'classification', '--models', 'a,b', '--images', dir, '--curve', '100,1'], /--curve: expected numbers of images >= 2, received '1'/],
-    [['experiment', 'classification', '--models', 'a,b', '--images', dir, '--methods', 'lstsq,pca'], /--methods: expected some of lstsq, ridge, ridge-prior, ridge-affine-prior, received 'pca'/],
+    [['experiment', 'classification', '--models', 'a,b', '--images', dir, '--methods', 'lstsq,pca'], /--methods: expected some of lstsq, ridge, ridge-prior, received 'pca'/],
     [['experiment', 'classification', '--models', 'a,b', '--images', dir, '--methods', 'lstsq', '--method', 'ridge'], /--method: not with --methods/],
     ...['0', '-1', '2.5', '5000'].map((v): [string[], RegExp] => [['experiment', 'faces', '--models', 'a,b', '--lfw', dir, '--views', v], new RegExp(`--views: expected a whole number of views per fit image from 1 to 1000, received ${v.replace('.', '\\.')}`)]),
     [['experiment', 'faces', '--models', 'a,b', '--lfw', dir, '--views', '4', '--views-on', dir], /--views-on: only applies to the classification experiment/],

@@ -11,6 +11,7 @@ import { RidgeEstimator, fitMap } from '../src/estimators';
 import { fitMapFromNpy } from '../src/estimators/streaming';
 import { fitPairMap, type PairData } from '../src/experiments/classification';
 import { foldOf, groupsOf, rowsByFold, trainTestSplit } from '../src/evaluate/split';
+import { SufficientStats } from '../src/engine/stats';
 import { saveEmbeddings } from '../src/io/embeddings';
 import { LinearMap } from '../src/maps/linear-map';
 import { tempDir } from './helpers/io';
@@ -185,9 +186,6 @@ test("the classification experiment's ridge toward the head prior (cv-top1) keep
   const rows = Int32Array.from({ length: 40 }, (_, r) => r);
   const part = await fitPairMap(d, { params: { prior: 'weights' } }, { stats: undefined as never, rows });
   assert.deepEqual([fitOf(part).groupedBy, fitOf(part).groups], ['image', 10]);
-  // Toward the head-only map's weight and bias (rows [x, 1]): the same grouping.
-  const affine = await fitPairMap(d, { params: { prior: 'weights' }, affine: true }, { stats: undefined as never, rows });
-  assert.deepEqual([fitOf(affine).groupedBy, fitOf(affine).groups], ['image', 10]);
 });
 
 test('embmap fit groups rows by image when the ids name views, and says so', () => {
@@ -206,4 +204,39 @@ test('embmap fit groups rows by image when the ids name views, and says so', () 
     const fit = (LinearMap.load(f('m.safetensors')).metadata.diagnostics as { fit: Record<string, unknown> }).fit;
     assert.deepEqual([fit.groupedBy, fit.groups, fit.folds], ['image', 12, 4]);
   }
+});
+
+test("cv-top1's one-standard-error rule counts groups, not rows: identical views widen it by the square root of their number", async () => {
+  const p = 6, q = 5, C = 9, images = 60, views = 5;
+  const M = randn(rng, p, q, 'float64');
+  const head = { W: randn(rng, C, q, 'float64'), c: new Float64Array(C) };
+  // Each image's rows repeated `views` times exactly (views that change nothing), noisy targets.
+  const X1 = randn(rng, images, p, 'float64');
+  const Y1 = Matrix.zeros(images, q, 'float64');
+  for (let i = 0; i < images; i++) for (let j = 0; j < q; j++) {
+    let s = 2 * gaussian(rng);
+    for (let k = 0; k < p; k++) s += X1.data[i * p + k] * M.data[k * q + j];
+    Y1.data[i * q + j] = s;
+  }
+  const rows = Int32Array.from({ length: images * views }, (_, r) => Math.floor(r / views));
+  const X = X1.takeRows(rows), Y = Y1.takeRows(rows);
+  const prior = { weight: M, bias: new Float64Array(q), provenance: { from: 'test' } };
+  const fitted = async (groups?: Int32Array) => (await new RidgeEstimator({ lambda: 'cv-top1', prior, targetHead: head }).fit(X, Y, groups ? { groups } : {})).fitted.info;
+  const byRow = await fitted(), byImage = await fitted(rows);
+  const binomial = (info: typeof byRow, n: number) => {
+    const low = Math.min(...(info.validationCurve as { score: number }[]).map((c) => c.score));
+    return Math.sqrt((low * (1 - low)) / n);
+  };
+  // Rows as their own groups: the binomial standard error over rows.
+  assert.ok(Math.abs((byRow.standardError as number) - binomial(byRow, images * views)) < 1e-15, 'rows: binomial');
+  assert.equal(byRow.standardErrorGroups, undefined);
+  // Grouped: every group's rows agree, so it is the binomial one over images.
+  assert.equal(byImage.standardErrorGroups, images);
+  assert.ok(binomial(byImage, images) > 0, 'some disagreement to measure');
+  assert.ok(Math.abs((byImage.standardError as number) - binomial(byImage, images)) < 1e-12, `grouped: ${byImage.standardError} vs ${binomial(byImage, images)}`);
+  // Bad input: group ids that do not match the rows.
+  const est = new RidgeEstimator({ lambda: 'cv-top1', prior, targetHead: head });
+  const fold = () => ({ X: X.takeRows(Int32Array.of(0, 1)), Y: Y.takeRows(Int32Array.of(0, 1)), groups: [0] });
+  const stats = await new SufficientStats(p, q).update(X, Y);
+  await assert.rejects(est.fitFolds([stats, stats], [fold(), fold()]), /^RangeError: samples\[0\]\.groups: expected 2 group ids \(one per row\), received 1$/);
 });

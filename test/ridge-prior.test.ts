@@ -45,7 +45,7 @@ function pairs(rng: () => number, n: number, p: number, q: number, Mtrue: Matrix
 
 const prior = (weight: Matrix) => ({ weight, provenance: { from: 'test' } });
 
-test('ridge toward a prior: the closed form (Sxx + lambda I) M = Sxy + lambda M0, bias from the means', async () => {
+test('ridge toward a prior without a bias: the closed form (Sxx + lambda I) M = Sxy + lambda M0, bias from the means', async () => {
   const rng = makeRng('ridge-prior closed form');
   const n = 60, p = 8, q = 5;
   const M0 = randn(rng, p, q, 'float64');
@@ -111,9 +111,11 @@ test('fitMap: prior as a map file and as weights from heads, provenance in the m
   const dir = tempDir();
   const file = path.join(dir, 'prior.safetensors');
   LinearMap.create(W, new Float64Array(q), { estimator: 'weights' }, { dtype: 'float64' }).save(file);
+  // A map file has a bias (here zero): the same as that bias in memory.
   const fromFile = await fitMap(X, Y, { method: 'ridge', lambda: 3, prior: file });
-  const inMemory = await fitMap(X, Y, { method: 'ridge', lambda: 3, prior: { weight: W } });
+  const inMemory = await fitMap(X, Y, { method: 'ridge', lambda: 3, prior: { weight: W, bias: new Float64Array(q) } });
   assert.ok(relErr(fromFile.map.weight().data, inMemory.map.weight().data) < 1e-12);
+  assert.ok(relErr(fromFile.map.bias(), inMemory.map.bias()) < 1e-12);
   const saved = path.join(dir, 'fitted.safetensors');
   fromFile.map.save(saved);
   assert.equal((LinearMap.load(saved).metadata.params.prior as Record<string, unknown>).from, file);
@@ -124,7 +126,7 @@ test('fitMap: prior as a map file and as weights from heads, provenance in the m
     /^RangeError: targetHead: expected 5 classes like sourceHead/);
   await assert.rejects(fitMap(X, Y, { method: 'ridge', prior: 'weights', sourceHead: hB, targetHead: hB }), /^RangeError: sourceHead: expected a head over the source's 8-dimensional/);
   await assert.rejects(fitMap(X, Y, { method: 'ridge', sourceHead: hA }), /^RangeError: sourceHead: only with prior 'weights'/);
-  await assert.rejects(fitMap(X, Y, { method: 'ridge', prior: 'heads' }), /^TypeError: prior: expected a LinearMap, \{ weight: Matrix \}, a map file/);
+  await assert.rejects(fitMap(X, Y, { method: 'ridge', prior: 'heads' }), /^TypeError: prior: expected a LinearMap, \{ weight: Matrix, bias\? \}, a map file/);
   await assert.rejects(fitMap(X, Y, { method: 'lstsq', prior: file }), /prior: not a parameter of method 'lstsq'/);
 });
 
@@ -283,7 +285,8 @@ test('fitMap: a target head makes cv-top1 the default (also without a prior); th
   await assert.rejects(fitMap(X, Y, { method: 'ridge', targetHead: hB, testFraction: 0.2 }), /^RangeError: lambda: 'cv-top1' needs folds/);
   await assert.rejects(fitMap(X, Y, { method: 'ridge', lambda: 'gcv', targetHead: hB }), /^RangeError: targetHead: only with prior 'weights' or lambda 'cv-logits' or 'cv-top1' \(what reads it\), received lambda string "gcv"/);
   await assert.rejects(fitMap(X, Y, { method: 'ridge', targetHead: { W: hB.W } }), /^TypeError: targetHead\.c: expected a Float32Array or Float64Array/);
-  assert.throws(() => new RidgeEstimator({ lambda: Infinity }), /^TypeError: lambda: expected a finite number/);
+  assert.throws(() => new RidgeEstimator({ lambda: Infinity }), /^RangeError: lambda: Infinity only toward a prior/);
+  await assert.rejects(fitMap(X, Y, { method: 'ridge', lambda: Infinity }), /^RangeError: lambda: Infinity only toward a prior/);
   assert.throws(() => new RidgeEstimator({ lambda: 'cv-top1' }), /^TypeError: targetHead: required by lambda 'cv-top1'/);
   await assert.rejects(new RidgeEstimator({ lambda: 'cv-top1', targetHead: hB }).fitFolds([new SufficientStats(p, q), new SufficientStats(p, q)]),
     /^TypeError: samples: expected rows of each of the 2 folds/);

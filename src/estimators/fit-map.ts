@@ -9,7 +9,7 @@
 // split instead (the map is then fitted on the training part only); `validation: 'none'` skips
 // diagnostics. The map file records which was done. With `groups` (e.g. the views of one image),
 // folds and split keep every group whole: held-out scores are then on images the fit never saw.
-import { Matrix } from '../core/matrix';
+import { Matrix, type FloatArray } from '../core/matrix';
 import { assertInteger, assertMatrix, assertNumber, assertOneOf, describe, fail } from '../core/validate';
 import { Engine } from '../engine/engine';
 import { SufficientStats } from '../engine/stats';
@@ -190,6 +190,7 @@ export class FoldDealer {
   readonly samples: FoldSample[];
   readonly grouping?: Grouping;
   private readonly fold: Uint16Array | null;
+  private readonly group?: Int32Array;
   /** 1 for the rows kept in their fold's sample. */
   private readonly sampled: Uint8Array;
 
@@ -204,9 +205,10 @@ export class FoldDealer {
       this.grouping = { groupedBy: protocol.groupedBy ?? 'groups', groups: units, ...(k > 1 && k < protocol.folds ? { leaveOneGroupOut: true as const } : {}) };
     }
     this.fold = k > 1 ? foldOf(rows, k, protocol.seed, groups) : null;
+    this.group = groups?.group;
     const opts = { precision: params.precision as 'float64' | 'float32' | undefined, engine: protocol.engine };
     this.folds = Array.from({ length: k }, () => new SufficientStats(p, q, opts));
-    this.samples = Array.from({ length: k }, () => ({ X: [], Y: [] }));
+    this.samples = Array.from({ length: k }, () => ({ X: [], Y: [], ...(groups ? { groups: [] } : {}) }));
     this.sampled = new Uint8Array(this.fold ? rows : 0);
     const perFold = Math.ceil(protocol.sampleRows / k), rng = makeRng(protocol.seed);
     if (this.fold) for (const members of rowsByFold(this.fold, k)) for (const i of permutation(members.length, rng).subarray(0, perFold)) this.sampled[members[i]] = 1;
@@ -232,6 +234,7 @@ export class FoldDealer {
         if (!this.sampled[start + r]) continue;
         s.X.push(X.row(r).slice());
         s.Y.push(Y.row(r).slice());
+        if (this.group) s.groups!.push(this.group[start + r]);
       }
     }
   }
@@ -252,7 +255,7 @@ async function fitFolds(method: EstimatorName, params: Record<string, ParamValue
   if (est instanceof RidgeEstimator && est.crossValidates) {
     if (folds.length < 2) throw new RangeError(`lambda: '${est.params.lambda}' needs folds: use the default cross-fit validation or 'none', not a split`);
     // 'cv-top1' scores the rows each fold kept (all of them up to sampleRows, a uniform sample past that).
-    await est.fitFolds(folds, samples.map((s) => ({ X: Matrix.from(s.X, 'float64'), Y: Matrix.from(s.Y, 'float64') })));
+    await est.fitFolds(folds, samples.map((s) => ({ X: Matrix.from(s.X, 'float64'), Y: Matrix.from(s.Y, 'float64'), ...(s.groups ? { groups: s.groups } : {}) })));
   } else {
     await est.fitStats(total);
   }
@@ -260,8 +263,9 @@ async function fitFolds(method: EstimatorName, params: Record<string, ParamValue
 }
 
 /**
- * Ridge's prior as { weight, provenance }: a LinearMap or { weight }, a map file, or 'weights',
- * the closed form from the two classifier heads (sourceHead, targetHead: Head or head file).
+ * Ridge's prior as { weight, bias, provenance }: a LinearMap or { weight, bias? }, a map file, or
+ * 'weights', the closed form from the two classifier heads (sourceHead, targetHead: Head or head
+ * file); the bias, when there is one, is shrunk toward with the weight (ridge.ts).
  * The target head, loaded, also goes to ridge as the metric of the lambda rules 'cv-logits', 'cv-top1'.
  */
 async function resolvePrior(params: Record<string, ParamValue>, p: number, q: number, engine?: Engine): Promise<Record<string, ParamValue>> {
@@ -284,14 +288,14 @@ async function resolvePrior(params: Record<string, ParamValue>, p: number, q: nu
   const hB = targetHead !== undefined || needed ? head('targetHead', targetHead, q, 'target', why) : undefined;
   if (hB) rest.targetHead = hB;
   if (prior === undefined) return rest;
-  let weight: Matrix, provenance: Record<string, unknown>;
+  let weight: Matrix, bias: FloatArray | undefined, provenance: Record<string, unknown>;
   if (prior === 'weights') {
     const hA = head('sourceHead', sourceHead, p, 'source', why);
     if (hA.W.rows !== hB!.W.rows) {
       throw new RangeError(`targetHead: expected ${hA.W.rows} classes like sourceHead (a 'weights' prior needs classifiers over the same classes), received ${hB!.W.rows}`);
     }
     const est = await new WeightsEstimator({}, { engine }).fitHeads(hA, hB!);
-    weight = est.fitted.weight;
+    ({ weight, bias } = est.fitted);
     const named = (h: ParamValue | undefined) => (typeof h === 'string' ? h : 'in memory');
     provenance = { from: 'weights', sourceHead: named(sourceHead), targetHead: named(targetHead), classes: hA.W.rows, headResidual: est.fitted.info.headResidual };
   } else {
@@ -299,16 +303,18 @@ async function resolvePrior(params: Record<string, ParamValue>, p: number, q: nu
     if (map instanceof LinearMap) {
       const m = map.metadata;
       weight = map.weight();
+      bias = map.bias();
       provenance = { from: typeof prior === 'string' ? prior : 'in memory', estimator: m.estimator, source: m.source.model, target: m.target.model, pairs: m.pairs, created: m.created };
     } else {
-      weight = (map as { weight: Matrix }).weight;
+      // { weight, bias? }: without a bias, the bias is refitted from the means (ridge.ts).
+      ({ weight, bias } = map as { weight: Matrix; bias?: FloatArray });
       provenance = { from: 'in memory', estimator: 'unknown' };
     }
   }
   if (weight.rows !== p || weight.cols !== q) {
     throw new RangeError(`prior: expected a ${p}x${q} map (source dim x target dim of the pairs), received a ${weight.rows}x${weight.cols} map${typeof prior === 'string' ? ` (${prior})` : ''}`);
   }
-  return { ...rest, prior: { weight, provenance } };
+  return { ...rest, prior: { weight, ...(bias !== undefined ? { bias } : {}), provenance } };
 }
 
 /** Under-determined (fewer pairs than the source dimension needs) and rank-deficient fits, said in words. */

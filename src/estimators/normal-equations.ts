@@ -20,25 +20,62 @@ export interface NormalProblem {
   Sxy: Matrix<'float64'>;
   /** Per target column, sum of squares of Y (centred likewise). */
   ssY: Float64Array;
+  /** Rows [x, 1] about zero (affineProblem): the last of the p unknowns' rows is the bias. */
+  affine?: true;
 }
 
 export function normalProblem(stats: SufficientStats, intercept: boolean): NormalProblem {
-  const n = stats.count;
-  if (n < 1) throw new RangeError('stats: expected at least one row of paired embeddings, received 0');
-  if (stats.q < 1) throw new RangeError('stats: expected statistics with target columns (q >= 1), received q = 0');
+  expectRows(stats);
   const meanX = intercept ? stats.meanX() : new Float64Array(stats.p);
   const meanY = intercept ? stats.meanY() : new Float64Array(stats.q);
   // A cross-fit's training statistics lend their centred X^T X (no p x p copy); otherwise copies about the means.
   const lent = intercept ? stats.lendCentred() : undefined;
   const m = lent ? { xx: lent, xy: stats.xyAbout(meanX, meanY), sqY: stats.sqYAbout(meanY) } : stats.about(meanX, meanY);
-  // The rows were checked finite as they were fed: a non-finite product is an overflow.
-  if (![m.xx.data, m.xy.data, m.sqY].every(allFinite)) {
-    throw new RangeError(
-      `stats: the cross-products overflowed (${stats.precision} products of finite inputs): ` +
-        "rescale the inputs (e.g. divide each set by its largest absolute value)" + (stats.precision === 'float32' ? " or use precision 'float64'" : ''),
-    );
+  expectFinite(stats, [m.xx.data, m.xy.data, m.sqY]);
+  return { n: stats.count, p: stats.p, q: stats.q, meanX, meanY, Sxx: m.xx, Sxy: m.xy, ssY: m.sqY.map((v) => Math.max(v, 0)) };
+}
+
+function expectRows(stats: SufficientStats): void {
+  if (stats.count < 1) throw new RangeError('stats: expected at least one row of paired embeddings, received 0');
+  if (stats.q < 1) throw new RangeError('stats: expected statistics with target columns (q >= 1), received q = 0');
+}
+
+// The rows were checked finite as they were fed: a non-finite product is an overflow.
+function expectFinite(stats: SufficientStats, products: Float64Array[]): void {
+  if (products.every(allFinite)) return;
+  throw new RangeError(
+    `stats: the cross-products overflowed (${stats.precision} products of finite inputs): ` +
+      "rescale the inputs (e.g. divide each set by its largest absolute value)" + (stats.precision === 'float32' ? " or use precision 'float64'" : ''),
+  );
+}
+
+/**
+ * The uncentred problem of rows [x, 1] (p + 1 unknowns' rows: the weight over the bias), for ridge
+ * toward a prior that has a bias: penalising the last row shrinks the bias with the weight.
+ * From the moments about zero (SufficientStats.about(0): the shift identity, so the sums are as
+ * accurate as the data); the matrix itself is uncentred, with an eigenvalue of about
+ * n (1 + |meanX|^2) for the mean (docs/MAPS.md, "Precision").
+ */
+export function affineProblem(stats: SufficientStats): NormalProblem {
+  expectRows(stats);
+  const { xx, xy, sqY } = affineMoments(stats);
+  expectFinite(stats, [xx.data, xy.data, sqY]);
+  return { n: stats.count, p: xx.rows, q: stats.q, meanX: new Float64Array(xx.rows), meanY: new Float64Array(stats.q), Sxx: xx, Sxy: xy, ssY: sqY, affine: true };
+}
+
+/** Moments of rows [x, 1] and y about zero: [[X^T X, X^T 1], [1^T X, n]], [X^T Y; 1^T Y], sum y^2. */
+export function affineMoments(stats: SufficientStats): { xx: Matrix<'float64'>; xy: Matrix<'float64'>; sqY: Float64Array } {
+  const { p, q } = stats, a = p + 1;
+  const m = stats.about(new Float64Array(p), new Float64Array(q));
+  const xx = Matrix.zeros(a, a, 'float64'), xy = Matrix.zeros(a, q, 'float64');
+  for (let i = 0; i < p; i++) {
+    xx.data.set(m.xx.data.subarray(i * p, (i + 1) * p), i * a);
+    xx.data[i * a + p] = xx.data[p * a + i] = m.sumX[i];
   }
-  return { n, p: stats.p, q: stats.q, meanX, meanY, Sxx: m.xx, Sxy: m.xy, ssY: m.sqY.map((v) => Math.max(v, 0)) };
+  xx.data[p * a + p] = m.n;
+  xy.data.set(m.xy.data);
+  xy.data.set(m.sumY, p * q);
+  return { xx, xy, sqY: m.sqY };
 }
 
 /** Machine epsilon of the products behind the statistics (float32 only in the opt-in fast mode). */

@@ -15,8 +15,8 @@ export type ParamType =
   | { kind: 'boolean' }
   | { kind: 'number'; min: number; max?: number; integer?: boolean }
   | { kind: 'choice'; values: readonly string[] }
-  /** A number in [min, max] or one of the words. */
-  | { kind: 'number|choice'; min: number; values: readonly string[] }
+  /** A number >= min or one of the words; `infinite`: Infinity too (the estimator says when it means something). */
+  | { kind: 'number|choice'; min: number; values: readonly string[]; infinite?: true }
   | { kind: 'numbers'; min: number }
   /** A map: a LinearMap or { weight } (library), a map file (.safetensors), or one of the words. */
   | { kind: 'map'; values: readonly string[] }
@@ -48,9 +48,9 @@ export const PARAMETERS: readonly ParamSpec[] = [
     doc: 'eigenvalues of X^T X below rcond * the largest count as zero (minimum-norm solution)',
   },
   {
-    name: 'lambda', type: { kind: 'number|choice', min: 0, values: [...LAMBDA_RULES, 'task'] }, methods: ['ridge'],
+    name: 'lambda', type: { kind: 'number|choice', min: 0, values: [...LAMBDA_RULES, 'task'], infinite: true }, methods: ['ridge'],
     defaultText: "cv-top1 when the target head is given (as --prior weights needs), else gcv",
-    doc: "penalty >= 0, or chosen over the grid: gcv or k-fold cv on the mapped embeddings; k-fold on the target head's logits, by their error (cv-logits) or top-1 agreement with the target's own (cv-top1, the task's metric); toward a prior the grid ends at Infinity, the prior kept; 'task' (experiment faces): verification on held-out identities of the fitting set (src/estimators/ridge-task.ts)",
+    doc: "penalty >= 0, or chosen over the grid: gcv or k-fold cv on the mapped embeddings; k-fold on the target head's logits, by their error (cv-logits) or top-1 agreement with the target's own (cv-top1, the task's metric); toward a prior the grid ends at Infinity, the prior kept (also a value: the prior map itself); 'task' (experiment faces): verification on held-out identities of the fitting set (src/estimators/ridge-task.ts)",
   },
   { name: 'lambda', type: { kind: 'number', min: 0 }, default: 0, methods: ['lowrank'], doc: 'ridge penalty before the rank cut' },
   {
@@ -67,7 +67,7 @@ export const PARAMETERS: readonly ParamSpec[] = [
   },
   {
     name: 'prior', type: { kind: 'map', values: ['weights'] }, defaultText: 'none: shrink toward zero', methods: ['ridge'],
-    doc: "shrink toward this map: a map file, or 'weights' (the closed form from the two classifier heads)",
+    doc: "shrink toward this map, weight and bias: a map file, or 'weights' (the closed form from the two classifier heads); lambda = Infinity is the prior map itself",
   },
   { name: 'sourceHead', type: { kind: 'head' }, defaultText: 'none', methods: ['ridge'], doc: "the source network's classifier head (for --prior weights)" },
   { name: 'targetHead', type: { kind: 'head' }, defaultText: 'none', methods: ['ridge'], doc: "the target network's classifier head (for --prior weights and the lambda rules cv-logits, cv-top1)" },
@@ -137,6 +137,7 @@ function checkValue(name: string, t: ParamType, v: unknown): ParamValue {
       return v;
     case 'number|choice':
       if (typeof v === 'string' && t.values.includes(v)) return v;
+      if (v === Infinity && t.infinite) return v;
       if (!inRange(v, t.min)) fail(RangeError, name, `${range(t.min)} or one of ${t.values.join(', ')}`, v);
       return v as number;
     case 'numbers':
@@ -147,7 +148,7 @@ function checkValue(name: string, t: ParamType, v: unknown): ParamValue {
     case 'map':
       if (typeof v === 'string' && (t.values.includes(v) || isSafetensors(v))) return v;
       if (v instanceof LinearMap || (v !== null && typeof v === 'object' && isMatrix((v as { weight?: unknown }).weight))) return v as object;
-      return fail(TypeError, name, `a LinearMap, { weight: Matrix }, a map file (.safetensors) or one of ${t.values.join(', ')}`, v);
+      return fail(TypeError, name, `a LinearMap, { weight: Matrix, bias? }, a map file (.safetensors) or one of ${t.values.join(', ')}`, v);
     case 'head':
       if (typeof v === 'string' && isSafetensors(v)) return v;
       if (v !== null && typeof v === 'object' && isMatrix((v as { W?: unknown }).W)) return v as object;

@@ -13,6 +13,17 @@
 // the prior; the grid then reaches 1e6 x the mean eigenvalue, and ends with lambda = Infinity, the
 // prior itself ("prior kept"), so a map chosen by any rule is never worse than its prior by that
 // rule's own score.
+// A prior with a bias b0 (the head-only map's, a map file's): the bias is shrunk with the weight,
+//   min ||X M + 1 b - Y||^2 + lambda (||M - M0||^2 + ||b - b0||^2),
+// as ridge without intercept on rows [x, 1] toward [M0; b0] (affineProblem), so every rule, the
+// folds and the grid work unchanged and lambda = Infinity is the prior map itself, bias included.
+// Refitting the bias from the pairs' means instead carries the fitting pool's shift into the map
+// (measured: 1.9-2.9 points of top-1 lost by the prior kept on full-resolution tests of a 64-px
+// pool, docs/MAPS.md). Why not the equivalent centred form (S_xx + lambda I + g m m^T, g =
+// n lambda / (n + lambda), m = meanX): g changes with lambda, so GCV's and the folds' whole grid
+// from one eigendecomposition would need a rank-one update per candidate in every closed form; the
+// price of [x, 1] is an uncentred matrix (its conditioning: docs/MAPS.md, "Precision"). A prior
+// without a bias (a bare weight) keeps the centred problem, the bias refitted from the means.
 // lambda 'cv-logits': k-fold CV scored where the task is, in the target head's (class-centred)
 // logits: ||(X M - Y) W^T||^2 = tr(R^T R G) with the metric G = W^T W, from the same fold
 // statistics (see foldErrors). Embedding error weighs every direction of Y alike; the head reads
@@ -22,14 +33,18 @@
 // the held-out rows (fit(X, Y), or fitFolds with each fold's sample of rows): with V, w the
 // training eigenvectors and Z = V^T X^T Y, the rows' logits at every lambda are
 // L0 + (Xf~ V) diag(d) (Z W^T), one gemm per candidate. Chosen: the largest lambda whose rate
-// is within one standard error of the best (the one-standard-error rule of Hastie et al.).
-import { Matrix } from '../core/matrix';
+// is within one standard error of the best (the one-standard-error rule of Hastie et al.). With
+// groups (e.g. the views of one image) the standard error is counted over groups, not rows
+// (cluster-robust: var = sum_g (d_g - rate n_g)^2 / n^2, d_g the group's disagreements at the best
+// lambda): views of one photo mostly agree, so counting them as independent rows understates it.
+// Without groups every row is its own group, and this is the binomial sqrt(rate (1 - rate) / n).
+import { Matrix, type FloatArray } from '../core/matrix';
 import { assertFinite, assertInteger, assertMatrix, assertNumber, describe, fail } from '../core/validate';
 import type { EighResult } from '../engine/engine';
 import { SufficientStats } from '../engine/stats';
 import { PairedEstimator, type EstimatorOptions, type Fitted, type PairedParams } from './estimator';
 import { centred, checkHead, type Head } from './weights';
-import { interceptFor, normalProblem, residualStats, scaleRows, solveSymmetric, statsEpsilon, type NormalProblem } from './normal-equations';
+import { affineMoments, affineProblem, interceptFor, normalProblem, residualStats, scaleRows, solveSymmetric, statsEpsilon, type NormalProblem } from './normal-equations';
 import { foldOf, groupsOf, rowsByFold } from '../evaluate/split';
 import { logits, topIndices } from '../evaluate/classification';
 
@@ -71,8 +86,13 @@ export interface RidgeParams extends PairedParams {
 }
 
 export interface Prior {
-  /** p x q. Only the weight: the bias is refitted from the means (b = meanY - meanX^T M). */
+  /** p x q. */
   weight: Matrix;
+  /**
+   * q values: the bias is shrunk toward it with the weight (lambda = Infinity: the prior map, bias
+   * included). Absent: the bias is refitted from the means (b = meanY - meanX^T M).
+   */
+  bias?: FloatArray;
   /** Where it came from, recorded in the map file instead of its values. */
   provenance: Record<string, unknown>;
 }
@@ -93,7 +113,8 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
   constructor(params: RidgeParams = {}, opts?: EstimatorOptions) {
     const l = lambdaRule(params);
     if (typeof l === 'number') {
-      if (!(l === Infinity && params.prior)) assertNumber('lambda', l, 0);
+      if (l === Infinity && !params.prior) throw new RangeError('lambda: Infinity only toward a prior (it keeps the prior map); without one give a finite number >= 0, received Infinity');
+      if (l !== Infinity) assertNumber('lambda', l, 0);
     } else if (l === 'task') {
       // 'task' needs the task (identities, a metric): the face experiment resolves it to a number first.
       throw new TypeError("lambda: 'task' is chosen by an experiment on its own metric (embmap experiment faces --method ridge --lambda task); here give a number or one of " + LAMBDA_RULES.join(', '));
@@ -112,9 +133,16 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
       if (params[k] !== undefined && !crossValidates(l)) throw new RangeError(`${k}: only with a k-fold lambda rule ('cv', 'cv-logits', 'cv-top1': the folds that choose lambda), received lambda ${describe(l)}`);
     }
     if (params.prior !== undefined) {
-      if (params.prior === null || typeof params.prior !== 'object') fail(TypeError, 'prior', '{ weight: Matrix, provenance }', params.prior);
-      assertMatrix('prior.weight', params.prior.weight);
-      assertFinite('prior.weight', params.prior.weight);
+      if (params.prior === null || typeof params.prior !== 'object') fail(TypeError, 'prior', '{ weight: Matrix, bias?, provenance }', params.prior);
+      const { weight, bias } = params.prior;
+      assertMatrix('prior.weight', weight);
+      assertFinite('prior.weight', weight);
+      if (bias !== undefined) {
+        if (!(bias instanceof Float32Array || bias instanceof Float64Array)) fail(TypeError, 'prior.bias', `a Float32Array or Float64Array of ${weight.cols} values (one per target dimension)`, bias);
+        if (bias.length !== weight.cols) throw new RangeError(`prior.bias: expected ${weight.cols} values (one per target dimension, as prior.weight has columns), received ${bias.length}`);
+        assertFinite('prior.bias', new Matrix(bias, 1, bias.length));
+        if (params.intercept === false) throw new RangeError('intercept: false leaves no bias to shrink toward prior.bias: give a prior without a bias, or the intercept (default true), received intercept false');
+      }
     }
     super({ ...params, lambda: l as number | LambdaRule }, opts);
   }
@@ -126,31 +154,45 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
 
   protected override recordedParams(): Record<string, unknown> {
     const { prior, targetHead, ...rest } = this.params;
-    return { ...rest, ...(prior ? { prior: prior.provenance } : {}), ...(targetHead ? { targetHead: { classes: targetHead.W.rows } } : {}) };
+    const bias = prior?.bias ? "shrunk toward the prior's bias with the weight" : "refitted from the pairs' means (the prior has none)";
+    return { ...rest, ...(prior ? { prior: { ...prior.provenance, bias } } : {}), ...(targetHead ? { targetHead: { classes: targetHead.W.rows } } : {}) };
+  }
+
+  /** The normal equations of the statistics: of rows [x, 1] toward a prior with a bias (see the header), else centred. */
+  private problem(stats: SufficientStats): NormalProblem {
+    return this.params.prior?.bias ? affineProblem(stats) : normalProblem(stats, this.intercept);
   }
 
   /** The problem on the residual Y - X M0 (unchanged without a prior). */
   private async towardPrior(prob: NormalProblem): Promise<NormalProblem> {
-    const M0 = this.priorFor(prob.p, prob.q);
+    const M0 = this.priorFor(prob);
     if (!M0) return prob;
     const r = await residualStats(this.engine, prob.Sxx, prob.Sxy, prob.ssY, M0);
     return { ...prob, Sxy: r.xy, ssY: r.sqY };
   }
 
-  private priorFor(p: number, q: number): Matrix<'float64'> | undefined {
-    const w = this.params.prior?.weight;
-    if (!w) return undefined;
+  /** The prior as the problem's unknowns: M0, or [M0; b0] (weight over bias) for rows [x, 1]. */
+  private priorFor(prob: Pick<NormalProblem, 'p' | 'q' | 'affine'>): Matrix<'float64'> | undefined {
+    const prior = this.params.prior;
+    if (!prior) return undefined;
+    const w = prior.weight, p = prob.affine ? prob.p - 1 : prob.p, q = prob.q;
     if (w.rows !== p || w.cols !== q) {
       throw new RangeError(`prior: expected a ${p}x${q} map (source dim x target dim of the pairs), received a ${w.rows}x${w.cols} map`);
     }
-    return w.astype('float64');
+    if (!prob.affine) return w.astype('float64');
+    const out = Matrix.zeros(p + 1, q, 'float64');
+    out.data.set(w.data);
+    out.data.set(prior.bias!, p * q);
+    return out;
   }
 
-  /** M0 + the residual's map, and the bias that goes with it. */
+  /** M0 + the residual's map, and the bias: the last row for rows [x, 1], else the one that goes with the means. */
   private async withPrior(D: Matrix<'float64'>, prob: NormalProblem): Promise<{ weight: Matrix<'float64'>; bias: Float64Array }> {
-    const M0 = this.priorFor(prob.p, prob.q);
+    const M0 = this.priorFor(prob);
     if (M0) for (let i = 0; i < D.data.length; i++) D.data[i] += M0.data[i];
-    return { weight: D, bias: interceptFor(D, prob.meanX, prob.meanY) };
+    if (!prob.affine) return { weight: D, bias: interceptFor(D, prob.meanX, prob.meanY) };
+    const p = prob.p - 1, q = prob.q;
+    return { weight: new Matrix<'float64'>(D.data.slice(0, p * q), p, q), bias: D.data.slice(p * q) };
   }
 
   /** The candidates: toward a prior, the last is Infinity (the prior kept). */
@@ -190,7 +232,7 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     for (const rows of byFold) {
       const stats = new SufficientStats(X.cols, Y.cols, { engine: this.engine, precision: this.params.precision });
       folds.push(await stats.update(X, Yx, { rows, workspace }));
-      if (keepRows) samples.push({ X: X.takeRows(rows), Y: Yx.takeRows(rows) });
+      if (keepRows) samples.push({ X: X.takeRows(rows), Y: Yx.takeRows(rows), ...(groups ? { groups: Array.from(rows, (r) => groups.group[r]) } : {}) });
     }
     return this.fitFolds(folds, samples);
   }
@@ -212,15 +254,20 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     if (top1 && !(Array.isArray(samples) && samples.length === folds.length && samples.every((s) => s.X.rows > 0))) {
       fail(TypeError, 'samples', `rows of each of the ${folds.length} folds (lambda 'cv-top1' scores held-out rows)`, samples);
     }
+    samples?.forEach((s, f) => {
+      if (s.groups !== undefined && s.groups.length !== s.X.rows) throw new RangeError(`samples[${f}].groups: expected ${s.X.rows} group ids (one per row), received ${s.groups.length}`);
+    });
     const total = folds[0].clone();
     for (let f = 1; f < folds.length; f++) total.merge(folds[f]);
-    const totalProb = await this.towardPrior(normalProblem(total, this.intercept));
+    const totalProb = await this.towardPrior(this.problem(total));
     const grid = this.gridFor(totalProb);
     const G = await this.logitMetric();
     const err = new Float64Array(grid.length);
+    const missed: Uint8Array[] = []; // 'cv-top1': per fold, grid x rows, 1 where a row's top-1 disagrees
     for (const [f, fold] of folds.entries()) {
-      const train = await this.towardPrior(normalProblem(SufficientStats.difference(total, fold, undefined, { lend: true }), this.intercept));
-      const e = top1 ? await this.foldDisagreements(train, samples![f], grid) : await this.foldErrors(train, fold, grid, G);
+      const train = await this.towardPrior(this.problem(SufficientStats.difference(total, fold, undefined, { lend: true })));
+      if (top1) missed.push(await this.foldDisagreements(train, samples![f], grid));
+      const e = top1 ? rowSums(missed[f], grid.length) : await this.foldErrors(train, fold, grid, G);
       for (let g = 0; g < grid.length; g++) err[g] += e[g];
     }
     const values = top1 ? samples!.reduce((a, s) => a + s.X.rows, 0) : total.count * (G ? this.params.targetHead!.W.rows : total.q);
@@ -229,13 +276,14 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     if (!top1) return this.setFitted(await this.fixed(totalProb, best(curve), info));
     // Top-1 over a few hundred rows is noisy: the largest lambda within one standard error of the
     // best rate (the one-standard-error rule), so the prior stays unless the data clearly beat it.
-    const low = Math.min(...curve.map((c) => c.score)), se = Math.sqrt((low * (1 - low)) / values);
+    const bestAt = curve.findIndex((c) => c.score === Math.min(...curve.map((d) => d.score)));
+    const low = curve[bestAt].score, { se, groups } = standardError(missed, samples!, grid.length, bestAt, low, values);
     const lambda = curve.filter((c) => c.score <= low + se).reduce((a, b) => (b.lambda > a.lambda ? b : a)).lambda;
-    return this.setFitted(await this.fixed(totalProb, lambda, { ...info, standardError: se }));
+    return this.setFitted(await this.fixed(totalProb, lambda, { ...info, standardError: se, ...(groups ? { standardErrorGroups: groups } : {}) }));
   }
 
   protected async solve(stats: SufficientStats): Promise<Fitted> {
-    const prob = await this.towardPrior(normalProblem(stats, this.intercept));
+    const prob = await this.towardPrior(this.problem(stats));
     if (typeof this.params.lambda === 'number') return this.fixed(prob, this.params.lambda, { selection: 'fixed' });
     const eig = await this.engine.eigh(prob.Sxx);
     const Z = await this.engine.gemm(eig.vectors, prob.Sxy); // V^T X^T Y
@@ -246,7 +294,8 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     let rss0 = prob.ssY.reduce((a, b) => a + b, 0);
     for (let i = 0; i < w.length; i++) if (w[i] > tol) rss0 -= z[i] / w[i];
     rss0 = Math.max(rss0, 0);
-    const dfBase = this.intercept ? 1 : 0;
+    // The centred problem's intercept is one unpenalised degree of freedom; rows [x, 1] count the bias in w.
+    const dfBase = this.intercept && !prob.affine ? 1 : 0;
     const grid = this.gridFor(prob);
     const curve = grid.map((lambda) => {
       let rss = rss0, df = dfBase;
@@ -291,8 +340,8 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
   // are relative to the prior's.
   private async foldErrors(train: NormalProblem, fold: SufficientStats, grid: number[], G?: Matrix<'float64'>): Promise<Float64Array> {
     const { p, q, meanX: mx, meanY: my } = train;
-    const f = fold.about(mx, my);
-    const M0 = this.priorFor(p, q);
+    const f = train.affine ? affineMoments(fold) : fold.about(mx, my);
+    const M0 = this.priorFor(train);
     const A = f.xx, { xy: B, sqY } = M0 ? await residualStats(this.engine, f.xx, f.xy, f.sqY, M0) : { xy: f.xy, sqY: f.sqY };
     const c = G ? 0 : sqY.reduce((a, b) => a + b, 0);
     const eig = await this.engine.eigh(train.Sxx);
@@ -321,27 +370,34 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
   }
 
   // Held-out rows of one fold whose top-1 through the target head differs from the target's own
-  // top-1 on the same image, for every grid lambda, the model fitted on `train` (see the header).
-  private async foldDisagreements(train: NormalProblem, rows: FoldRows, grid: number[]): Promise<Float64Array> {
+  // top-1 on the same image, for every grid lambda (grid x rows, 1: differs), the model fitted on
+  // `train` (see the header).
+  private async foldDisagreements(train: NormalProblem, rows: FoldRows, grid: number[]): Promise<Uint8Array> {
     const head = this.params.targetHead!;
-    const X = rows.X.astype('float64'), n = X.rows;
+    const n = rows.X.rows, p = train.p;
     const own = topIndices(await logits(rows.Y.astype('float64'), head, this.engine), 1);
-    for (let i = 0; i < n; i++) for (let j = 0; j < train.p; j++) X.data[i * train.p + j] -= train.meanX[j];
+    // The rows centred with the training means, or [x, 1] for the affine problem (whose means are zero).
+    const X = Matrix.zeros(n, p, 'float64');
+    for (let i = 0; i < n; i++) {
+      const x = rows.X.row(i);
+      for (let j = 0; j < x.length; j++) X.data[i * p + j] = x[j] - train.meanX[j];
+      if (train.affine) X.data[i * p + p - 1] = 1;
+    }
     // lambda = Infinity: the prior (or zero) plus the training mean of the target.
-    const M0 = this.priorFor(train.p, train.q) ?? Matrix.zeros(train.p, train.q, 'float64');
+    const M0 = this.priorFor(train) ?? Matrix.zeros(train.p, train.q, 'float64');
     const L0 = await logits(await this.engine.gemm(X, M0, { bias: train.meanY }), head, this.engine);
     const eig = await this.engine.eigh(train.Sxx);
     const w = clampEigen(eig);
     const P = await this.engine.gemm(X, eig.vectors, { transB: true }); // Xf~ V
     const Q = await this.engine.gemm(await this.engine.gemm(eig.vectors, train.Sxy), head.W.astype('float64'), { transB: true }); // Z W^T
-    const out = new Float64Array(grid.length);
+    const out = new Uint8Array(grid.length * n);
     for (const [g, lambda] of grid.entries()) {
       const Pd = P.clone();
       for (let i = 0; i < n; i++) for (let k = 0; k < train.p; k++) Pd.data[i * train.p + k] /= w[k] + lambda;
       const L = await this.engine.gemm(Pd, Q);
       for (let i = 0; i < L.data.length; i++) L.data[i] += L0.data[i];
       const top = topIndices(L, 1);
-      for (let i = 0; i < n; i++) if (top[i] !== own[i]) out[g]++;
+      for (let i = 0; i < n; i++) if (top[i] !== own[i]) out[g * n + i] = 1;
     }
     return out;
   }
@@ -351,9 +407,44 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
 export interface FoldRows {
   X: Matrix;
   Y: Matrix;
+  /** Each row's group (folds hold whole groups): the standard error is counted over groups. */
+  groups?: ArrayLike<number>;
 }
 
-/** lambda = Infinity toward a prior: the fit is the prior (weight M0, bias from the means), said so in the map file. */
+/** Per grid point, the sum of a grid x rows table's row. */
+function rowSums(t: Uint8Array, gridLength: number): Float64Array {
+  const n = t.length / gridLength, out = new Float64Array(gridLength);
+  for (let g = 0; g < gridLength; g++) for (let i = 0; i < n; i++) out[g] += t[g * n + i];
+  return out;
+}
+
+/**
+ * The standard error of the disagreement rate `rate` at grid point g over all folds' rows (see the
+ * header): over groups when the rows have them (each group's rows are in one fold), else rows.
+ */
+function standardError(missed: Uint8Array[], samples: FoldRows[], gridLength: number, g: number, rate: number, n: number): { se: number; groups?: number } {
+  const byGroup = new Map<number, [number, number]>(); // group -> [disagreements, rows]
+  let sum = 0, grouped = true;
+  for (const [f, t] of missed.entries()) {
+    const rows = t.length / gridLength, ids = samples[f].groups;
+    grouped &&= ids !== undefined;
+    for (let i = 0; i < rows; i++) {
+      const z = t[g * rows + i];
+      if (!ids) {
+        sum += (z - rate) ** 2;
+        continue;
+      }
+      const c = byGroup.get(ids[i]) ?? [0, 0];
+      c[0] += z;
+      c[1] += 1;
+      byGroup.set(ids[i], c);
+    }
+  }
+  for (const [d, m] of byGroup.values()) sum += (d - rate * m) ** 2;
+  return { se: Math.sqrt(sum) / n, ...(grouped ? { groups: byGroup.size } : {}) };
+}
+
+/** lambda = Infinity toward a prior: the fit is the prior (its weight; its bias, or without one the bias from the means), said so in the map file. */
 function priorKept(lambda: number): { priorKept?: true } {
   return lambda === Infinity ? { priorKept: true } : {};
 }
@@ -369,11 +460,16 @@ function rowSumsOfSquares(Z: Matrix<'float64'>): Float64Array {
   return z;
 }
 
-/** 25 values from 1e-6 to 10^top x the mean eigenvalue of X^T X. */
+/**
+ * 25 values from 1e-6 to 10^top x the mean eigenvalue of X^T X, centred when there is an intercept:
+ * for rows [x, 1], sum_i (xx_ii - (1^T x_i)^2 / n) over the p weight rows, so that the grid is the
+ * one the centred problem gets whether or not the prior has a bias.
+ */
 function defaultGrid(prob: NormalProblem, top: number): number[] {
+  const { Sxx: S, p: a } = prob, p = prob.affine ? a - 1 : a;
   let trace = 0;
-  for (let i = 0; i < prob.p; i++) trace += prob.Sxx.data[i * prob.p + i];
-  const mean = Math.max(trace / prob.p, Number.MIN_VALUE);
+  for (let i = 0; i < p; i++) trace += S.data[i * a + i] - (prob.affine ? S.data[i * a + p] ** 2 / prob.n : 0);
+  const mean = Math.max(trace / p, Number.MIN_VALUE);
   return Array.from({ length: 25 }, (_, i) => mean * 10 ** (-6 + ((top + 6) * i) / 24));
 }
 

@@ -18,6 +18,8 @@ const CKA_ROWS = 500;
 export interface FoldSample {
   X: ArrayLike<number>[];
   Y: ArrayLike<number>[];
+  /** With groups: each row's group (ridge's 'cv-top1' counts its standard error over groups). */
+  groups?: number[];
 }
 
 export interface CrossFitDiagnostics {

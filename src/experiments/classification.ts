@@ -59,21 +59,18 @@ export interface ClassificationConfig {
 
 /**
  * The maps `methods` can compare: an estimator and its parameters. ridge-prior: toward the pair's
- * head-only map's weight, the bias refitted from the fit pool's means (default λ rule);
- * ridge-affine-prior: toward its weight AND bias (see fitPairMap), so λ = ∞ is the head-only map itself.
+ * head-only map, weight and bias (default λ rule), so λ = ∞ is the head-only map itself.
  */
 export const COMPARED: Record<string, Recipe & { method: EstimatorName }> = {
   lstsq: { method: 'lstsq' },
   ridge: { method: 'ridge' },
   'ridge-prior': { method: 'ridge', params: { prior: 'weights' } },
-  'ridge-affine-prior': { method: 'ridge', params: { prior: 'weights' }, affine: true },
 };
 
-/** How a map is fitted: the estimator, its parameters, and for a 'weights' prior whether its bias is shrunk toward too. */
+/** How a map is fitted: the estimator and its parameters. */
 export interface Recipe {
   method?: string;
   params?: Record<string, ParamValue>;
-  affine?: boolean;
 }
 
 export interface PairResult {
@@ -101,7 +98,6 @@ export interface MethodResult {
   label: string;
   method: string;
   params?: Record<string, ParamValue>;
-  affine?: boolean;
   pairs: PairResult[];
   medianDropPoints: number;
   medianWeakerDropPoints: number;
@@ -295,11 +291,6 @@ export interface PairData {
  * The pair's map by `cfg.method` (ridge toward the head-only map with params.prior 'weights'),
  * fitted on its fit rows, or on `subset.rows` of them, whose statistics `subset.stats` are when
  * the estimator fits from one set of statistics (ridge's k-fold lambda rules fit from the rows).
- * `cfg.affine` (with prior 'weights'): ridge on [x, 1] without intercept toward [M0; b0], the
- * head-only map's weight and bias, so the bias is shrunk with the weights instead of refitted from
- * the fit pool's means (measured: with those means, mostly of 64-px Tiny-ImageNet photos, the prior
- * kept lost a median 1.9-2.9 points more than the head-only map on full-resolution test photos;
- * bench/RESULTS.md, lambda-oracle-fullres).
  */
 export async function fitPairMap(d: PairData, cfg: Recipe = {}, subset?: { stats: SufficientStats; rows: Int32Array }): Promise<Pick<LinearMap, 'applyBatch' | 'metadata'>> {
   const params = { ...cfg.params };
@@ -310,13 +301,6 @@ export async function fitPairMap(d: PairData, cfg: Recipe = {}, subset?: { stats
   const options = { method, ...params, validation: 'none', sourceModel: d.source, targetModel: d.target } as FitMapOptions;
   // A view's image stays in one fold with it (only rules that cross-validate use the groups).
   const byImage = (rows?: Int32Array) => (d.fitImageOf ? { groups: rows ? Int32Array.from(rows, (r) => d.fitImageOf![r]) : d.fitImageOf, groupedBy: 'image' } : {});
-  if (cfg.affine) {
-    if (method !== 'ridge' || params.prior !== 'weights') throw new RangeError(`affine: only with ridge toward prior 'weights' (its bias is the heads'), received method '${method}' and prior ${String(params.prior)}`);
-    const prior = await affineHeadPrior(d);
-    const X = subset ? d.fitA.takeRows(subset.rows) : d.fitA, Y = subset ? d.fitB.takeRows(subset.rows) : d.fitB;
-    const { map } = await fitMap(withOnes(X), Y, { ...options, sourceHead: undefined, prior, intercept: false, ...byImage(subset?.rows) });
-    return { metadata: map.metadata, applyBatch: ((T: Matrix) => map.applyBatch(withOnes(T))) as LinearMap['applyBatch'] };
-  }
   if (!subset) return (await fitMap(d.fitA, d.fitB, { ...options, ...byImage() })).map;
   if (fitsFromRows(cfg)) return (await fitMap(d.fitA.takeRows(subset.rows), d.fitB.takeRows(subset.rows), { ...options, ...byImage(subset.rows) })).map;
   const checked = splitOptions(options);
@@ -372,23 +356,4 @@ export function median(v: number[]): number {
   if (v.length === 0) return NaN;
   const s = [...v].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-/** [X, 1]: the rows with a column of ones (an affine map as a linear one). */
-export function withOnes(X: Matrix): Matrix {
-  const out = Matrix.zeros(X.rows, X.cols + 1, X.dtype);
-  for (let r = 0; r < X.rows; r++) {
-    out.data.set(X.row(r), r * (X.cols + 1));
-    out.data[r * (X.cols + 1) + X.cols] = 1;
-  }
-  return out;
-}
-
-/** The head-only map as one (p + 1) x q prior for rows [x, 1]: its weight over its bias. */
-export async function affineHeadPrior(d: Pick<PairData, 'headA' | 'headB'>): Promise<{ weight: Matrix<'float64'>; provenance: Record<string, unknown> }> {
-  const heads = (await new WeightsEstimator().fitHeads(d.headA, d.headB)).fitted;
-  const weight = Matrix.zeros(heads.weight.rows + 1, heads.weight.cols, 'float64');
-  weight.data.set(heads.weight.data);
-  weight.data.set(heads.bias, heads.weight.data.length);
-  return { weight, provenance: { from: 'weights', bias: "the heads' (shrunk with the weights)" } };
 }

@@ -31,8 +31,8 @@ export const experimentCommand: Command = {
     '  split in half (fit / test); --images A,B --test-images B fits on A and half of B and tests on the other\n' +
     '  half, never on a fit image or any view of one; --views K embeds K views of each fit image (cached in\n' +
     '  <work>/embeddings with the plain embeddings, so a rerun only refits); --curve adds the drop against the\n' +
-    '  number of fit images with a trend in ln n; --methods lstsq,ridge,ridge-prior,ridge-affine-prior compares\n' +
-    '  maps (ridge-affine-prior: toward the head-only map\'s weight and bias); k-fold λ rules keep an image\'s views in one fold\n' +
+    '  number of fit images with a trend in ln n; --methods lstsq,ridge,ridge-prior compares maps (ridge-prior:\n' +
+    '  toward the head-only map\'s weight and bias); k-fold λ rules keep an image\'s views in one fold\n' +
     'faces: needs --lfw and --models; faces are detected and aligned first (cache in <work>/align), each card\'s\n' +
     '  own crop kept, or with --no-align taken from a centred crop (the card\'s, else 0.55); at least 2 folds\n' +
     '  (each fold\'s threshold is learnt on the others); --views K fits on K views of each fitting image\'s\n' +
@@ -40,7 +40,7 @@ export const experimentCommand: Command = {
     'models: catalogue ids, cards (.json) or ONNX files (.onnx; --preset or --embedding complete bare files)\n' +
     'maps: --method and the estimator flags of fit (default: classification lstsq, faces ridge with GCV;\n' +
     '  faces --method ridge --lambda task: the penalty of the best verification on held-out identities of the fitting set);\n' +
-    '  classification --prior weights: ridge shrunk toward the head-only map of each pair, lambda by held-out\n' +
+    '  classification --prior weights: ridge shrunk toward the head-only map of each pair (weight and bias), lambda by held-out\n' +
     '  top-1 through the target head (cv-top1) unless --lambda says otherwise (docs/MAPS.md)',
   flags: {
     models: { type: 'string', value: 'M,M,...', required: true, description: 'a comma-separated list of models (at least two): catalogue ids, cards (.json) or ONNX files (.onnx)' },

@@ -138,6 +138,7 @@ export function estimatorParams(args: ParsedArgs, method: string): Record<string
     if (v === undefined || params[s.name] !== undefined) continue;
     if (s.type.kind === 'boolean') params[s.name] = s.default === true ? !v : v;
     else if (typeof v === 'string' && (s.type.kind === 'number' || s.type.kind === 'number|choice') && v.trim() !== '' && Number.isFinite(Number(v))) params[s.name] = Number(v);
+    else if (v === 'Infinity' && s.type.kind === 'number|choice' && s.type.infinite) params[s.name] = Infinity;
     else params[s.name] = v;
   }
   try {
