@@ -162,16 +162,11 @@ export function interceptFor(M: Matrix<'float64'>, meanX: Float64Array, meanY: F
  * Ridge toward a prior M0 is ridge on the residual Y - X M0 (M = M0 + the residual's map), so
  * the statistics about some means become those of the residual:
  *   X^T (Y - X M0) = xy - xx M0,  ||y_j - X m0_j||^2 = sqY_j - 2 (M0^T xy)_jj + (M0^T xx M0)_jj.
- * (The same identity scores a cross-fit's fold: evaluate/crossfit.ts.)
  */
 export async function residualStats(
   engine: Engine, xx: Matrix<'float64'>, xy: Matrix<'float64'>, sqY: Float64Array, M0: Matrix<'float64'>,
 ): Promise<{ xy: Matrix<'float64'>; sqY: Float64Array }> {
-  return residualFrom(await engine.gemm(xx, M0), xy, sqY, M0);
-}
-
-/** residualStats given the product xx M0 (formed however is cheapest). */
-export function residualFrom(XXM: Matrix<'float64'>, xy: Matrix<'float64'>, sqY: Float64Array, M0: Matrix<'float64'>): { xy: Matrix<'float64'>; sqY: Float64Array } {
+  const XXM = await engine.gemm(xx, M0);
   const q = M0.cols;
   const out = xy.clone();
   const ss = Float64Array.from(sqY);
