@@ -82,7 +82,7 @@ export async function crossFitDiagnostics(
     for (let j = 0; j < q; j++) ssTot[j] += own[j];
     yy += fold.sqYAbout(new Float64Array(q)).reduce((a, b) => a + b, 0);
     if (s.X.rows === 0) continue;
-    cos.push(...s.cos);
+    for (const c of s.cos) cos.push(c); // not push(...): a large sampleRows would overflow the argument stack
     sx.push(s.X);
     sy.push(s.Y);
   }
