@@ -247,6 +247,8 @@ for (const info of Engine.available()) {
           for (let j = 0; j < p; j++) ref[i * p + j] += other.xtx[i * p + j] + dx[i] * other.sumX[j] + ci * dx[j];
         }
         assert.ok(relErr(merged.xtx, ref) < 1e-14, `merge ${relErr(merged.xtx, ref)}`);
+        assert.deepEqual(SufficientStats.sum([inPlace, other]).xtx, merged.xtx);
+        assert.throws(() => SufficientStats.sum([]), /parts: expected a non-empty array of SufficientStats/);
         // Taking a part back out, about the rest's own means, in one pass: the statistics of the rest.
         for (const into of [undefined, new SufficientStats(p, q, { yty: true, engine })]) {
           const rest = SufficientStats.difference(merged, other, into), want = inPlace.centred(), got = rest.centred();

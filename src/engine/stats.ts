@@ -176,6 +176,12 @@ export class SufficientStats {
     return this.combine(part, -1, 'part');
   }
 
+  /** New statistics holding the sum of `parts` (e.g. a cross-fit's folds: their total). */
+  static sum(parts: readonly SufficientStats[]): SufficientStats {
+    if (!Array.isArray(parts) || parts.length < 1) fail(TypeError, 'parts', 'a non-empty array of SufficientStats', parts);
+    return parts.slice(1).reduce((t, s) => t.merge(s), parts[0].clone());
+  }
+
   clone(): SufficientStats {
     const c = new SufficientStats(this.p, this.q, { yty: this.yty !== null, precision: this.precision, engine: this.engine });
     return c.merge(this);
@@ -378,16 +384,15 @@ function moved(sign: number, sa: Float64Array, da: Float64Array, sb: Float64Arra
   return { u: [da.map((v) => sign * v), sa.map((v, i) => sign * (v + n * da[i]))], v: [sb, db] };
 }
 
-// out += sign (m + the moved terms): one native pass.
-function addShifted(out: Float64Array, sign: number, m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number): void {
+// out = [out +] sign (m + the moved terms): one native pass.
+function addShifted(out: Float64Array, sign: number, m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number, accumulate = true): void {
   const t = moved(sign, sa, da, sb, db, n);
-  binding().statsCombine(out, true, sign, m, 0, null, stackRows(t.u), stackRows(t.v), 2);
+  binding().statsCombine(out, accumulate, sign, m, 0, null, stackRows(t.u), stackRows(t.v), 2);
 }
 
 function shifted(m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float64Array, db: Float64Array, n: number): Matrix<'float64'> {
   const out = allocate('float64', m.length) as Float64Array;
-  const t = moved(1, sa, da, sb, db, n);
-  binding().statsCombine(out, false, 1, m, 0, null, stackRows(t.u), stackRows(t.v), 2);
+  addShifted(out, 1, m, sa, da, sb, db, n, false);
   return new Matrix<'float64'>(out, sa.length, sb.length);
 }
 

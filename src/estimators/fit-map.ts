@@ -248,7 +248,7 @@ async function statsOf(X: Matrix, Y: Matrix, params: Record<string, ParamValue>,
 // The map on the total of the folds; ridge's cross-validation rules choose lambda on these same folds.
 async function fitFolds(method: EstimatorName, params: Record<string, ParamValue>, folds: SufficientStats[], protocol: ProtocolOptions, samples: FoldSample[] = []) {
   // Read only from here on: one fold (no diagnostics, a split) is its own total, without a p x p copy.
-  const total = folds.length === 1 ? folds[0] : folds.slice(1).reduce((t, f) => t.merge(f), folds[0].clone());
+  const total = folds.length === 1 ? folds[0] : SufficientStats.sum(folds);
   if (total.count < 2) throw new RangeError(`source: expected at least 2 pairs to fit a map, received ${total.count}`);
   const resolved = method === 'ridge' ? await resolvePrior(params, total.p, total.q, protocol.engine) : params;
   const est = makeEstimator(method, resolved, protocol.engine);

@@ -56,15 +56,14 @@ export async function lambdaByVerification(X: Matrix, Y: Matrix, labels: readonl
   const rowsOf = rowsByFold(fold, k);
   const parts: SufficientStats[] = [];
   for (const rows of rowsOf) parts.push(await new SufficientStats(X.cols, Y.cols, statsOpts).update(X, Yx, { rows }));
-  const total = parts[0].clone();
-  for (const s of parts.slice(1)) total.merge(s);
+  const total = SufficientStats.sum(parts);
   const est = (lambda: number | 'gcv') => new RidgeEstimator({ lambda, precision: opts.precision }, { engine: opts.engine });
   const gcvLambda = Number((await est('gcv').fitStats(total)).fitted.info.lambda);
   const grid = [...new Set(opts.grid ?? [0, gcvLambda, ...defaultTaskGrid(total)])].sort((a, b) => a - b);
   grid.forEach((l, i) => { if (!(Number.isFinite(l) && l >= 0)) fail(RangeError, `grid[${i}]`, 'a number >= 0', l); });
   const scored = grid.map(() => [] as { score: number; same: boolean }[]);
   for (let f = 0; f < k; f++) {
-    const train = total.clone().subtract(parts[f]);
+    const train = SufficientStats.difference(total, parts[f]);
     const rows = rowsOf[f];
     const pairs = identityPairs(Array.from(rows.keys()).filter((i) => paired[rows[i]]), Array.from(rows, (r) => labels[r]), { maxMismatched: opts.maxMismatched ?? 5000, seed: (opts.seed ?? 0) + f });
     const source = X.takeRows(rows), target = Y.takeRows(rows);

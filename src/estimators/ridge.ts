@@ -257,8 +257,7 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     samples?.forEach((s, f) => {
       if (s.groups !== undefined && s.groups.length !== s.X.rows) throw new RangeError(`samples[${f}].groups: expected ${s.X.rows} group ids (one per row), received ${s.groups.length}`);
     });
-    const total = folds[0].clone();
-    for (let f = 1; f < folds.length; f++) total.merge(folds[f]);
+    const total = SufficientStats.sum(folds);
     const totalProb = await this.towardPrior(this.problem(total));
     const grid = this.gridFor(totalProb);
     const G = await this.logitMetric();
@@ -276,8 +275,8 @@ export class RidgeEstimator extends PairedEstimator<RidgeParams> {
     if (!top1) return this.setFitted(await this.fixed(totalProb, best(curve), info));
     // Top-1 over a few hundred rows is noisy: the largest lambda within one standard error of the
     // best rate (the one-standard-error rule), so the prior stays unless the data clearly beat it.
-    const bestAt = curve.findIndex((c) => c.score === Math.min(...curve.map((d) => d.score)));
-    const low = curve[bestAt].score, { se, groups } = standardError(missed, samples!, grid.length, bestAt, low, values);
+    const low = Math.min(...curve.map((c) => c.score)), bestAt = curve.findIndex((c) => c.score === low);
+    const { se, groups } = standardError(missed, samples!, grid.length, bestAt, low, values);
     const lambda = curve.filter((c) => c.score <= low + se).reduce((a, b) => (b.lambda > a.lambda ? b : a)).lambda;
     return this.setFitted(await this.fixed(totalProb, lambda, { ...info, standardError: se, ...(groups ? { standardErrorGroups: groups } : {}) }));
   }
