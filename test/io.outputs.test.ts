@@ -40,6 +40,12 @@ test('fit and apply refuse an --out that is one of their inputs, also through a 
     assert.equal(r.status, 1, r.stdout);
     assert.match(r.stderr, new RegExp(`--out: expected a file that is not the input ${input} `));
   }
+  // The files a parameter names are inputs too: a prior map, a classifier head.
+  for (const [flag, value] of [['--prior', 'link-to-m.safetensors'], ['--target-head', 'm.safetensors']]) {
+    const r = run('fit', '--source', 'a.npy', '--target', 'b.npy', '--method', 'ridge', flag, value, '--out', 'm.safetensors');
+    assert.equal(r.status, 1, r.stdout);
+    assert.match(r.stderr, new RegExp(`--out: expected a file that is not the input ${flag} ${value.replace('.', '\\.')}, received "m\\.safetensors"`));
+  }
   assert.ok(bytes('b.npy').equals(before) && bytes('m.safetensors').equals(map));
   assert.match(run('fit', '--source', 'a.npy', '--target', 'b.npy', '--out', 'f.txt').stderr, /--out: expected a file name ending in \.safetensors, received "f\.txt"/);
   assert.match(run('apply', '--map', 'm.safetensors', '--input', 'a.npy', '--out', 'o.txt').stderr, /--out: expected a file name ending in \.npy or \.safetensors, received "o\.txt"/);

@@ -5,7 +5,7 @@ import { fitMapFromNpy } from '../../estimators/streaming';
 import { loadHead } from '../../estimators/weights';
 import { viewGroups } from '../../images/views';
 import { assertFiniteRows, loadEmbeddings, pairById } from '../../io/embeddings';
-import { checkOutputs } from '../../io/outputs';
+import { checkOutputs, type NamedPath } from '../../io/outputs';
 import { UsageError, flagSpec, type Command, type FlagSpec, type ParsedArgs } from '../command';
 
 // The estimator parameters' flags and their help come from their declaration (estimators/params.ts).
@@ -91,7 +91,7 @@ export const fitCommand: Command = {
 /** The map from paired embedding files (or classifier heads, for weights). */
 async function fitFromFiles(args: ParsedArgs, method: string, out: string): Promise<FitMapResult> {
   const source = required(args, 'source'), target = required(args, 'target');
-  checkOutputs([{ name: '--out', file: out, extensions: ['.safetensors'] }], [{ name: '--source', file: source }, { name: '--target', file: target }]);
+  checkOutputs([{ name: '--out', file: out, extensions: ['.safetensors'] }], inputsOf(args));
   const options = optionsFrom(args, method);
   if (method === 'weights') return fitMap(loadHead(source, '--source'), loadHead(target, '--target'), options);
   if (args.stream) return fitMapFromNpy(source, target, options);
@@ -110,13 +110,21 @@ async function fitFromStats(args: ParsedArgs, method: string, out: string): Prom
   if (given) throw new UsageError(`--${given}: not with --stats (the merged statistics are the data; no held-out diagnostics)`);
   if (method === 'weights') throw new UsageError(`--method: expected a paired estimator with --stats, received 'weights'`);
   const dir = required(args, 'stats');
-  checkOutputs([{ name: '--out', file: out, extensions: ['.safetensors'] }], [{ name: '--stats', file: dir }]);
+  checkOutputs([{ name: '--out', file: out, extensions: ['.safetensors'] }], inputsOf(args));
   const { stats, meta } = mergeStatsDir(dir);
   const { method: checked, params, protocol } = splitOptions({
     ...optionsFrom(args, method), validation: 'none',
     sourceModel: (args['source-model'] as string | undefined) ?? meta.source, targetModel: (args['target-model'] as string | undefined) ?? meta.target,
   });
   return fitFromFolds(checked, params, [stats], [], protocol);
+}
+
+/** Every file the command reads, by its flag: the data (--source, --target or --stats) and the file-valued parameters (a prior map, heads). */
+function inputsOf(args: ParsedArgs): NamedPath[] {
+  const files = PARAM_SPECS.filter((s) => s.type.kind === 'map' || s.type.kind === 'head').map(cliFlag);
+  return ['source', 'target', 'stats', ...files]
+    .filter((flag) => typeof args[flag] === 'string' && !PARAM_SPECS.some((s) => cliFlag(s) === flag && s.type.kind === 'map' && s.type.values.includes(args[flag] as string)))
+    .map((flag) => ({ name: `--${flag}`, file: args[flag] as string }));
 }
 
 function required(args: ParsedArgs, name: string): string {
@@ -129,7 +137,6 @@ function fmt(v: unknown): string {
   return typeof v === 'number' ? (Number.isInteger(v) && Math.abs(v) > 1 ? String(v) : v.toPrecision(4)) : String(v);
 }
 
-/** The flags as fitMap options: parameters checked against the method's declaration, then the protocol. */
 /** The estimator flags as parameters of `method`, checked against its declaration (fit and the experiments). */
 export function estimatorParams(args: ParsedArgs, method: string): Record<string, ParamValue> {
   const params: Record<string, unknown> = {};
@@ -148,6 +155,7 @@ export function estimatorParams(args: ParsedArgs, method: string): Record<string
   }
 }
 
+/** The flags as fitMap options: parameters checked against the method's declaration, then the protocol. */
 function optionsFrom(args: ParsedArgs, method: string): FitMapOptions {
   const params = estimatorParams(args, method);
   const frac = args['test-fraction'] as number | undefined;
