@@ -259,7 +259,7 @@ for (const info of Engine.available()) {
         }
         // Lent to a solve (here spoilt outright), a lending difference's moments are re-formed when next read.
         const lending = SufficientStats.difference(merged, other, undefined, { lend: true });
-        lending.lendCentred()!.data.fill(NaN);
+        lending.lendCentred()!.xx.data.fill(NaN);
         assert.ok(relErr(lending.centred().xx.data, inPlace.centred().xx.data) < 1e-10);
         assert.equal(inPlace.lendCentred(), undefined, 'only a lending difference lends');
         assert.throws(() => SufficientStats.difference(other, merged), /part: expected fewer rows than the total's 500, received/);
@@ -277,6 +277,21 @@ for (const info of Engine.available()) {
         await assert.rejects(new SufficientStats(p, q, { engine }).update(bad, Y, { rows, names: ['src', 'tgt'], rowOffset: 1000 }), new RegExp(`src: expected finite values, received NaN at row ${1000 + rows[7]}, column 4`));
       });
     }
+
+    test('a map scored on statistics over several 256-row blocks of X^T X, with a thread limit: against float64 rows', async () => {
+      const p = 600, q = 7, N = 900; // p not a multiple of the block: a short last block
+      const X = randn(rng, N, p, 'float64'), Y = randn(rng, N, q, 'float64');
+      for (let i = 0; i < X.data.length; i++) X.data[i] += 3;
+      const stats = await new SufficientStats(p, q, { engine }).update(X, Y);
+      const M = randn(rng, p, q, 'float64'), b = Float64Array.from({ length: q }, () => 5 * rng());
+      const P = matmul(X, M), want = new Float64Array(q);
+      for (let i = 0; i < N; i++) for (let j = 0; j < q; j++) want[j] += (P.data[i * q + j] + b[j] - Y.data[i * q + j]) ** 2;
+      for (const e of [engine, engine.withThreads(1)]) {
+        const got = await stats.residualSquares(M, b, e);
+        assert.ok(relErr(got, want) < 1e-11, `residualSquares ${relErr(got, want)}`);
+      }
+      await assert.rejects(stats.residualSquares(M, new Float64Array(q - 1)), /bias: expected a Float64Array of length 7/);
+    });
   });
 }
 

@@ -296,11 +296,21 @@ test('fits from a lending difference (total minus a part, moments lent to the so
     assert.ok(relErr(lent.fitted.bias, rest.fitted.bias) < 1e-8, method);
     // The answer is the estimator's own: re-forming the lent moments leaves it alone.
     const kept = lent.fitted.weight.clone();
-    SufficientStats.difference(total, part, reused, { lend: true }).lendCentred()!.data.fill(NaN);
+    SufficientStats.difference(total, part, reused, { lend: true }).lendCentred()!.xx.data.fill(NaN);
     reused.centred();
     assert.deepEqual(lent.fitted.weight.data, kept.data, method);
     if (method === 'lstsq') assert.equal(lent.fitted.info.solver, 'eigen');
   }
+});
+
+test('training statistics that overflow when lent to the solve are an error, not a map', async () => {
+  const { X, Y } = planted(200, 4, 2, 0.1, 'float64');
+  const part = await new SufficientStats(4, 2).update(X.rowSlice(0, 50), Y.rowSlice(0, 50));
+  const total = (await new SufficientStats(4, 2).update(X.rowSlice(50, 200), Y.rowSlice(50, 200))).merge(part);
+  total.xtx[5] = 1.5e308; // finite on each side, infinite in the difference
+  part.xtx[5] = -1.5e308;
+  const train = SufficientStats.difference(total, part, undefined, { lend: true });
+  await assert.rejects(new LstsqEstimator().fitStats(train), /stats: the cross-products overflowed/);
 });
 
 test('diagnostics: perfect maps score perfectly, CKA is 1 for a rotated copy', async () => {

@@ -66,6 +66,13 @@ const cases: Record<keyof NativeBinding, Case[]> = {
     ['no terms', () => binding().statsCombine(f64(4), false, 1, f64(4), 0, null, f64(0), f64(0), 0), /r: expected at least one rank-one term/],
     ['sa not a number', () => binding().statsCombine(f64(4), false, '1' as unknown as number, f64(4), 0, null, f64(2), f64(2), 1), /sa: expected a number/],
   ],
+  statsResidual: [
+    ['xtx length', () => binding().statsResidual(be, 2, 1, f64(1), f64(2), f64(1), f64(1), f64(3), f64(2), f64(2), f64(1), f64(2), f64(1), f64(1), false), /xtx: expected length 4 \(2x2\)/],
+    ['M length', () => binding().statsResidual(be, 2, 1, f64(1), f64(2), f64(1), f64(1), f64(4), f64(2), f64(2), f64(1), f64(3), f64(1), f64(1), false), /M: expected length 2 \(2x1\)/],
+    ['out length', () => binding().statsResidual(be, 2, 1, f64(1), f64(2), f64(1), f64(1), f64(4), f64(2), f64(2), f64(1), f64(2), f64(1), f64(2), false), /out: expected length 1/],
+    ['q of zero', () => binding().statsResidual(be, 2, 0, f64(1), f64(2), f64(0), f64(0), f64(4), f64(0), f64(2), f64(0), f64(0), f64(0), f64(0), false), /q: expected an integer/],
+    ['bias dtype', () => binding().statsResidual(be, 2, 1, f64(1), f64(2), f64(1), f64(1), f64(4), f64(2), f64(2), f64(1), f64(2), f32(1) as unknown as Float64Array, f64(1), false), /bias: expected a Float64Array/],
+  ],
   normalizeRows: [['out length', () => binding().normalizeRows(f32(6), 2, 3, f32(5), false), /out: expected length 6/]],
   cosineTopK: [
     ['topIdx type', () => binding().cosineTopK(be, f32(6), 2, f32(6), 2, 3, 1, false, new Uint32Array(2) as unknown as Int32Array, f32(2), -1, 1, null, false), /topIdx: expected an Int32Array, received Uint32Array/],

@@ -91,7 +91,7 @@ Napi::Value StatsWorkspace(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(statsWorkspace(p, q, rows)));
 }
 
-// statsCombine(out, accumulate, sa, A, sb, B|null, U, V): combineMoments of ops.h, on the
+// statsCombine(out, accumulate, sa, A, sb, B|null, U, V, r): combineMoments of ops.h, on the
 // calling thread (one memory-bound pass, a few milliseconds: merging statistics stays
 // synchronous). out and A (and B) are rows x cols; U holds r rows of length `rows` and V r rows of
 // length `cols` (r rank-one terms U_k V_k^T), with rows and cols from out's shape given by V.
@@ -112,10 +112,50 @@ Napi::Value StatsCombine(const Napi::CallbackInfo& info) {
   a.expectLength(A, "A", rows, cols);
   if (B.present()) a.expectLength(B, "B", rows, cols);
   a.expectLength(out, "out", rows, cols);
-  combineMoments(ptr<double>(out), accumulate, sa, ptr<double>(A), sb,
-                 B.present() ? ptr<double>(B) : nullptr, ptr<double>(U), ptr<double>(V), r, rows,
-                 cols);
-  return info.Env().Undefined();
+  const bool finite = combineMoments(ptr<double>(out), accumulate, sa, ptr<double>(A), sb,
+                                     B.present() ? ptr<double>(B) : nullptr, ptr<double>(U),
+                                     ptr<double>(V), r, rows, cols);
+  return Napi::Boolean::New(info.Env(), finite);
+}
+
+// statsResidual(backend, p, q, n, sumX, sumY, sqY, xtx, xty, shiftX, shiftY, M, bias, out, async):
+// statsResidualSquares of ops.h into out (q values): a map (M: p x q, bias: q) scored on the rows
+// behind the statistics.
+Napi::Value StatsResidual(const Napi::CallbackInfo& info) {
+  Args a(info, "statsResidual", 15);
+  Backend& be = a.backend(0);
+  const int64_t p = a.integer(1, "p", 1), q = a.integer(2, "q", 1);
+  FloatArray n = a.float64s(3, "n"), sumX = a.float64s(4, "sumX"), sumY = a.float64s(5, "sumY");
+  FloatArray sqY = a.float64s(6, "sqY"), xtx = a.float64s(7, "xtx"), xty = a.float64s(8, "xty");
+  FloatArray shiftX = a.float64s(9, "shiftX"), shiftY = a.float64s(10, "shiftY");
+  FloatArray M = a.float64s(11, "M"), bias = a.float64s(12, "bias"), out = a.float64s(13, "out");
+  const bool async = a.boolean(14, "async");
+  a.expectLength(n, "n", 1, 1);
+  a.expectLength(sumX, "sumX", 1, p);
+  a.expectLength(shiftX, "shiftX", 1, p);
+  a.expectLength(xtx, "xtx", p, p);
+  a.expectLength(xty, "xty", p, q);
+  a.expectLength(M, "M", p, q);
+  for (const auto& [v, name] : {std::pair{sumY, "sumY"}, {sqY, "sqY"}, {shiftY, "shiftY"}, {bias, "bias"}, {out, "out"}})
+    a.expectLength(v, name, 1, q);
+  StatsRef s;
+  s.p = p;
+  s.q = q;
+  s.n = ptr<double>(n);
+  s.sumX = ptr<double>(sumX);
+  s.sumY = ptr<double>(sumY);
+  s.sqY = ptr<double>(sqY);
+  s.xtx = ptr<double>(xtx);
+  s.xty = ptr<double>(xty);
+  s.shiftX = ptr<double>(shiftX);
+  s.shiftY = ptr<double>(shiftY);
+  return dispatch(info.Env(), async,
+                  {n.value, sumX.value, sumY.value, sqY.value, xtx.value, xty.value, shiftX.value,
+                   shiftY.value, M.value, bias.value, out.value},
+                  [=, &be]() {
+                    statsResidualSquares(be, s, ptr<double>(M), ptr<double>(bias), ptr<double>(out));
+                    return 0.0;
+                  });
 }
 
 }  // namespace
@@ -124,6 +164,7 @@ void registerStats(Napi::Env env, Napi::Object exports) {
   exports.Set("statsUpdate", Napi::Function::New(env, StatsUpdate, "statsUpdate"));
   exports.Set("statsWorkspace", Napi::Function::New(env, StatsWorkspace, "statsWorkspace"));
   exports.Set("statsCombine", Napi::Function::New(env, StatsCombine, "statsCombine"));
+  exports.Set("statsResidual", Napi::Function::New(env, StatsResidual, "statsResidual"));
 }
 
 }  // namespace embmap

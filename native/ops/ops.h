@@ -50,9 +50,17 @@ int64_t statsWorkspace(int64_t p, int64_t q, int64_t rows);
 // Moments re-expressed about another centre are the stored moments plus rank-one terms, so
 // merging, subtracting and re-centring statistics, and a cross-fit's "total minus fold about the
 // training means", are each one pass over the p x p matrix (src/engine/stats.ts). B may be null.
-void combineMoments(double* out, bool accumulate, double sa, const double* A, double sb,
+// Returns whether every value of out is finite: a cross-fit's training statistics go to the
+// solve without another pass to check them.
+bool combineMoments(double* out, bool accumulate, double sa, const double* A, double sb,
                     const double* B, const double* U, const double* V, int64_t r, int64_t rows,
                     int64_t cols);
+
+// Per target column j, the sum over the statistics' rows of (x M + b - y)_j^2 (M: p x q, b: q),
+// from the statistics alone: a cross-fit scores each held-out fold this way. M^T xtx M is formed
+// from the lower block triangle of the symmetric xtx, half a full product's flops.
+void statsResidualSquares(Backend& be, const StatsRef& s, const double* M, const double* bias,
+                          double* out);
 
 // Y = X * M (+ bias row), X: m x k (or k x m when transX), M: k x n (or n x k when transM).
 template <typename T>

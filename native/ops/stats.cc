@@ -184,37 +184,80 @@ template void statsUpdate<double>(Backend&, const double*, const double*, const 
                                   int64_t, const StatsRef&, bool);
 
 namespace {
+// Returns 0 when every value written is finite, NaN otherwise (any NaN or infinity poisons it).
 template <bool kAccumulate, bool kB>
-void combineRow(double* o, double sa, const double* a, double sb, const double* b, int64_t cols) {
+double combineRow(double* o, double sa, const double* a, double sb, const double* b,
+                  const double* U, const double* V, int64_t r, int64_t rows, int64_t i,
+                  int64_t cols) {
   for (int64_t j = 0; j < cols; j++) {
     double v = sa * a[j];
     if (kB) v += sb * b[j];
     o[j] = kAccumulate ? o[j] + v : v;
   }
+  for (int64_t k = 0; k < r; k++) {
+    const double u = U[k * rows + i];
+    const double* v = V + k * cols;
+    for (int64_t j = 0; j < cols; j++) o[j] += u * v[j];
+  }
+  double poison = 0;
+  for (int64_t j = 0; j < cols; j++) poison += o[j] * 0.0;
+  return poison;
 }
 }  // namespace
 
 // One pass over the large matrices, whatever the number of terms: they are memory-bound, and the
-// rank-one terms (r <= 4) are added to each row while it is still in cache.
-void combineMoments(double* out, bool accumulate, double sa, const double* A, double sb,
+// rank-one terms (r <= 4) and the finiteness check run on each row while it is still in cache.
+bool combineMoments(double* out, bool accumulate, double sa, const double* A, double sb,
                     const double* B, const double* U, const double* V, int64_t r, int64_t rows,
                     int64_t cols) {
+  double poison = 0;
   for (int64_t i = 0; i < rows; i++) {
     double* o = out + i * cols;
     const double* a = A + i * cols;
     const double* b = B ? B + i * cols : nullptr;
     if (accumulate) {
-      if (b) combineRow<true, true>(o, sa, a, sb, b, cols);
-      else combineRow<true, false>(o, sa, a, sb, b, cols);
+      poison += b ? combineRow<true, true>(o, sa, a, sb, b, U, V, r, rows, i, cols)
+                  : combineRow<true, false>(o, sa, a, sb, b, U, V, r, rows, i, cols);
     } else {
-      if (b) combineRow<false, true>(o, sa, a, sb, b, cols);
-      else combineRow<false, false>(o, sa, a, sb, b, cols);
+      poison += b ? combineRow<false, true>(o, sa, a, sb, b, U, V, r, rows, i, cols)
+                  : combineRow<false, false>(o, sa, a, sb, b, U, V, r, rows, i, cols);
     }
-    for (int64_t k = 0; k < r; k++) {
-      const double u = U[k * rows + i];
-      const double* v = V + k * cols;
-      for (int64_t j = 0; j < cols; j++) o[j] += u * v[j];
+  }
+  return poison == 0;
+}
+
+// With d = x - shiftX, e = y - shiftY and the map's offset at the shift c = shiftX M + b - shiftY,
+// the residual is d M - e + c, so column j's sum is
+//   (M^T xtx M)_jj - 2 (M^T xty)_jj + sqY_j + 2 c_j ((sumX^T M)_j - sumY_j) + n c_j^2.
+// M^T xtx M by block rows I of xtx: Z_I = xtx[I, <I] M[<I] + xtx[I, I] M[I] / 2, and
+// (M^T xtx M)_jj = 2 sum_I (M_I^T Z_I)_jj, since the blocks above the diagonal mirror those below.
+void statsResidualSquares(Backend& be, const StatsRef& s, const double* M, const double* bias,
+                          double* out) {
+  const int64_t p = s.p, q = s.q;
+  constexpr int64_t nb = 256;  // large enough for the GEMMs' rate, small enough that the diagonal blocks' extra flops stay ~nb/p
+  std::vector<double> Z(std::min(nb, p) * q), quad(q, 0.0), mB(q, 0.0), sM(q, 0.0);
+  std::vector<double> c(bias, bias + q);
+  Linalg<double>& la = be.la<double>();
+  for (int64_t i0 = 0; i0 < p; i0 += nb) {
+    const int64_t ib = std::min(nb, p - i0);
+    if (i0 > 0) la.gemm(false, false, ib, q, i0, 1.0, s.xtx + i0 * p, p, M, q, 0.0, Z.data(), q);
+    la.gemm(false, false, ib, q, ib, 0.5, s.xtx + i0 * p + i0, p, M + i0 * q, q, i0 > 0 ? 1.0 : 0.0,
+            Z.data(), q);
+    for (int64_t i = i0; i < i0 + ib; i++) {
+      const double *m = M + i * q, *z = Z.data() + (i - i0) * q, *xy = s.xty + i * q;
+      const double sx = s.sumX[i], hx = s.shiftX ? s.shiftX[i] : 0.0;
+      for (int64_t j = 0; j < q; j++) {
+        quad[j] += m[j] * z[j];
+        mB[j] += m[j] * xy[j];
+        sM[j] += sx * m[j];
+        c[j] += hx * m[j];
+      }
     }
+  }
+  for (int64_t j = 0; j < q; j++) {
+    const double cj = c[j] - (s.shiftY ? s.shiftY[j] : 0.0);
+    const double v = 2 * quad[j] - 2 * mB[j] + s.sqY[j] + 2 * cj * (sM[j] - s.sumY[j]) + *s.n * cj * cj;
+    out[j] = std::max(v, 0.0);
   }
 }
 

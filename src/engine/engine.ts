@@ -185,6 +185,14 @@ export class Engine {
     return new Engine(this.name, threads);
   }
 
+  /**
+   * A native operation defined beside its data (SufficientStats'), called with this backend's
+   * name and async set, off the event loop and under this engine's thread limit.
+   */
+  run(call: (backend: BackendName, async: true) => number | Promise<number>): Promise<number> {
+    return this.runAsync({ call: () => call(this.name, true), finish: (ret) => ret });
+  }
+
   private runSync<R>(p: Plan<R>): R {
     return p.finish(capped(this.cap, () => p.call(false)) as number);
   }

@@ -77,9 +77,10 @@ export class SufficientStats {
   /** q x q when asked for. */
   readonly yty: Float64Array | null;
   private readonly engine: Engine;
-  /** A lending difference's total and part (see difference), and whether a solve holds its moments. */
+  /** A lending difference's total and part (see difference), whether a solve holds its moments, and whether its X^T X came out finite. */
   private recipe: { total: SufficientStats; part: SufficientStats } | undefined;
   private lent = false;
+  private xtxFinite = true;
 
   constructor(p: number, q: number, opts: StatsOptions = {}) {
     assertInteger('p', p, 1);
@@ -219,7 +220,7 @@ export class SufficientStats {
       return { u: [...t.u, ...f.u], v: [...t.v, ...f.v] };
     };
     const dx: [Float64Array, Float64Array] = [dxT, dxF], dy: [Float64Array, Float64Array] = [dyT, dyF];
-    combineInto(out.xtx, total.xtx, part.xtx, terms('sumX', dx, 'sumX', dx));
+    out.xtxFinite = combineInto(out.xtx, total.xtx, part.xtx, terms('sumX', dx, 'sumX', dx));
     if (out.q > 0) combineInto(out.xty, total.xty, part.xty, terms('sumX', dx, 'sumY', dy));
     if (out.yty) combineInto(out.yty, total.yty!, part.yty!, terms('sumY', dy, 'sumY', dy));
     const sq = (st: SufficientStats, d: Float64Array, j: number) => st.sqY[j] + 2 * d[j] * st.sumY[j] + st.count * d[j] * d[j];
@@ -237,15 +238,16 @@ export class SufficientStats {
 
   /**
    * The centred X^T X of a lending difference, as a view of its own buffer, for a solve to factor
-   * in place (a p x p copy per cross-fit fold saved); undefined for other statistics. Only X^T X:
-   * a solve's answer is formed in its right-hand side, which must not alias statistics that are
-   * re-formed later. Its moments are re-formed when next read through its methods.
+   * in place (a p x p copy per cross-fit fold saved), and whether it is all finite (checked as it
+   * was formed); undefined for other statistics. Only X^T X: a solve's answer is formed in its
+   * right-hand side, which must not alias statistics that are re-formed later. Its moments are
+   * re-formed when next read through its methods.
    */
-  lendCentred(): Matrix<'float64'> | undefined {
+  lendCentred(): { xx: Matrix<'float64'>; finite: boolean } | undefined {
     if (!this.recipe) return undefined;
     this.ready();
     this.lent = true;
-    return new Matrix<'float64'>(this.xtx, this.p, this.p);
+    return { xx: new Matrix<'float64'>(this.xtx, this.p, this.p), finite: this.xtxFinite };
   }
 
   /** Re-forms moments lent to a solve before they are read. */
@@ -339,33 +341,20 @@ export class SufficientStats {
 
   /**
    * Per target column, the sum over these rows of (x M + b - y)^2: a map scored on statistics
-   * alone (a cross-fit's held-out fold). With d = x - shiftX, e = y - shiftY and the map's offset
-   * at the shift c = shiftX M + b - shiftY, the residual is d M - e + c, so column j's sum is
-   *   (M^T xtx M)_jj - 2 (M^T xty)_jj + sqY_j + 2 c_j ((sumX^T M)_j - sumY_j) + n c_j^2:
-   * one product with the stored p x p matrix (on `engine`, default these statistics') and one
-   * pass over p x q, no re-centred copies.
+   * alone (a cross-fit's held-out fold), on `engine` (default these statistics'), off the event
+   * loop: one pass of half a product with the stored p x p matrix (it is symmetric) and one over
+   * p x q, no re-centred copies (native/ops/stats.cc statsResidualSquares gives the identity).
    */
   async residualSquares(M: Matrix<'float64'>, bias: Float64Array, engine: Engine = this.engine): Promise<Float64Array> {
     assertMatrix('M', M, { rows: this.p, cols: this.q, dtype: 'float64' });
     if (!(bias instanceof Float64Array) || bias.length !== this.q) fail(TypeError, 'bias', `a Float64Array of length ${this.q}`, bias);
     this.ready();
-    const { p, q } = this;
-    const G = await engine.gemm(new Matrix<'float64'>(this.xtx, p, p), M);
-    const mGm = new Float64Array(q), mB = new Float64Array(q), sM = new Float64Array(q), c = Float64Array.from(bias);
-    for (let i = 0; i < p; i++) {
-      const o = i * q, s = this.sumX[i], h = this.shiftX[i];
-      for (let j = 0; j < q; j++) {
-        const m = M.data[o + j];
-        mGm[j] += m * G.data[o + j];
-        mB[j] += m * this.xty[o + j];
-        sM[j] += s * m;
-        c[j] += h * m;
-      }
-    }
-    return mGm.map((v, j) => {
-      const cj = c[j] - this.shiftY[j];
-      return Math.max(v - 2 * mB[j] + this.sqY[j] + 2 * cj * (sM[j] - this.sumY[j]) + this.count * cj * cj, 0);
-    });
+    const out = new Float64Array(this.q);
+    if (this.q === 0) return out;
+    await engine.run((backend, async) => binding().statsResidual(
+      backend, this.p, this.q, this.n, this.sumX, this.sumY, this.sqY, this.xtx, this.xty, this.shiftX, this.shiftY, M.data, bias, out, async,
+    ));
+    return out;
   }
 
   /** Column sums of squares of Y about cy: the `sqY` of about(), without the O(p^2) parts. */
@@ -396,9 +385,9 @@ function shifted(m: Float64Array, sa: Float64Array, da: Float64Array, sb: Float6
   return new Matrix<'float64'>(out, sa.length, sb.length);
 }
 
-// out = A - B + the terms (difference's one pass).
-function combineInto(out: Float64Array, A: Float64Array, B: Float64Array, t: { u: Float64Array[]; v: Float64Array[] }): void {
-  binding().statsCombine(out, false, 1, A, -1, B, stackRows(t.u), stackRows(t.v), t.u.length);
+// out = A - B + the terms (difference's one pass); whether out is all finite.
+function combineInto(out: Float64Array, A: Float64Array, B: Float64Array, t: { u: Float64Array[]; v: Float64Array[] }): boolean {
+  return binding().statsCombine(out, false, 1, A, -1, B, stackRows(t.u), stackRows(t.v), t.u.length);
 }
 
 function stackRows(rows: Float64Array[]): Float64Array {

@@ -28,10 +28,11 @@ export function normalProblem(stats: SufficientStats, intercept: boolean): Norma
   expectRows(stats);
   const meanX = intercept ? stats.meanX() : new Float64Array(stats.p);
   const meanY = intercept ? stats.meanY() : new Float64Array(stats.q);
-  // A cross-fit's training statistics lend their centred X^T X (no p x p copy); otherwise copies about the means.
+  // A cross-fit's training statistics lend their centred X^T X (no p x p copy, checked finite as
+  // it was formed); otherwise copies about the means.
   const lent = intercept ? stats.lendCentred() : undefined;
-  const m = lent ? { xx: lent, xy: stats.xyAbout(meanX, meanY), sqY: stats.sqYAbout(meanY) } : stats.about(meanX, meanY);
-  expectFinite(stats, [m.xx.data, m.xy.data, m.sqY]);
+  const m = lent ? { xx: lent.xx, xy: stats.xyAbout(meanX, meanY), sqY: stats.sqYAbout(meanY) } : stats.about(meanX, meanY);
+  expectFinite(stats, [...(lent ? [] : [m.xx.data]), m.xy.data, m.sqY], lent?.finite ?? true);
   return { n: stats.count, p: stats.p, q: stats.q, meanX, meanY, Sxx: m.xx, Sxy: m.xy, ssY: m.sqY.map((v) => Math.max(v, 0)) };
 }
 
@@ -41,8 +42,8 @@ function expectRows(stats: SufficientStats): void {
 }
 
 // The rows were checked finite as they were fed: a non-finite product is an overflow.
-function expectFinite(stats: SufficientStats, products: Float64Array[]): void {
-  if (products.every(allFinite)) return;
+function expectFinite(stats: SufficientStats, products: Float64Array[], othersFinite = true): void {
+  if (othersFinite && products.every(allFinite)) return;
   throw new RangeError(
     `stats: the cross-products overflowed (${stats.precision} products of finite inputs): ` +
       "rescale the inputs (e.g. divide each set by its largest absolute value)" + (stats.precision === 'float32' ? " or use precision 'float64'" : ''),

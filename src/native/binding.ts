@@ -39,10 +39,15 @@ export interface NativeBinding {
   ): number | Promise<number>;
   /** Length of the workspace statsUpdate uses for `rows` rows. */
   statsWorkspace(p: number, q: number, rows: number): number;
-  /** out = [out +] sa A [+ sb B] + sum_k U_k V_k^T over r rank-one terms, synchronously (native/ops/ops.h combineMoments). */
+  /** out = [out +] sa A [+ sb B] + sum_k U_k V_k^T over r rank-one terms, synchronously (native/ops/ops.h combineMoments); whether out is all finite. */
   statsCombine(
     out: Float64Array, accumulate: boolean, sa: number, A: Float64Array, sb: number, B: Float64Array | null, U: Float64Array, V: Float64Array, r: number,
-  ): void;
+  ): boolean;
+  /** Per column, the sum over the statistics' rows of (x M + bias - y)^2 into out (native/ops/ops.h statsResidualSquares). */
+  statsResidual(
+    backend: string, p: number, q: number, n: Float64Array, sumX: Float64Array, sumY: Float64Array, sqY: Float64Array, xtx: Float64Array,
+    xty: Float64Array, shiftX: Float64Array, shiftY: Float64Array, M: Float64Array, bias: Float64Array, out: Float64Array, async: boolean,
+  ): number | Promise<number>;
   normalizeRows(A: FloatArr, rows: number, cols: number, out: FloatArr, async: boolean): number | Promise<number>;
   cosineTopK(
     backend: string, Q: FloatArr, nq: number, G: FloatArr, ng: number, d: number, k: number,
