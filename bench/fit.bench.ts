@@ -14,6 +14,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { SufficientStats } from '../src/engine/stats';
 import { fitFromFolds, FoldDealer, makeEstimator, splitOptions } from '../src/estimators/fit-map';
 import { crossFitDiagnostics } from '../src/evaluate/crossfit';
 import { loadEmbeddings, pairById } from '../src/io/embeddings';
@@ -150,13 +151,12 @@ async function wherePhasesGo(x: string, y: string): Promise<string[]> {
       deal[v].push(sec(t0));
       if (v === 'none') {
         t0 = process.hrtime.bigint();
-        await fitFromFolds('lstsq', params, dealer.folds, dealer.samples, protocol);
+        await fitFromFolds('lstsq', params, dealer, protocol);
         solve.push(sec(t0));
       } else {
-        const total = dealer.folds[0].clone();
-        for (const f of dealer.folds.slice(1)) total.merge(f);
+        const total = SufficientStats.sum(dealer.folds);
         t0 = process.hrtime.bigint();
-        await crossFitDiagnostics(total, dealer.folds, dealer.samples, (train, engine) => makeEstimator('lstsq', params, engine).fitStats(train));
+        await crossFitDiagnostics(total, dealer.folds.slice(0, dealer.scored), dealer.samples, (train, engine) => makeEstimator('lstsq', params, engine).fitStats(train));
         cross.push(sec(t0));
       }
     }

@@ -16,7 +16,6 @@
 // pairs) --weight-only]
 // Writes bench/results/lambda-oracle-fullres-bias.json (with --weight-only: lambda-oracle-fullres.json; per pair) and its section of bench/RESULTS.md.
 import * as path from 'node:path';
-import { Matrix } from '../src/core/matrix';
 import { FoldDealer, splitOptions } from '../src/estimators/fit-map';
 import { RidgeEstimator, type Prior, type ValidationPoint } from '../src/estimators/ridge';
 import { WeightsEstimator } from '../src/estimators/weights';
@@ -71,7 +70,7 @@ async function main(): Promise<void> {
       const dealer = new FoldDealer(sub.length, X.cols, Y.cols, params, protocol, groups);
       await dealer.add(X, Y, 0);
       const k = dealer.folds.length;
-      const uniform = dealer.samples.map((smp) => ({ X: Matrix.from(smp.X, 'float64'), Y: Matrix.from(smp.Y, 'float64') }));
+      const uniform = dealer.samples.map(({ X, Y }) => ({ X, Y }));
       // The full-resolution rows of each fold (a seeded sample of the same size); a fold without any keeps its uniform sample.
       const byFold = rowsByFold(foldOf(sub.length, k, SEED, groups), k);
       const rng = makeRng(SEED);

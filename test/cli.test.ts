@@ -44,6 +44,16 @@ test('fit pairs rows by id, fits on every pair, reports cross-fit held-out diagn
   assert.equal(map.metadata.pairs, 300);
   assert.deepEqual(map.metadata.diagnostics.fit, { protocol: 'crossfit', folds: 5, seed: 0, mapPairs: 300 });
   assert.ok(relErr(map.weight().data, M.data) < 1e-4);
+  // Fewer pairs scored, asked for: two folds of 60 hold 120 >= 100.
+  const few = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--score-pairs', '100', '--out', f('m-few.safetensors'));
+  assert.equal(few.status, 0, few.stderr);
+  assert.match(few.stdout, /held-out \(5-fold cross-fit, 2 folds scored, 120 pairs; cosine on 120\)/);
+  assert.deepEqual(LinearMap.load(f('m-few.safetensors')).metadata.diagnostics.fit, { protocol: 'crossfit', folds: 5, scoredFolds: 2, scorePairs: 100, seed: 0, mapPairs: 300 });
+  for (const [flags, why] of [[['--score-pairs', '0'], /--score-pairs: expected an integer >= 1, received 0/], [['--score-pairs', '10', '--no-diagnostics'], /--score-pairs: not with --no-diagnostics/], [['--score-pairs', '10', '--test-fraction', '0.2'], /--score-pairs: not with --test-fraction/]] as const) {
+    const bad = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), ...flags, '--out', f('m-bad.safetensors'));
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, why);
+  }
   // A plain split, asked for: fitted on the rest, recorded as such.
   const s = run('fit', '--source', f('a.npy'), '--target', f('b.npy'), '--test-fraction', '0.1', '--out', f('m-split.safetensors'));
   assert.equal(s.status, 0, s.stderr);

@@ -54,42 +54,13 @@ test('the map uses every pair; cross-fit diagnostics equal explicit refits on th
   assert.equal(map.metadata.pairs, 203);
   const d = map.metadata.diagnostics as { fit: Record<string, unknown>; heldOut: Record<string, number> };
   assert.deepEqual(d.fit, { protocol: 'crossfit', folds: 4, seed: 9, mapPairs: 203 });
-  // The same folds by hand: fit on the other rows, residuals on this fold's rows.
-  const order = permutation(203, splitRng(9));
-  const fold = new Int32Array(203);
-  order.forEach((row, i) => (fold[row] = i % 4));
-  let res = 0, tot = 0, cosSum = 0;
-  const ssRes = new Float64Array(4), sq = new Float64Array(4);
-  const foldMeans: Float64Array[] = [];
-  for (let f = 0; f < 4; f++) {
-    const train = [...fold.keys()].filter((i) => fold[i] !== f), test = [...fold.keys()].filter((i) => fold[i] === f);
-    const r = centredLstsq(X.takeRows(train), Y.takeRows(train));
-    const my = new Float64Array(4);
-    for (const i of test) for (let j = 0; j < 4; j++) my[j] += Y.get(i, j) / test.length;
-    foldMeans.push(my);
-    for (const i of test) {
-      let dot = 0, pp = 0, yy = 0;
-      for (let j = 0; j < 4; j++) {
-        let pred = r.b[j];
-        for (let k = 0; k < 6; k++) pred += X.get(i, k) * r.W.data[k * 4 + j];
-        dot += pred * Y.get(i, j);
-        pp += pred * pred;
-        yy += Y.get(i, j) ** 2;
-        res += (pred - Y.get(i, j)) ** 2;
-        ssRes[j] += (pred - Y.get(i, j)) ** 2;
-        tot += Y.get(i, j) ** 2;
-        sq[j] += (Y.get(i, j) - my[j]) ** 2;
-      }
-      cosSum += dot / Math.sqrt(pp * yy);
-    }
-  }
-  assert.ok(Math.abs(d.heldOut.relativeResidual - Math.sqrt(res / tot)) < 1e-9 * Math.sqrt(res / tot), `${d.heldOut.relativeResidual} vs ${Math.sqrt(res / tot)}`);
-  const r2 = Array.from(ssRes, (r, j) => 1 - r / sq[j]).reduce((a, b) => a + b, 0) / 4;
-  assert.ok(Math.abs(d.heldOut.r2Mean - r2) < 1e-9, `${d.heldOut.r2Mean} vs ${r2}`);
+  const want = explicitCrossFit(X, Y, 4, 9, 4);
+  assert.ok(Math.abs(d.heldOut.relativeResidual - want.relativeResidual) < 1e-9 * want.relativeResidual, `${d.heldOut.relativeResidual} vs ${want.relativeResidual}`);
+  assert.ok(Math.abs(d.heldOut.r2Mean - want.r2Mean) < 1e-9, `${d.heldOut.r2Mean} vs ${want.r2Mean}`);
   assert.equal(d.heldOut.rows, 203);
   assert.equal(d.heldOut.sampleRows, 203);
   // Every row is in the sample here: the mean cosine of each row's held-out prediction.
-  assert.ok(Math.abs(d.heldOut.cosineMean - cosSum / 203) < 1e-9, `${d.heldOut.cosineMean} vs ${cosSum / 203}`);
+  assert.ok(Math.abs(d.heldOut.cosineMean - want.cosineMean) < 1e-9, `${d.heldOut.cosineMean} vs ${want.cosineMean}`);
   // Streaming the same pairs from files gives the same map and the same diagnostics.
   const dir = tempDir();
   writeNpy(path.join(dir, 'x.npy'), X);
@@ -99,6 +70,63 @@ test('the map uses every pair; cross-fit diagnostics equal explicit refits on th
   const sd = s.map.metadata.diagnostics as { heldOut: Record<string, number> };
   assert.ok(Math.abs(sd.heldOut.relativeResidual - d.heldOut.relativeResidual) < 1e-9);
   await assert.rejects(fitMapFromNpy(path.join(dir, 'x.npy'), path.join(dir, 'y.npy'), { method: 'lstsq', testFraction: 0.2 }), /a 'split' \(testFraction\) needs the rows in memory/);
+});
+
+/** The cross-fit by hand on the first `scored` of `k` seeded folds: fit on the other rows (all the other folds), score this fold's rows. */
+function explicitCrossFit(X: Matrix, Y: Matrix, k: number, seed: number, scored: number) {
+  const n = X.rows, p = X.cols, q = Y.cols;
+  const order = permutation(n, splitRng(seed));
+  const fold = new Int32Array(n);
+  order.forEach((row, i) => (fold[row] = i % k));
+  let res = 0, tot = 0, cosSum = 0, rows = 0;
+  const ssRes = new Float64Array(q), sq = new Float64Array(q);
+  for (let f = 0; f < scored; f++) {
+    const train = [...fold.keys()].filter((i) => fold[i] !== f), test = [...fold.keys()].filter((i) => fold[i] === f);
+    const r = centredLstsq(X.takeRows(train), Y.takeRows(train));
+    const my = new Float64Array(q);
+    for (const i of test) for (let j = 0; j < q; j++) my[j] += Y.get(i, j) / test.length;
+    for (const i of test) {
+      let dot = 0, pp = 0, yy = 0;
+      for (let j = 0; j < q; j++) {
+        let pred = r.b[j];
+        for (let c = 0; c < p; c++) pred += X.get(i, c) * r.W.data[c * q + j];
+        dot += pred * Y.get(i, j);
+        pp += pred * pred;
+        yy += Y.get(i, j) ** 2;
+        res += (pred - Y.get(i, j)) ** 2;
+        ssRes[j] += (pred - Y.get(i, j)) ** 2;
+        tot += Y.get(i, j) ** 2;
+        sq[j] += (Y.get(i, j) - my[j]) ** 2;
+      }
+      cosSum += dot / Math.sqrt(pp * yy);
+      rows++;
+    }
+  }
+  return { relativeResidual: Math.sqrt(res / tot), r2Mean: Array.from(ssRes, (r, j) => 1 - r / sq[j]).reduce((a, b) => a + b, 0) / q, cosineMean: cosSum / rows, rows };
+}
+
+test('the cross-fit scores folds in turn until they hold scorePairs pairs, at least two; the unscored folds share one set of statistics; the map is every pair\'s', async () => {
+  const { X, Y } = planted(203, 6, 4, 2);
+  const all = (await fitMap(X, Y, { method: 'lstsq', folds: 4, seed: 9 })).map;
+  for (const [scorePairs, scored, stats] of [[60, 2, 3], [1, 2, 3], [110, 3, 4], [203, 4, 4]] as const) {
+    const { map } = await fitMap(X, Y, { method: 'lstsq', folds: 4, seed: 9, scorePairs });
+    assert.deepEqual(map.weight().data, all.weight().data, 'the map does not depend on the folds scored');
+    const d = map.metadata.diagnostics as { fit: Record<string, unknown>; heldOut: Record<string, number> };
+    assert.deepEqual(d.fit, { protocol: 'crossfit', folds: 4, ...(scored < 4 ? { scoredFolds: scored, scorePairs } : {}), seed: 9, mapPairs: 203 });
+    const want = explicitCrossFit(X, Y, 4, 9, scored);
+    assert.equal(d.heldOut.rows, want.rows);
+    assert.equal(d.heldOut.folds, scored);
+    assert.ok(Math.abs(d.heldOut.relativeResidual - want.relativeResidual) < 1e-9 * want.relativeResidual, `${scorePairs}: ${d.heldOut.relativeResidual} vs ${want.relativeResidual}`);
+    assert.ok(Math.abs(d.heldOut.r2Mean - want.r2Mean) < 1e-9, `${scorePairs}: ${d.heldOut.r2Mean} vs ${want.r2Mean}`);
+    assert.ok(Math.abs(d.heldOut.cosineMean! - want.cosineMean) < 1e-9, `${scorePairs}: ${d.heldOut.cosineMean} vs ${want.cosineMean}`);
+    const { params, protocol } = splitOptions({ method: 'lstsq', folds: 4, seed: 9, scorePairs });
+    assert.equal(new FoldDealer(203, 6, 4, params, protocol).folds.length, stats);
+  }
+  // Ridge's k-fold lambda rules keep every fold's statistics.
+  const { params, protocol } = splitOptions({ method: 'ridge', lambda: 'cv', folds: 4, seed: 9, scorePairs: 1 });
+  const dealer = new FoldDealer(203, 6, 4, params, protocol);
+  assert.deepEqual([dealer.folds.length, dealer.scored], [4, 2]);
+  assert.throws(() => splitOptions({ method: 'lstsq', scorePairs: 0 }), /scorePairs: expected an integer >= 1, received number 0/);
 });
 
 test('the cross-fit refits folds two at a time (each on half the threads) where the backend allows it, with the same diagnostics as one at a time', async () => {
@@ -234,8 +262,8 @@ test("each fold's sample of rows (cv-top1's scored rows, the cosine diagnostics)
   const dealer = new FoldDealer(n, 3, 2, params, protocol);
   for (let r = 0; r < n; r += 128) await dealer.add(X.rowSlice(r, Math.min(n, r + 128)), Y.rowSlice(r, Math.min(n, r + 128)), r);
   for (const [f, s] of dealer.samples.entries()) {
-    assert.equal(s.X.length, 50);
-    const late = s.X.filter((x) => x[0] === 1).length;
+    assert.equal(s.X.rows, 50);
+    const late = Array.from({ length: s.X.rows }, (_, r) => s.X.row(r)[0]).filter((x0) => x0 === 1).length;
     assert.ok(late >= 8 && late <= 35, `fold ${f}: ${late} of 50 sampled rows from the last 40% of the file`);
   }
 });

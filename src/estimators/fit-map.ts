@@ -5,7 +5,8 @@
 // diagnostics come from a cross-fit on fold statistics: the pairs are dealt into `folds` seeded
 // folds, each fold's statistics are subtracted from the total, the map is re-solved and scored
 // on that fold from its statistics (residual, R^2) and a bounded sample of its rows (cosine,
-// CKA). That costs `folds` solves, not passes over the data. `testFraction` asks for a plain
+// CKA). Folds are scored in turn until they hold `scorePairs` pairs (at least two folds; every
+// fold of a smaller set). That costs a solve per scored fold, not passes over the data. `testFraction` asks for a plain
 // split instead (the map is then fitted on the training part only); `validation: 'none'` skips
 // diagnostics. The map file records which was done. With `groups` (e.g. the views of one image),
 // folds and split keep every group whole: held-out scores are then on images the fit never saw.
@@ -47,6 +48,12 @@ export interface ProtocolOptions {
   groupedBy?: string;
   /** Held-out rows kept for the cosine and CKA diagnostics (at most; default 2000). */
   sampleRows?: number;
+  /**
+   * Pairs the cross-fit scores at least (default 20000): folds are refitted and scored in turn
+   * until they hold this many, at least two; every fold when the set is smaller. Past a few
+   * thousand pairs the held-out estimates barely move, while each fold costs a full solve.
+   */
+  scorePairs?: number;
   /** Model names recorded in the map file. */
   sourceModel?: string;
   targetModel?: string;
@@ -54,9 +61,9 @@ export interface ProtocolOptions {
 }
 
 /** The protocol options with their defaults filled in. */
-export type Protocol = ProtocolOptions & Required<Pick<ProtocolOptions, 'validation' | 'folds' | 'seed' | 'sampleRows'>>;
+export type Protocol = ProtocolOptions & Required<Pick<ProtocolOptions, 'validation' | 'folds' | 'seed' | 'sampleRows' | 'scorePairs'>>;
 
-const PROTOCOL_KEYS = ['validation', 'folds', 'testFraction', 'seed', 'groups', 'groupedBy', 'sampleRows', 'sourceModel', 'targetModel', 'engine'] as const;
+const PROTOCOL_KEYS = ['validation', 'folds', 'testFraction', 'seed', 'groups', 'groupedBy', 'sampleRows', 'scorePairs', 'sourceModel', 'targetModel', 'engine'] as const;
 
 export interface FitMapOptions extends ProtocolOptions {
   method: EstimatorName;
@@ -107,27 +114,40 @@ export async function fitMap(source: Matrix | Head, target: Matrix | Head, optio
   }
   const dealt = new FoldDealer(source.rows, source.cols, Y.cols, params, protocol, groups);
   await dealt.add(source, Y, 0);
-  return fitFromFolds(method, params, dealt.folds, dealt.samples, protocol, dealt.grouping);
+  return fitFromFolds(method, params, dealt, protocol);
+}
+
+/** Statistics dealt into folds (FoldDealer's, or one set of statistics as `{ folds: [stats], samples: [] }`). */
+export interface Dealt {
+  folds: SufficientStats[];
+  /** Kept rows of each scored fold. */
+  samples: FoldSample[];
+  /** The folds the cross-fit scores, the first ones (default all); the rest only add to the total. */
+  scored?: number;
+  /** The folds asked for, when unscored ones were dealt into one set of statistics (default folds.length). */
+  asked?: number;
+  /** How the folds were grouped, for the map file. */
+  grouping?: Grouping;
 }
 
 /**
  * Fits from statistics already dealt into folds (streaming: see estimators/streaming.ts), the
- * map on their total, diagnostics by cross-fit when there is more than one fold. `grouping`
- * (FoldDealer's) goes into the map file's fit metadata.
+ * map on their total, diagnostics by cross-fit when there is more than one fold.
  */
-export async function fitFromFolds(
-  method: EstimatorName, params: Record<string, ParamValue>, folds: SufficientStats[], samples: FoldSample[], protocol: ProtocolOptions,
-  grouping?: Grouping,
-): Promise<FitMapResult> {
+export async function fitFromFolds(method: EstimatorName, params: Record<string, ParamValue>, dealt: Dealt, protocol: ProtocolOptions): Promise<FitMapResult> {
+  const { folds, samples, grouping } = dealt;
   const { est, total, warnings, resolved } = await fitFolds(method, params, folds, protocol, samples);
   if (folds.length < 2 || protocol.validation === 'none') {
     return { map: est.toMap(metadata(protocol, { protocol: 'none', pairs: total.count, ...grouping }, {}, warnings)), warnings };
   }
   // Ridge's lambda is chosen once, on all the pairs, and reused in the folds.
   const foldParams = typeof est.fitted.info.lambda === 'number' && method === 'ridge' ? { ...resolved, lambda: est.fitted.info.lambda } : resolved;
-  const heldOut = await crossFitDiagnostics(total, folds, samples, (train, engine) => makeEstimator(method, foldParams, engine).fitStats(train), protocol.engine);
+  const scored = folds.slice(0, dealt.scored ?? folds.length);
+  const heldOut = await crossFitDiagnostics(total, scored, samples, (train, engine) => makeEstimator(method, foldParams, engine).fitStats(train), protocol.engine);
+  const asked = dealt.asked ?? folds.length;
   const fit = {
-    protocol: 'crossfit', folds: folds.length, seed: protocol.seed, mapPairs: total.count, ...grouping,
+    protocol: 'crossfit', folds: asked, ...(scored.length < asked ? { scoredFolds: scored.length, scorePairs: protocol.scorePairs } : {}),
+    seed: protocol.seed, mapPairs: total.count, ...grouping,
     ...(method === 'ridge' ? { foldLambda: 'the lambda chosen on all pairs' } : {}),
   };
   return { map: est.toMap(metadata(protocol, fit, { heldOut }, warnings)), warnings };
@@ -148,6 +168,8 @@ export function splitOptions(options: FitMapOptions): { method: EstimatorName; p
   assertInteger('seed', seed, 0);
   const sampleRows = options.sampleRows ?? 2000;
   assertInteger('sampleRows', sampleRows, 0);
+  const scorePairs = options.scorePairs ?? 20000;
+  assertInteger('scorePairs', scorePairs, 1);
   if (validation === 'split') {
     if (options.testFraction === undefined) throw new TypeError("testFraction: required by validation 'split', received undefined");
     assertNumber('testFraction', options.testFraction, 0, 1);
@@ -158,7 +180,7 @@ export function splitOptions(options: FitMapOptions): { method: EstimatorName; p
   for (const k of ['sourceModel', 'targetModel', 'groupedBy'] as const) {
     if (options[k] !== undefined && typeof options[k] !== 'string') fail(TypeError, k, 'a string', options[k]);
   }
-  return { method: method as EstimatorName, params, protocol: { ...options, validation, folds, seed, sampleRows } };
+  return { method: method as EstimatorName, params, protocol: { ...options, validation, folds, seed, sampleRows, scorePairs } };
 }
 
 /** A paired estimator from checked parameters (see params.ts). */
@@ -182,17 +204,23 @@ export interface Grouping {
 
 /**
  * Deals rows into seeded folds as they stream by (whole groups with `groups`), keeping a bounded
- * seeded sample of each fold's rows, drawn uniformly from the whole fold: the first rows would
- * all come from one source when the file is ordered by source (cv-top1 scores these rows).
+ * seeded sample of each scored fold's rows, drawn uniformly from the whole fold: the first rows
+ * would all come from one source when the file is ordered by source (cv-top1 scores these rows).
+ * Folds the cross-fit will not score share one set of statistics, unless ridge's k-fold lambda
+ * rules need each fold.
  */
-export class FoldDealer {
+export class FoldDealer implements Dealt {
   readonly folds: SufficientStats[];
   readonly samples: FoldSample[];
+  readonly scored: number;
+  readonly asked: number;
   readonly grouping?: Grouping;
   private readonly fold: Uint16Array | null;
   private readonly group?: Int32Array;
   /** 1 for the rows kept in their fold's sample. */
   private readonly sampled: Uint8Array;
+  /** Rows of each fold's sample filled so far. */
+  private readonly filled: number[];
 
   constructor(rows: number, p: number, q: number, params: Record<string, ParamValue>, protocol: Protocol, groups?: Groups) {
     // Fewer pairs (groups) than folds: one per fold (leave-one-out). Without diagnostics, folds
@@ -206,12 +234,28 @@ export class FoldDealer {
     }
     this.fold = k > 1 ? foldOf(rows, k, protocol.seed, groups) : null;
     this.group = groups?.group;
+    this.asked = k;
+    const byFold = this.fold ? rowsByFold(this.fold, k) : [];
+    // Folds in turn until they hold scorePairs pairs, at least two.
+    let scored = 0;
+    for (let pairs = 0; scored < byFold.length && (scored < 2 || pairs < protocol.scorePairs); scored++) pairs += byFold[scored].length;
+    this.scored = protocol.validation === 'crossfit' ? scored : 0;
+    const everyFold = crossValidates(lambdaRule(params));
+    const merged = this.scored < k - 1 && !everyFold;
+    if (merged) for (let i = 0; i < rows; i++) this.fold![i] = Math.min(this.fold![i], this.scored);
     const opts = { precision: params.precision as 'float64' | 'float32' | undefined, engine: protocol.engine };
-    this.folds = Array.from({ length: k }, () => new SufficientStats(p, q, opts));
-    this.samples = Array.from({ length: k }, () => ({ X: [], Y: [], ...(groups ? { groups: [] } : {}) }));
+    this.folds = Array.from({ length: merged ? this.scored + 1 : k }, () => new SufficientStats(p, q, opts));
+    // cv-top1 scores every fold's kept rows, the cross-fit the scored folds'.
+    const sampledFolds = everyFold ? k : this.scored;
     this.sampled = new Uint8Array(this.fold ? rows : 0);
-    const perFold = Math.ceil(protocol.sampleRows / k), rng = makeRng(protocol.seed);
-    if (this.fold) for (const members of rowsByFold(this.fold, k)) for (const i of permutation(members.length, rng).subarray(0, perFold)) this.sampled[members[i]] = 1;
+    const perFold = Math.ceil(protocol.sampleRows / Math.max(sampledFolds, 1)), rng = makeRng(protocol.seed);
+    const kept = byFold.slice(0, sampledFolds).map((members) => {
+      for (const i of permutation(members.length, rng).subarray(0, perFold)) this.sampled[members[i]] = 1;
+      return Math.min(perFold, members.length);
+    });
+    // Float64 matrices of the kept rows, filled in place as the rows stream by.
+    this.samples = kept.map((n) => ({ X: Matrix.zeros(n, p, 'float64'), Y: Matrix.zeros(n, q, 'float64'), ...(groups ? { groups: [] } : {}) }));
+    this.filled = new Array<number>(kept.length).fill(0);
   }
 
   /**
@@ -229,11 +273,12 @@ export class FoldDealer {
     for (const [f, rows] of byFold.entries()) {
       if (rows.length === 0) continue;
       await this.folds[f].update(X, Y, { rows, names, rowOffset: start, workspace });
-      const s = this.samples[f];
+      const s = this.samples[f]; // undefined for a fold with no kept rows, whose rows are never sampled
       for (const r of rows) {
         if (!this.sampled[start + r]) continue;
-        s.X.push(X.row(r).slice());
-        s.Y.push(Y.row(r).slice());
+        const i = this.filled[f]++;
+        s.X.row(i).set(X.row(r));
+        s.Y.row(i).set(Y.row(r));
         if (this.group) s.groups!.push(this.group[start + r]);
       }
     }
@@ -255,7 +300,7 @@ async function fitFolds(method: EstimatorName, params: Record<string, ParamValue
   if (est instanceof RidgeEstimator && est.crossValidates) {
     if (folds.length < 2) throw new RangeError(`lambda: '${est.params.lambda}' needs folds: use the default cross-fit validation or 'none', not a split`);
     // 'cv-top1' scores the rows each fold kept (all of them up to sampleRows, a uniform sample past that).
-    await est.fitFolds(folds, samples.map((s) => ({ X: Matrix.from(s.X, 'float64'), Y: Matrix.from(s.Y, 'float64'), ...(s.groups ? { groups: s.groups } : {}) })));
+    await est.fitFolds(folds, samples);
   } else {
     await est.fitStats(total);
   }

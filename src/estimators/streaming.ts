@@ -21,7 +21,7 @@ export interface StreamOptions {
 
 /** The statistics of two paired .npy files (e.g. one shard of a larger set). */
 export async function statsFromNpy(sourcePath: string, targetPath: string, opts: StreamOptions = {}): Promise<SufficientStats> {
-  const protocol = { validation: 'none' as const, folds: 1, seed: 0, sampleRows: 0, engine: opts.engine };
+  const protocol = { validation: 'none' as const, folds: 1, seed: 0, sampleRows: 0, scorePairs: 1, engine: opts.engine };
   const dealer = await deal(sourcePath, targetPath, { precision: opts.precision ?? 'float64' }, protocol, opts.chunkRows);
   return dealer.folds[0];
 }
@@ -34,7 +34,7 @@ export async function fitMapFromNpy(sourcePath: string, targetPath: string, opti
   }
   if (method === 'weights') throw new RangeError("method: 'weights' fits from classifier heads, not streamed pairs");
   const dealer = await deal(sourcePath, targetPath, params, protocol, chunkRows);
-  return fitFromFolds(method, params, dealer.folds, dealer.samples, protocol, dealer.grouping);
+  return fitFromFolds(method, params, dealer, protocol);
 }
 
 async function deal(

@@ -2,8 +2,8 @@
 // folds is scored on this fold. The training statistics (total minus the fold, about their own
 // means) are formed in one pass into a buffer reused fold after fold and lent to the solve
 // (SufficientStats.difference); residual and R^2 come from the fold's statistics alone
-// (SufficientStats.residualSquares: one product with its p x p matrix), so no pass over the data.
-// Cosine and CKA need rows: they use a bounded sample of each fold's rows kept while the
+// (SufficientStats.residualSquares: half a product with its p x p matrix), so no pass over the
+// data. Cosine and CKA need rows: they use a bounded sample of each fold's rows kept while the
 // statistics were accumulated.
 import { Matrix } from '../core/matrix';
 import { Engine } from '../engine/engine';
@@ -16,15 +16,16 @@ const CKA_ROWS = 500;
 
 /** Rows of one fold kept for the row-based diagnostics. */
 export interface FoldSample {
-  X: ArrayLike<number>[];
-  Y: ArrayLike<number>[];
+  X: Matrix<'float64'>;
+  Y: Matrix<'float64'>;
   /** With groups: each row's group (ridge's 'cv-top1' counts its standard error over groups). */
   groups?: number[];
 }
 
 export interface CrossFitDiagnostics {
-  /** Pairs scored (every pair, each by the map fitted without its fold). */
+  /** Pairs scored (those of the scored folds, each by the map fitted without its fold). */
   rows: number;
+  /** Folds scored. */
   folds: number;
   /** sqrt(sum ||x M + b - y||^2 / sum ||y||^2) over all held-out pairs. */
   relativeResidual: number;
@@ -41,9 +42,11 @@ export interface CrossFitDiagnostics {
 const TWO_LANES_MAX_P = 4096;
 
 /**
- * `refit(train, engine)` solves the same estimator on training statistics, on the engine given
- * (two folds are refitted at once, each on half the threads, where the backend can limit one
- * call's threads: small factorisations scale poorly across threads, and two fill the cores better).
+ * Scores each of `folds` (all, or some, of the parts of `total`) by the map fitted on total minus
+ * the fold. `refit(train, engine)` solves the same estimator on training statistics, on the engine
+ * given (two folds are refitted at once, each on half the threads, where the backend can limit one
+ * call's threads: small factorisations scale poorly across threads, and two fill the cores better;
+ * the last of an odd number of folds waits for the other lane, then takes every thread).
  */
 export async function crossFitDiagnostics(
   total: SufficientStats, folds: SufficientStats[], samples: FoldSample[],
@@ -53,19 +56,27 @@ export async function crossFitDiagnostics(
   const { threads, threadCap } = engine.info();
   const lanes = threadCap && threads >= 2 && p <= TWO_LANES_MAX_P ? 2 : 1;
   const laneEngine = lanes > 1 ? engine.withThreads(Math.floor(threads / lanes)) : engine;
-  const scored: ({ res: Float64Array; cos: number[]; X: Matrix<'float64'>; Y: Matrix<'float64'> } | undefined)[] = [];
-  let next = 0;
+  const scored: ({ res: Float64Array; cos: number[] } | undefined)[] = [];
+  let next = 0, running = lanes;
+  let wake: (() => void) | undefined;
+  const alone = lanes > 1 && folds.length % 2 === 1 ? folds.length - 1 : -1;
   // Each lane reuses its own training buffer; folds are taken in turn, their scores kept by fold.
   const lane = async (): Promise<void> => {
     let train: SufficientStats | undefined;
-    for (let f = next++; f < folds.length; f = next++) {
-      if (folds[f].count === 0) continue;
-      train = SufficientStats.difference(total, folds[f], train, { lend: true });
-      const { weight: M, bias } = (await refit(train, laneEngine)).fitted;
-      const res = await folds[f].residualSquares(M, bias, laneEngine);
-      const X = Matrix.from(samples[f].X, 'float64'), Y = Matrix.from(samples[f].Y, 'float64');
-      const P = X.rows > 0 ? await laneEngine.gemm(X, M, { bias }) : X;
-      scored[f] = { res, cos: Array.from({ length: X.rows }, (_, r) => cosine(P.row(r), Y.row(r))), X, Y };
+    try {
+      for (let f = next++; f < folds.length; f = next++) {
+        if (folds[f].count === 0) continue;
+        if (f === alone && running > 1) await new Promise<void>((resolve) => (wake = resolve));
+        const e = f === alone ? engine : laneEngine;
+        train = SufficientStats.difference(total, folds[f], train, { lend: true });
+        const { weight: M, bias } = (await refit(train, e)).fitted;
+        const res = await folds[f].residualSquares(M, bias, e);
+        const { X, Y } = samples[f];
+        const P = X.rows > 0 ? await e.gemm(X, M, { bias }) : X;
+        scored[f] = { res, cos: Array.from({ length: X.rows }, (_, r) => cosine(P.row(r), Y.row(r))) };
+      }
+    } finally {
+      if (--running === 1) wake?.();
     }
   };
   await Promise.all(Array.from({ length: lanes }, lane));
@@ -73,7 +84,9 @@ export async function crossFitDiagnostics(
   const ssRes = new Float64Array(q), ssTot = new Float64Array(q);
   let yy = 0;
   const cos: number[] = [];
+  // CKA's rows: the first CKA_ROWS of the scored folds' samples, in fold order.
   const sx: Matrix<'float64'>[] = [], sy: Matrix<'float64'>[] = [];
+  let ckaRows = 0;
   for (let f = 0; f < folds.length; f++) {
     const fold = folds[f], s = scored[f];
     if (!s) continue;
@@ -81,14 +94,16 @@ export async function crossFitDiagnostics(
     const own = fold.sqYAbout(fold.meanY());
     for (let j = 0; j < q; j++) ssTot[j] += own[j];
     yy += fold.sqYAbout(new Float64Array(q)).reduce((a, b) => a + b, 0);
-    if (s.X.rows === 0) continue;
     for (const c of s.cos) cos.push(c); // not push(...): a large sampleRows would overflow the argument stack
-    sx.push(s.X);
-    sy.push(s.Y);
+    const take = Math.min(samples[f].X.rows, CKA_ROWS - ckaRows);
+    if (take === 0) continue;
+    sx.push(samples[f].X.rowSlice(0, take));
+    sy.push(samples[f].Y.rowSlice(0, take));
+    ckaRows += take;
   }
   const res = ssRes.reduce((a, b) => a + b, 0);
   const out: CrossFitDiagnostics = {
-    rows: total.count,
+    rows: folds.reduce((n, f) => n + f.count, 0),
     folds: folds.length,
     relativeResidual: yy > 0 ? Math.sqrt(res / yy) : 0,
     r2Mean: Array.from(ssRes, (r, j) => (ssTot[j] > 0 ? 1 - r / ssTot[j] : 0)).reduce((a, b) => a + b, 0) / q,
@@ -100,9 +115,8 @@ export async function crossFitDiagnostics(
     out.cosineMean = cos.reduce((a, b) => a + b, 0) / n;
     out.cosineMedian = n % 2 ? cos[(n - 1) / 2] : (cos[n / 2 - 1] + cos[n / 2]) / 2;
     // CKA describes the two spaces, not the map: 500 rows estimate it well enough and keep its
-    // p x p Gram matrix (2 n p^2 flops) small next to the fold solves.
-    const X = Matrix.stack(sx), Y = Matrix.stack(sy), m = Math.min(n, CKA_ROWS);
-    if (m > 1) out.ckaSourceTarget = await linearCKA(X.rowSlice(0, m), Y.rowSlice(0, m), engine);
+    // Gram matrices small next to the fold solves.
+    if (ckaRows > 1) out.ckaSourceTarget = await linearCKA(Matrix.stack(sx), Matrix.stack(sy), engine);
   }
   return out;
 }

@@ -304,7 +304,7 @@ export async function fitPairMap(d: PairData, cfg: Recipe = {}, subset?: { stats
   if (!subset) return (await fitMap(d.fitA, d.fitB, { ...options, ...byImage() })).map;
   if (fitsFromRows(cfg)) return (await fitMap(d.fitA.takeRows(subset.rows), d.fitB.takeRows(subset.rows), { ...options, ...byImage(subset.rows) })).map;
   const checked = splitOptions(options);
-  return (await fitFromFolds(checked.method, checked.params, [subset.stats], [], checked.protocol)).map;
+  return (await fitFromFolds(checked.method, checked.params, { folds: [subset.stats], samples: [] }, checked.protocol)).map;
 }
 
 /** The estimator of a recipe: the one named, else lstsq, or ridge with a prior. */

@@ -33,7 +33,8 @@ export const fitCommand: Command = {
   summary: 'estimate a map from source to target embeddings and write it as .safetensors',
   notes:
     'The map is fitted on every pair; held-out diagnostics come from a K-fold cross-fit on the statistics\n' +
-    '(--folds, default 5), or from a plain split with --test-fraction F in (0, 1) (0: none). The map file records which.\n' +
+    '(--folds, default 5; folds are scored until they hold --score-pairs pairs, at least two), or from a plain split\n' +
+    'with --test-fraction F in (0, 1) (0: none). The map file records which.\n' +
     'weights: --source/--target are classifier heads (.safetensors with "weight" C x d and "bias" C).\n' +
     '--stats DIR instead of --source/--target: the shard statistics of `embmap extract --queue ... --stats SRC:TGT`,\n' +
     'merged (no embedding is read; no held-out diagnostics).',
@@ -45,6 +46,7 @@ export const fitCommand: Command = {
     stream: { type: 'boolean', description: 'read the .npy files in row chunks (sets larger than memory; rows paired by position)' },
     stats: { type: 'string', value: 'DIR', description: 'fit from merged shard statistics instead of embeddings' },
     folds: { type: 'number', value: 'K', description: 'folds of the cross-fit diagnostics (default 5)' },
+    'score-pairs': { type: 'number', value: 'N', description: 'pairs the cross-fit scores at least, fold by fold (default 20000; every fold of a smaller set)' },
     seed: { type: 'number', value: 'S', description: 'the seed of the folds or the split (default 0)' },
     'test-fraction': { type: 'number', value: 'F', description: 'score a plain held-out split of this fraction instead of the cross-fit' },
     'no-diagnostics': { type: 'boolean', description: 'no held-out diagnostics (the fastest fit)' },
@@ -78,7 +80,8 @@ export const fitCommand: Command = {
     }
     const h = info.heldOut as Record<string, unknown> | undefined;
     if (h) {
-      const how = fit.protocol === 'crossfit' ? `${fit.folds}-fold cross-fit, every pair; cosine on ${h.sampleRows}` : `split, ${h.rows} pairs`;
+      const scored = fit.scoredFolds === undefined ? 'every pair' : `${fit.scoredFolds} folds scored, ${h.rows} pairs`;
+      const how = fit.protocol === 'crossfit' ? `${fit.folds}-fold cross-fit, ${scored}; cosine on ${h.sampleRows}` : `split, ${h.rows} pairs`;
       lines.push(
         `  held-out (${how}): relative residual ${fmt(h.relativeResidual)}, mean R² ${fmt(h.r2Mean)}, ` +
           `cosine mean ${fmt(h.cosineMean)} median ${fmt(h.cosineMedian)}, CKA source/target ${fmt(h.ckaSourceTarget)}`,
@@ -106,7 +109,7 @@ async function fitFromFiles(args: ParsedArgs, method: string, out: string): Prom
 
 /** The map from a cluster run's shard statistics (embmap extract --queue --stats), merged: no embedding is read. */
 async function fitFromStats(args: ParsedArgs, method: string, out: string): Promise<FitMapResult> {
-  const given = ['source', 'target', 'stream', 'test-fraction', 'folds', 'seed', 'no-diagnostics'].find((f) => args[f] !== undefined);
+  const given = ['source', 'target', 'stream', 'test-fraction', 'folds', 'score-pairs', 'seed', 'no-diagnostics'].find((f) => args[f] !== undefined);
   if (given) throw new UsageError(`--${given}: not with --stats (the merged statistics are the data; no held-out diagnostics)`);
   if (method === 'weights') throw new UsageError(`--method: expected a paired estimator with --stats, received 'weights'`);
   const dir = required(args, 'stats');
@@ -116,7 +119,7 @@ async function fitFromStats(args: ParsedArgs, method: string, out: string): Prom
     ...optionsFrom(args, method), validation: 'none',
     sourceModel: (args['source-model'] as string | undefined) ?? meta.source, targetModel: (args['target-model'] as string | undefined) ?? meta.target,
   });
-  return fitFromFolds(checked, params, [stats], [], protocol);
+  return fitFromFolds(checked, params, { folds: [stats], samples: [] }, protocol);
 }
 
 /** Every file the command reads, by its flag: the data (--source, --target or --stats) and the file-valued parameters (a prior map, heads). */
@@ -164,13 +167,17 @@ function optionsFrom(args: ParsedArgs, method: string): FitMapOptions {
     throw new UsageError('--test-fraction: a plain split needs the rows in memory: drop --stream (streamed fits get cross-fit diagnostics) or drop --test-fraction');
   }
   if (frac !== undefined && args['no-diagnostics']) throw new UsageError('--test-fraction: not with --no-diagnostics (a split is a diagnostic)');
-  for (const k of ['folds', 'seed'] as const) {
+  const scorePairs = args['score-pairs'];
+  if (scorePairs !== undefined && !(Number.isInteger(scorePairs) && (scorePairs as number) >= 1)) throw new UsageError(`--score-pairs: expected an integer >= 1, received ${scorePairs}`);
+  for (const k of ['folds', 'score-pairs', 'seed'] as const) {
     if (args[k] !== undefined && (frac === 0 || args['no-diagnostics'])) throw new UsageError(`--${k}: not with ${frac === 0 ? '--test-fraction 0' : '--no-diagnostics'} (no held-out diagnostics)`);
   }
-  if (args.folds !== undefined && frac !== undefined) throw new UsageError('--folds: not with --test-fraction (a plain split has no folds)');
+  for (const k of ['folds', 'score-pairs'] as const) {
+    if (args[k] !== undefined && frac !== undefined) throw new UsageError(`--${k}: not with --test-fraction (a plain split has no folds)`);
+  }
   const validation = args['no-diagnostics'] || frac === 0 ? 'none' : frac !== undefined ? 'split' : undefined;
   if (method === 'weights') {
-    for (const k of ['test-fraction', 'folds', 'seed', 'stream', 'no-diagnostics'] as const) {
+    for (const k of ['test-fraction', 'folds', 'score-pairs', 'seed', 'stream', 'no-diagnostics'] as const) {
       if (args[k] !== undefined) throw new UsageError(`--${k}: method 'weights' fits from classifier heads, not pairs: no held-out diagnostics or streaming`);
     }
   }
@@ -179,6 +186,7 @@ function optionsFrom(args: ParsedArgs, method: string): FitMapOptions {
     ...params,
     ...(method === 'weights' ? {} : { validation, testFraction: validation === 'split' ? frac : undefined }),
     folds: args.folds as number | undefined,
+    scorePairs: args['score-pairs'] as number | undefined,
     seed: args.seed as number | undefined,
     sourceModel: (args['source-model'] as string | undefined) ?? (args.source as string),
     targetModel: (args['target-model'] as string | undefined) ?? (args.target as string),
