@@ -6,10 +6,11 @@
 // folds, each fold's statistics are subtracted from the total, the map is re-solved and scored
 // on that fold from its statistics (residual, R^2) and a bounded sample of its rows (cosine,
 // CKA). Folds are scored in turn until they hold `scorePairs` pairs (at least two folds; every
-// fold of a smaller set). That costs a solve per scored fold, not passes over the data. `testFraction` asks for a plain
-// split instead (the map is then fitted on the training part only); `validation: 'none'` skips
-// diagnostics. The map file records which was done. With `groups` (e.g. the views of one image),
-// folds and split keep every group whole: held-out scores are then on images the fit never saw.
+// fold of a smaller set). That costs a solve per scored fold, not passes over the data.
+// `testFraction` asks for a plain split instead (the map is then fitted on the training part
+// only); `validation: 'none'` skips diagnostics. The map file records which was done. With
+// `groups` (e.g. the views of one image), folds and split keep every group whole: held-out scores
+// are then on images the fit never saw.
 import { Matrix, type FloatArray } from '../core/matrix';
 import { assertInteger, assertMatrix, assertNumber, assertOneOf, describe, fail } from '../core/validate';
 import { Engine } from '../engine/engine';
@@ -120,7 +121,7 @@ export async function fitMap(source: Matrix | Head, target: Matrix | Head, optio
 /** Statistics dealt into folds (FoldDealer's, or one set of statistics as `{ folds: [stats], samples: [] }`). */
 export interface Dealt {
   folds: SufficientStats[];
-  /** Kept rows of each scored fold. */
+  /** Kept rows of each scored fold (of every fold for ridge's 'cv-top1'). */
   samples: FoldSample[];
   /** The folds the cross-fit scores, the first ones (default all); the rest only add to the total. */
   scored?: number;
