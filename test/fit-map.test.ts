@@ -127,6 +127,7 @@ test('the cross-fit scores folds in turn until they hold scorePairs pairs, at le
   const dealer = new FoldDealer(203, 6, 4, params, protocol);
   assert.deepEqual([dealer.folds.length, dealer.scored], [4, 2]);
   assert.throws(() => splitOptions({ method: 'lstsq', scorePairs: 0 }), /scorePairs: expected an integer >= 1, received number 0/);
+  assert.throws(() => splitOptions({ method: 'lstsq', scorePairs: 10, testFraction: 0.2 }), /scorePairs: only with validation 'crossfit' \(the pairs the cross-fit scores\), received validation 'split'/);
 });
 
 test('the cross-fit refits folds two at a time (each on half the threads) where the backend allows it, with the same diagnostics as one at a time', async () => {

@@ -171,6 +171,9 @@ export function splitOptions(options: FitMapOptions): { method: EstimatorName; p
   assertInteger('sampleRows', sampleRows, 0);
   const scorePairs = options.scorePairs ?? 20000;
   assertInteger('scorePairs', scorePairs, 1);
+  if (options.scorePairs !== undefined && validation !== 'crossfit') {
+    throw new RangeError(`scorePairs: only with validation 'crossfit' (the pairs the cross-fit scores), received validation '${validation}'`);
+  }
   if (validation === 'split') {
     if (options.testFraction === undefined) throw new TypeError("testFraction: required by validation 'split', received undefined");
     assertNumber('testFraction', options.testFraction, 0, 1);
