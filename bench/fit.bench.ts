@@ -37,7 +37,7 @@ interface Contender {
 }
 
 const CONTENDERS: Contender[] = [
-  { name: '`embmap fit` (default: float64 products, every pair, 5-fold cross-fit scored until 20,000 pairs: 2 folds here)', cli: CLI, args: [] },
+  { name: '`embmap fit` (default: float64 products, every pair, 5-fold cross-fit scored until 10,000 pairs: 2 folds, 20,000 pairs here)', cli: CLI, args: [] },
   { name: '`embmap fit --score-pairs 50000` (every fold scored)', cli: CLI, args: ['--score-pairs', '50000'] },
   { name: '`embmap fit --no-diagnostics`', cli: CLI, args: ['--no-diagnostics'] },
   { name: '`embmap fit --no-diagnostics --precision float32` (opt-in fast mode)', cli: CLI, args: ['--no-diagnostics', '--precision', 'float32'] },

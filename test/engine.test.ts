@@ -248,6 +248,12 @@ for (const info of Engine.available()) {
         }
         assert.ok(relErr(merged.xtx, ref) < 1e-14, `merge ${relErr(merged.xtx, ref)}`);
         assert.deepEqual(SufficientStats.sum([inPlace, other]).xtx, merged.xtx);
+        // In given memory (dirty: it is zeroed first), the same statistics bit for bit; too little is refused.
+        const room = new Float64Array(SufficientStats.matrixLength(p, q, true) + 7).fill(NaN);
+        const placed = SufficientStats.sum([inPlace, other], { memory: room });
+        assert.deepEqual(bits(placed), bits(merged));
+        assert.equal(placed.xtx.buffer, room.buffer);
+        assert.throws(() => new SufficientStats(p, q, { yty: true, memory: room.subarray(0, p * p + p * q) }), /memory: expected a Float64Array of at least 259 values \(p\^2 \+ pq \+ q\^2\)/);
         assert.throws(() => SufficientStats.sum([]), /parts: expected a non-empty array of SufficientStats/);
         // Taking a part back out, about the rest's own means, in one pass: the statistics of the rest.
         for (const into of [undefined, new SufficientStats(p, q, { yty: true, engine })]) {

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { Matrix } from '../src/core/matrix';
 import { Engine } from '../src/engine/engine';
 import { LstsqEstimator, PARAMETERS, RidgeEstimator, checkParams, fitMap, pairedEstimator } from '../src/estimators';
-import { FoldDealer, splitOptions } from '../src/estimators/fit-map';
+import { FoldDealer, fitFromFolds, splitOptions } from '../src/estimators/fit-map';
 import { fitMapFromNpy } from '../src/estimators/streaming';
 import { foldOf, makeRng as splitRng, permutation, rowsByFold } from '../src/evaluate/split';
 import { writeNpy } from '../src/io/npy';
@@ -122,6 +122,14 @@ test('the cross-fit scores folds in turn until they hold scorePairs pairs, at le
     const { params, protocol } = splitOptions({ method: 'lstsq', folds: 4, seed: 9, scorePairs });
     assert.equal(new FoldDealer(203, 6, 4, params, protocol).folds.length, stats);
   }
+  // The dealer's block buffer goes to the fit (its total and training statistics live there): no rows after.
+  const { params: p0, protocol: pr0 } = splitOptions({ method: 'lstsq', folds: 4, seed: 9 });
+  const used = new FoldDealer(203, 6, 4, p0, pr0);
+  await used.add(X, Y, 0);
+  const again = await fitFromFolds('lstsq', p0, used, pr0);
+  assert.deepEqual(again.map.weight().data, all.weight().data);
+  assert.deepEqual(again.map.metadata.diagnostics, all.metadata.diagnostics);
+  await assert.rejects(used.add(X, Y, 0), /add: these folds were already handed to a fit \(release\): deal the rows into a new FoldDealer/);
   // Ridge's k-fold lambda rules keep every fold's statistics.
   const { params, protocol } = splitOptions({ method: 'ridge', lambda: 'cv', folds: 4, seed: 9, scorePairs: 1 });
   const dealer = new FoldDealer(203, 6, 4, params, protocol);

@@ -23,6 +23,12 @@ export interface StatsOptions {
   /** Products in float64 (default, accurate) or float32 (opt-in speed; float32 input only). */
   precision?: StatsPrecision;
   engine?: Engine;
+  /**
+   * Memory for the matrices (X^T X, X^T Y, then Y^T Y: SufficientStats.matrixLength values),
+   * zeroed here, e.g. a workspace nothing reads any more: on virtual machines touching fresh pages
+   * costs more than the arithmetic (bench/RESULTS.md). Without it they are allocated.
+   */
+  memory?: Float64Array;
 }
 
 export interface UpdateOptions {
@@ -96,14 +102,29 @@ export class SufficientStats {
     this.sumX = new Float64Array(p);
     this.sumY = new Float64Array(q);
     this.sqY = new Float64Array(q);
-    this.xtx = allocate('float64', p * p) as Float64Array;
-    this.xty = allocate('float64', p * q) as Float64Array;
-    this.yty = opts.yty ? (allocate('float64', q * q) as Float64Array) : null;
+    const need = SufficientStats.matrixLength(p, q, opts.yty);
+    if (opts.memory !== undefined && !(opts.memory instanceof Float64Array && opts.memory.length >= need)) {
+      fail(TypeError, 'memory', `a Float64Array of at least ${need} values (p^2 + pq${opts.yty ? ' + q^2' : ''})`, opts.memory);
+    }
+    const m = opts.memory?.subarray(0, need).fill(0) ?? (allocate('float64', need) as Float64Array);
+    this.xtx = m.subarray(0, p * p);
+    this.xty = m.subarray(p * p, p * p + p * q);
+    this.yty = opts.yty ? m.subarray(p * p + p * q, need) : null;
+  }
+
+  /** Values of the matrices of statistics of p and q columns (StatsOptions.memory). */
+  static matrixLength(p: number, q: number, yty = false): number {
+    return p * p + p * q + (yty ? q * q : 0);
   }
 
   /** A workspace for updates of up to `rows` rows (UpdateOptions.workspace). */
   static workspace(p: number, q: number, rows: number): Float64Array {
-    return allocate('float64', binding().statsWorkspace(p, q, rows)) as Float64Array;
+    return allocate('float64', SufficientStats.workspaceLength(p, q, rows)) as Float64Array;
+  }
+
+  /** The length of that workspace: one as long or longer serves those updates. */
+  static workspaceLength(p: number, q: number, rows: number): number {
+    return binding().statsWorkspace(p, q, rows);
   }
 
   /** Rows seen so far. */
@@ -177,15 +198,19 @@ export class SufficientStats {
     return this.combine(part, -1, 'part');
   }
 
-  /** New statistics holding the sum of `parts` (e.g. a cross-fit's folds: their total). */
-  static sum(parts: readonly SufficientStats[]): SufficientStats {
+  /** New statistics holding the sum of `parts` (e.g. a cross-fit's folds: their total), in `memory` when given (StatsOptions.memory). */
+  static sum(parts: readonly SufficientStats[], opts: { memory?: Float64Array } = {}): SufficientStats {
     if (!Array.isArray(parts) || parts.length < 1) fail(TypeError, 'parts', 'a non-empty array of SufficientStats', parts);
-    return parts.slice(1).reduce((t, s) => t.merge(s), parts[0].clone());
+    return parts.slice(1).reduce((t, s) => t.merge(s), parts[0].clone(opts));
   }
 
-  clone(): SufficientStats {
-    const c = new SufficientStats(this.p, this.q, { yty: this.yty !== null, precision: this.precision, engine: this.engine });
-    return c.merge(this);
+  clone(opts: { memory?: Float64Array } = {}): SufficientStats {
+    return this.emptyLike(opts.memory).merge(this);
+  }
+
+  /** Empty statistics of the same shape and settings, in `memory` when given. */
+  emptyLike(memory?: Float64Array): SufficientStats {
+    return new SufficientStats(this.p, this.q, { yty: this.yty !== null, precision: this.precision, engine: this.engine, memory });
   }
 
   /**
@@ -204,7 +229,7 @@ export class SufficientStats {
     const n = total.count - part.count;
     if (!(n > 0)) throw new RangeError(`part: expected fewer rows than the total's ${total.count}, received ${part.count}`);
     if (into === total || into === part) throw new RangeError('into: expected statistics other than total and part (it is overwritten)');
-    const out = into ?? new SufficientStats(total.p, total.q, { yty: total.yty !== null, precision: total.precision, engine: total.engine });
+    const out = into ?? total.emptyLike();
     total.compatible(out, 'into');
     const nT = total.count, nF = part.count;
     // The difference's means, from the sums about total's shift; then each side about them.

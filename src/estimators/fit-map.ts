@@ -50,7 +50,7 @@ export interface ProtocolOptions {
   /** Held-out rows kept for the cosine and CKA diagnostics (at most; default 2000). */
   sampleRows?: number;
   /**
-   * Pairs the cross-fit scores at least (default 20000): folds are refitted and scored in turn
+   * Pairs the cross-fit scores at least (default 10000): folds are refitted and scored in turn
    * until they hold this many, at least two; every fold when the set is smaller. Past a few
    * thousand pairs the held-out estimates barely move, while each fold costs a full solve.
    */
@@ -129,6 +129,8 @@ export interface Dealt {
   asked?: number;
   /** How the folds were grouped, for the map file. */
   grouping?: Grouping;
+  /** Memory nothing will read again, handed to the fit for its own statistics (FoldDealer's block buffer). */
+  release?(): Float64Array | undefined;
 }
 
 /**
@@ -137,14 +139,18 @@ export interface Dealt {
  */
 export async function fitFromFolds(method: EstimatorName, params: Record<string, ParamValue>, dealt: Dealt, protocol: ProtocolOptions): Promise<FitMapResult> {
   const { folds, samples, grouping } = dealt;
-  const { est, total, warnings, resolved } = await fitFolds(method, params, folds, protocol, samples);
+  // The dealer's block buffer holds the total, then the cross-fit's training statistics, as far as it goes.
+  const room = dealt.release?.(), need = SufficientStats.matrixLength(folds[0].p, folds[0].q, folds[0].yty !== null);
+  const [forTotal, forCrossFit] = room && room.length >= need ? [room.subarray(0, need), room.subarray(need)] : [undefined, room];
+  const { est, total, warnings, resolved } = await fitFolds(method, params, folds, protocol, samples, forTotal);
   if (folds.length < 2 || protocol.validation === 'none') {
     return { map: est.toMap(metadata(protocol, { protocol: 'none', pairs: total.count, ...grouping }, {}, warnings)), warnings };
   }
   // Ridge's lambda is chosen once, on all the pairs, and reused in the folds.
   const foldParams = typeof est.fitted.info.lambda === 'number' && method === 'ridge' ? { ...resolved, lambda: est.fitted.info.lambda } : resolved;
   const scored = folds.slice(0, dealt.scored ?? folds.length);
-  const heldOut = await crossFitDiagnostics(total, scored, samples, (train, engine) => makeEstimator(method, foldParams, engine).fitStats(train), protocol.engine);
+  const refit = (train: SufficientStats, engine: Engine) => makeEstimator(method, foldParams, engine).fitStats(train);
+  const heldOut = await crossFitDiagnostics(total, scored, samples, refit, { engine: protocol.engine, memory: forCrossFit });
   const asked = dealt.asked ?? folds.length;
   const fit = {
     protocol: 'crossfit', folds: asked, ...(scored.length < asked ? { scoredFolds: scored.length, scorePairs: protocol.scorePairs } : {}),
@@ -169,7 +175,7 @@ export function splitOptions(options: FitMapOptions): { method: EstimatorName; p
   assertInteger('seed', seed, 0);
   const sampleRows = options.sampleRows ?? 2000;
   assertInteger('sampleRows', sampleRows, 0);
-  const scorePairs = options.scorePairs ?? 20000;
+  const scorePairs = options.scorePairs ?? 10000;
   assertInteger('scorePairs', scorePairs, 1);
   if (options.scorePairs !== undefined && validation !== 'crossfit') {
     throw new RangeError(`scorePairs: only with validation 'crossfit' (the pairs the cross-fit scores), received validation '${validation}'`);
@@ -225,6 +231,9 @@ export class FoldDealer implements Dealt {
   private readonly sampled: Uint8Array;
   /** Rows of each fold's sample filled so far. */
   private readonly filled: number[];
+  private workspace?: Float64Array;
+  /** Set once the block buffer went to the fit (release). */
+  private released = false;
 
   constructor(rows: number, p: number, q: number, params: Record<string, ParamValue>, protocol: Protocol, groups?: Groups) {
     // Fewer pairs (groups) than folds: one per fold (leave-one-out). Without diagnostics, folds
@@ -268,12 +277,13 @@ export class FoldDealer implements Dealt {
    * as the caller knows them) and the row of the whole set.
    */
   async add(X: Matrix, Y: Matrix, start: number, names: [string, string] = ['source', 'target']): Promise<void> {
+    if (this.released) throw new RangeError('add: these folds were already handed to a fit (release): deal the rows into a new FoldDealer');
     if (!this.fold) {
-      await this.folds[0].update(X, Y, { names, rowOffset: start });
+      await this.folds[0].update(X, Y, { names, rowOffset: start, workspace: this.workspaceFor(X.cols, Y.cols, X.rows) });
       return;
     }
     const byFold = rowsByFold(this.fold, this.folds.length, start, start + X.rows);
-    const workspace = SufficientStats.workspace(X.cols, Y.cols, Math.max(...byFold.map((r) => r.length)));
+    const workspace = this.workspaceFor(X.cols, Y.cols, Math.max(...byFold.map((r) => r.length)));
     for (const [f, rows] of byFold.entries()) {
       if (rows.length === 0) continue;
       await this.folds[f].update(X, Y, { rows, names, rowOffset: start, workspace });
@@ -287,6 +297,22 @@ export class FoldDealer implements Dealt {
       }
     }
   }
+
+  /** The block buffer, for the fit to keep its own statistics in (its pages are touched already); no rows are added after. */
+  release(): Float64Array | undefined {
+    this.released = true;
+    const w = this.workspace;
+    this.workspace = undefined;
+    return w;
+  }
+
+  // One block buffer for every chunk and fold, grown when a chunk needs more: a fresh one per
+  // streamed chunk cost its pages' first touch each time.
+  private workspaceFor(p: number, q: number, rows: number): Float64Array {
+    const need = SufficientStats.workspaceLength(p, q, rows);
+    if (!this.workspace || this.workspace.length < need) this.workspace = SufficientStats.workspace(p, q, rows);
+    return this.workspace;
+  }
 }
 
 async function statsOf(X: Matrix, Y: Matrix, params: Record<string, ParamValue>, engine?: Engine): Promise<SufficientStats> {
@@ -295,9 +321,11 @@ async function statsOf(X: Matrix, Y: Matrix, params: Record<string, ParamValue>,
 }
 
 // The map on the total of the folds; ridge's cross-validation rules choose lambda on these same folds.
-async function fitFolds(method: EstimatorName, params: Record<string, ParamValue>, folds: SufficientStats[], protocol: ProtocolOptions, samples: FoldSample[] = []) {
+async function fitFolds(
+  method: EstimatorName, params: Record<string, ParamValue>, folds: SufficientStats[], protocol: ProtocolOptions, samples: FoldSample[] = [], memory?: Float64Array,
+) {
   // Read only from here on: one fold (no diagnostics, a split) is its own total, without a p x p copy.
-  const total = folds.length === 1 ? folds[0] : SufficientStats.sum(folds);
+  const total = folds.length === 1 ? folds[0] : SufficientStats.sum(folds, { memory });
   if (total.count < 2) throw new RangeError(`source: expected at least 2 pairs to fit a map, received ${total.count}`);
   const resolved = method === 'ridge' ? await resolvePrior(params, total.p, total.q, protocol.engine) : params;
   const est = makeEstimator(method, resolved, protocol.engine);

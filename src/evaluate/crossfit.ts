@@ -47,12 +47,15 @@ const TWO_LANES_MAX_P = 4096;
  * given (two folds are refitted at once, each on half the threads, where the backend can limit one
  * call's threads: small factorisations scale poorly across threads, and two fill the cores better;
  * the last of an odd number of folds waits for the other lane, then takes every thread).
+ * `memory`: room nothing else reads, where the lanes' training statistics are placed as far as
+ * it holds them (StatsOptions.memory).
  */
 export async function crossFitDiagnostics(
   total: SufficientStats, folds: SufficientStats[], samples: FoldSample[],
-  refit: (train: SufficientStats, engine: Engine) => Promise<{ fitted: Fitted }>, engine: Engine = Engine.get(),
+  refit: (train: SufficientStats, engine: Engine) => Promise<{ fitted: Fitted }>, opts: { engine?: Engine; memory?: Float64Array } = {},
 ): Promise<CrossFitDiagnostics> {
-  const { p, q } = total;
+  const { p, q } = total, engine = opts.engine ?? Engine.get();
+  const laneRoom = SufficientStats.matrixLength(p, q, total.yty !== null);
   const { threads, threadCap } = engine.info();
   const lanes = threadCap && threads >= 2 && p <= TWO_LANES_MAX_P ? 2 : 1;
   const laneEngine = lanes > 1 ? engine.withThreads(Math.floor(threads / lanes)) : engine;
@@ -61,8 +64,10 @@ export async function crossFitDiagnostics(
   let wake: (() => void) | undefined;
   const alone = lanes > 1 && folds.length % 2 === 1 ? folds.length - 1 : -1;
   // Each lane reuses its own training buffer; folds are taken in turn, their scores kept by fold.
+  let lanesStarted = 0;
   const lane = async (): Promise<void> => {
-    let train: SufficientStats | undefined;
+    const own = lanesStarted++, room = opts.memory?.subarray(own * laneRoom, (own + 1) * laneRoom);
+    let train = room && room.length === laneRoom ? total.emptyLike(room) : undefined;
     try {
       for (let f = next++; f < folds.length; f = next++) {
         if (folds[f].count === 0) continue;

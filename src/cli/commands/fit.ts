@@ -46,7 +46,7 @@ export const fitCommand: Command = {
     stream: { type: 'boolean', description: 'read the .npy files in row chunks (sets larger than memory; rows paired by position)' },
     stats: { type: 'string', value: 'DIR', description: 'fit from merged shard statistics instead of embeddings' },
     folds: { type: 'number', value: 'K', description: 'folds of the cross-fit diagnostics (default 5)' },
-    'score-pairs': { type: 'number', value: 'N', description: 'pairs the cross-fit scores at least, fold by fold (default 20000; every fold of a smaller set)' },
+    'score-pairs': { type: 'number', value: 'N', description: 'pairs the cross-fit scores at least, fold by fold (default 10000; every fold of a smaller set)' },
     seed: { type: 'number', value: 'S', description: 'the seed of the folds or the split (default 0)' },
     'test-fraction': { type: 'number', value: 'F', description: 'score a plain held-out split of this fraction instead of the cross-fit' },
     'no-diagnostics': { type: 'boolean', description: 'no held-out diagnostics (the fastest fit)' },
