@@ -5,8 +5,8 @@
 // diagnostics come from a cross-fit on fold statistics: the pairs are dealt into `folds` seeded
 // folds, each fold's statistics are subtracted from the total, the map is re-solved and scored
 // on that fold from its statistics (residual, R^2) and a bounded sample of its rows (cosine,
-// CKA). Folds are scored in turn until they hold `scorePairs` pairs (at least two folds; every
-// fold of a smaller set). That costs a solve per scored fold, not passes over the data.
+// CKA). Folds are scored in turn until they hold `scorePairs` pairs (every fold of a smaller
+// set). That costs a solve per scored fold, not passes over the data.
 // `testFraction` asks for a plain split instead (the map is then fitted on the training part
 // only); `validation: 'none'` skips diagnostics. The map file records which was done. With
 // `groups` (e.g. the views of one image), folds and split keep every group whole: held-out scores
@@ -51,8 +51,8 @@ export interface ProtocolOptions {
   sampleRows?: number;
   /**
    * Pairs the cross-fit scores at least (default 10000): folds are refitted and scored in turn
-   * until they hold this many, at least two; every fold when the set is smaller. Past a few
-   * thousand pairs the held-out estimates barely move, while each fold costs a full solve.
+   * until they hold this many; every fold when the set is smaller. Past a few thousand pairs the
+   * held-out estimates barely move, while each fold costs a full solve.
    */
   scorePairs?: number;
   /** Model names recorded in the map file. */
@@ -249,9 +249,9 @@ export class FoldDealer implements Dealt {
     this.group = groups?.group;
     this.asked = k;
     const byFold = this.fold ? rowsByFold(this.fold, k) : [];
-    // Folds in turn until they hold scorePairs pairs, at least two.
+    // Folds in turn until they hold scorePairs pairs.
     let scored = 0;
-    for (let pairs = 0; scored < byFold.length && (scored < 2 || pairs < protocol.scorePairs); scored++) pairs += byFold[scored].length;
+    for (let pairs = 0; scored < byFold.length && pairs < protocol.scorePairs; scored++) pairs += byFold[scored].length;
     this.scored = protocol.validation === 'crossfit' ? scored : 0;
     const everyFold = crossValidates(lambdaRule(params));
     const merged = this.scored < k - 1 && !everyFold;

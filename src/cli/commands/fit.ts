@@ -33,8 +33,8 @@ export const fitCommand: Command = {
   summary: 'estimate a map from source to target embeddings and write it as .safetensors',
   notes:
     'The map is fitted on every pair; held-out diagnostics come from a K-fold cross-fit on the statistics\n' +
-    '(--folds, default 5; folds are scored until they hold --score-pairs pairs, at least two), or from a plain split\n' +
-    'with --test-fraction F in (0, 1) (0: none). The map file records which.\n' +
+    '(--folds, default 5; folds are scored until they hold --score-pairs pairs), or from a plain split with\n' +
+    '--test-fraction F in (0, 1) (0: none). The map file records which.\n' +
     'weights: --source/--target are classifier heads (.safetensors with "weight" C x d and "bias" C).\n' +
     '--stats DIR instead of --source/--target: the shard statistics of `embmap extract --queue ... --stats SRC:TGT`,\n' +
     'merged (no embedding is read; no held-out diagnostics).',
@@ -80,7 +80,7 @@ export const fitCommand: Command = {
     }
     const h = info.heldOut as Record<string, unknown> | undefined;
     if (h) {
-      const scored = fit.scoredFolds === undefined ? 'every pair' : `${fit.scoredFolds} folds scored, ${h.rows} pairs`;
+      const scored = fit.scoredFolds === undefined ? 'every pair' : `${fit.scoredFolds} fold${fit.scoredFolds === 1 ? '' : 's'} scored, ${h.rows} pairs`;
       const how = fit.protocol === 'crossfit' ? `${fit.folds}-fold cross-fit, ${scored}; cosine on ${h.sampleRows}` : `split, ${h.rows} pairs`;
       lines.push(
         `  held-out (${how}): relative residual ${fmt(h.relativeResidual)}, mean R² ${fmt(h.r2Mean)}, ` +
