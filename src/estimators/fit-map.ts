@@ -141,7 +141,7 @@ export async function fitFromFolds(method: EstimatorName, params: Record<string,
   const { folds, samples, grouping } = dealt;
   // The dealer's block buffer holds the total, then the cross-fit's training statistics, as far as it goes.
   const room = dealt.release?.(), need = SufficientStats.matrixLength(folds[0].p, folds[0].q, folds[0].yty !== null);
-  const [forTotal, forCrossFit] = room && room.length >= need ? [room.subarray(0, need), room.subarray(need)] : [undefined, room];
+  const [forTotal, forCrossFit] = room && room.length >= need ? [room.subarray(0, need), room.subarray(need)] : [];
   const { est, total, warnings, resolved } = await fitFolds(method, params, folds, protocol, samples, forTotal);
   if (folds.length < 2 || protocol.validation === 'none') {
     return { map: est.toMap(metadata(protocol, { protocol: 'none', pairs: total.count, ...grouping }, {}, warnings)), warnings };
@@ -239,7 +239,8 @@ export class FoldDealer implements Dealt {
     // Fewer pairs (groups) than folds: one per fold (leave-one-out). Without diagnostics, folds
     // only where ridge chooses lambda by cross-validation.
     const units = groups ? groups.count : rows;
-    const needsFolds = protocol.validation !== 'none' || crossValidates(lambdaRule(params));
+    const rule = lambdaRule(params), everyFold = crossValidates(rule);
+    const needsFolds = protocol.validation !== 'none' || everyFold;
     const k = needsFolds ? Math.min(protocol.folds, units) : 1;
     if (groups && needsFolds) {
       if (units < 2) throw new RangeError('groups: expected at least 2 groups (folds hold whole groups out), received 1 (every pair in one group)');
@@ -253,7 +254,7 @@ export class FoldDealer implements Dealt {
     let scored = 0;
     for (let pairs = 0; scored < byFold.length && pairs < protocol.scorePairs; scored++) pairs += byFold[scored].length;
     this.scored = protocol.validation === 'crossfit' ? scored : 0;
-    const everyFold = crossValidates(lambdaRule(params));
+    // Ridge's k-fold lambda rules need every fold's statistics.
     const merged = this.scored < k - 1 && !everyFold;
     if (merged) for (let i = 0; i < rows; i++) this.fold![i] = Math.min(this.fold![i], this.scored);
     const opts = { precision: params.precision as 'float64' | 'float32' | undefined, engine: protocol.engine };
