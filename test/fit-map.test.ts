@@ -134,6 +134,10 @@ test('the cross-fit scores folds in turn until they hold scorePairs pairs; the u
   const { params, protocol } = splitOptions({ method: 'ridge', lambda: 'cv', folds: 4, seed: 9, scorePairs: 1 });
   const dealer = new FoldDealer(203, 6, 4, params, protocol);
   assert.deepEqual([dealer.folds.length, dealer.scored], [4, 1]);
+  // Rows are kept from the scored fold only (2000 asked: all its 51), from every fold for cv-top1, which scores them.
+  assert.deepEqual(dealer.samples.map((s) => s.X.rows), [51]);
+  const top1 = splitOptions({ method: 'ridge', lambda: 'cv-top1', targetHead: { W: randn(rng, 3, 4, 'float64'), c: new Float64Array(3) }, folds: 4, seed: 9, scorePairs: 1 });
+  assert.deepEqual(new FoldDealer(203, 6, 4, top1.params, top1.protocol).samples.map((s) => s.X.rows), [51, 51, 51, 50]);
   assert.throws(() => splitOptions({ method: 'lstsq', scorePairs: 0 }), /scorePairs: expected an integer >= 1, received number 0/);
   assert.throws(() => splitOptions({ method: 'lstsq', scorePairs: 10, testFraction: 0.2 }), /scorePairs: only with validation 'crossfit' \(the pairs the cross-fit scores\), received validation 'split'/);
 });

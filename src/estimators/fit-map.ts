@@ -260,7 +260,7 @@ export class FoldDealer implements Dealt {
     const opts = { precision: params.precision as 'float64' | 'float32' | undefined, engine: protocol.engine };
     this.folds = Array.from({ length: merged ? this.scored + 1 : k }, () => new SufficientStats(p, q, opts));
     // cv-top1 scores every fold's kept rows, the cross-fit the scored folds'.
-    const sampledFolds = everyFold ? k : this.scored;
+    const sampledFolds = rule === 'cv-top1' ? k : this.scored;
     this.sampled = new Uint8Array(this.fold ? rows : 0);
     const perFold = Math.ceil(protocol.sampleRows / Math.max(sampledFolds, 1)), rng = makeRng(protocol.seed);
     const kept = byFold.slice(0, sampledFolds).map((members) => {
