@@ -63,16 +63,17 @@ export async function crossFitDiagnostics(
   let next = 0, running = lanes;
   let wake: (() => void) | undefined;
   const alone = lanes > 1 && folds.length % 2 === 1 ? folds.length - 1 : -1;
-  // Each lane reuses its own training buffer; folds are taken in turn, their scores kept by fold.
-  let lanesStarted = 0;
-  const lane = async (): Promise<void> => {
-    const own = lanesStarted++, room = opts.memory?.subarray(own * laneRoom, (own + 1) * laneRoom);
-    let train = room && room.length === laneRoom ? total.emptyLike(room) : undefined;
+  // Each lane reuses its own training buffer (in its share of `memory` where that holds one),
+  // made when it takes its first fold; folds are taken in turn, their scores kept by fold.
+  const lane = async (own: number): Promise<void> => {
+    const room = opts.memory?.subarray(own * laneRoom, (own + 1) * laneRoom);
+    let train: SufficientStats | undefined;
     try {
       for (let f = next++; f < folds.length; f = next++) {
         if (folds[f].count === 0) continue;
         if (f === alone && running > 1) await new Promise<void>((resolve) => (wake = resolve));
         const e = f === alone ? engine : laneEngine;
+        train ??= room?.length === laneRoom ? total.emptyLike(room) : undefined;
         train = SufficientStats.difference(total, folds[f], train, { lend: true });
         const { weight: M, bias } = (await refit(train, e)).fitted;
         const res = await folds[f].residualSquares(M, bias, e);
@@ -84,7 +85,7 @@ export async function crossFitDiagnostics(
       if (--running === 1) wake?.();
     }
   };
-  await Promise.all(Array.from({ length: lanes }, lane));
+  await Promise.all(Array.from({ length: lanes }, (_, own) => lane(own)));
   // Summed in fold order, whichever lane finished first.
   const ssRes = new Float64Array(q), ssTot = new Float64Array(q);
   let yy = 0;
