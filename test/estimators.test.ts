@@ -328,9 +328,11 @@ test('diagnostics: perfect maps score perfectly, CKA is 1 for a rotated copy', a
 });
 
 test('linear CKA from n x n Grams (fewer rows than dimensions) and from feature Grams both equal the float64 formula', async () => {
-  for (const [n, p, q] of [[40, 60, 7], [200, 6, 4]]) {
+  // Offsets far from the spread: the Grams are centred after the product, the features before.
+  for (const [n, p, q, offset] of [[40, 60, 7, 0], [40, 60, 7, 50], [200, 6, 4, 0], [200, 6, 4, 50]]) {
     const X = randn(rng, n, p, 'float32'), Y = randn(rng, n, q, 'float64');
-    for (let i = 0; i < n; i++) for (let j = 0; j < q; j++) Y.data[i * q + j] += X.data[i * p + (j % p)];
+    for (let i = 0; i < n; i++) for (let j = 0; j < q; j++) Y.data[i * q + j] += X.data[i * p + (j % p)] + offset;
+    for (let i = 0; i < X.data.length; i++) X.data[i] += offset;
     const centred = (A: Matrix) => {
       const m = toF64(A);
       for (let j = 0; j < m.cols; j++) {
@@ -344,7 +346,7 @@ test('linear CKA from n x n Grams (fewer rows than dimensions) and from feature 
     const f2 = (m: { data: Float64Array }) => m.data.reduce((a, v) => a + v * v, 0);
     const want = f2(matmul(transpose(yc), xc)) / Math.sqrt(f2(matmul(transpose(xc), xc)) * f2(matmul(transpose(yc), yc)));
     const got = await linearCKA(X, Y);
-    assert.ok(Math.abs(got - want) < 1e-12 * want, `n=${n} p=${p}: ${got} vs ${want}`);
+    assert.ok(Math.abs(got - want) < 1e-12 * want, `n=${n} p=${p} offset ${offset}: ${got} vs ${want}`);
   }
 });
 

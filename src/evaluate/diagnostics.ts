@@ -61,25 +61,48 @@ export async function diagnose(map: LinearMap, X: Matrix, Y: Matrix, engine: Eng
 /**
  * Linear CKA (Kornblith et al. 2019): ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F), through
  * the n x n Gram matrices when there are fewer rows than dimensions (||Yc^T Xc||_F^2 =
- * <Xc Xc^T, Yc Yc^T>, ||Xc^T Xc||_F = ||Xc Xc^T||_F): 2 n^2 (p + q) flops instead of 2 n (p + q)^2.
+ * <Kc, Lc> with Kc = Xc Xc^T, ||Xc^T Xc||_F = ||Kc||_F): 2 n^2 (p + q) flops instead of
+ * 2 n (p + q)^2. There the rows' Gram is centred after the product (Kc = H K H, H = I - 11^T/n),
+ * so float64 rows are read in place, not copied to be centred.
  */
 export async function linearCKA(X: Matrix, Y: Matrix, engine: Engine = Engine.get()): Promise<number> {
   assertMatrix('X', X, { minRows: 1 });
   assertMatrix('Y', Y, { rows: X.rows });
-  const Xc = centre(X), Yc = centre(Y);
   const dot = (a: Matrix, b: Matrix) => {
     let s = 0;
     for (let i = 0; i < a.data.length; i++) s += a.data[i] * b.data[i];
     return s;
   };
   const { rows: n, cols: p } = X, q = Y.cols;
-  const gram = n * (p + q) < p * p + p * q + q * q;
-  const xx = gram ? await engine.gemm(Xc, Xc, { transB: true }) : await engine.gemm(Xc, Xc, { transA: true });
-  const yy = gram ? await engine.gemm(Yc, Yc, { transB: true }) : await engine.gemm(Yc, Yc, { transA: true });
-  const yx = gram ? null : await engine.gemm(Yc, Xc, { transA: true });
-  const xy = yx ? dot(yx, yx) : dot(xx, yy);
+  let xx: Matrix, yy: Matrix, xy: number;
+  if (n * (p + q) < p * p + p * q + q * q) {
+    const gram = async (A: Matrix) => {
+      const a = A.dtype === 'float64' ? A : A.astype('float64');
+      return centreGram(await engine.gemm(a, a, { transB: true }));
+    };
+    [xx, yy] = [await gram(X), await gram(Y)];
+    xy = dot(xx, yy);
+  } else {
+    const Xc = centre(X), Yc = centre(Y);
+    [xx, yy] = [await engine.gemm(Xc, Xc, { transA: true }), await engine.gemm(Yc, Yc, { transA: true })];
+    const yx = await engine.gemm(Yc, Xc, { transA: true });
+    xy = dot(yx, yx);
+  }
   const nx = Math.sqrt(dot(xx, xx)), ny = Math.sqrt(dot(yy, yy));
   return nx > 0 && ny > 0 ? xy / (nx * ny) : 0;
+}
+
+/** H K H in place (K symmetric n x n): K_ij - r_i - r_j + m, r its row means, m their mean. */
+function centreGram(K: Matrix): Matrix {
+  const n = K.rows, r = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < n; j++) s += K.data[i * n + j];
+    r[i] = s / n;
+  }
+  const m = r.reduce((a, v) => a + v, 0) / n;
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) K.data[i * n + j] += m - r[i] - r[j];
+  return K;
 }
 
 function columnMeans(M: Matrix): Float64Array {
