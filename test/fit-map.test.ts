@@ -152,6 +152,12 @@ test('the cross-fit refits folds two at a time (each on half the threads) where 
   };
   try {
     const one = await heldOut(1), two = await heldOut(2); // 2 threads: two lanes of 1 (threadCap backends)
+    // The map on all the pairs, solved in a lane beside the folds' (two lanes) or alone, is the map without diagnostics.
+    const plain = (await fitMap(X, Y, { method: 'lstsq', validation: 'none', engine })).map.weight().data;
+    for (const t of [1, 2]) {
+      engine.setThreads(t);
+      assert.deepEqual((await fitMap(X, Y, { method: 'lstsq', folds: 5, seed: 3, engine })).map.weight().data, plain, `${t} threads`);
+    }
     for (const k of ['relativeResidual', 'r2Mean', 'cosineMean', 'cosineMedian', 'ckaSourceTarget']) {
       assert.ok(Math.abs(one[k] - two[k]) <= 1e-12 * Math.abs(one[k]), `${k}: ${one[k]} vs ${two[k]}`);
     }

@@ -105,7 +105,9 @@ export async function fitMap(source: Matrix | Head, target: Matrix | Head, optio
     }
     const trainX = source.takeRows(split.train), trainY = Y.takeRows(split.train);
     const folds = [await statsOf(trainX, trainY, params, protocol.engine)];
-    const { est, warnings } = await fitFolds(method, params, folds, protocol);
+    const { total, resolved } = await totalOf(method, params, folds, protocol);
+    const est = await fitTotal(method, resolved, folds, total, [], protocol.engine);
+    const warnings = warningsFor(method, est.fitted.info, total, params);
     const heldOut = await diagnose(est.toMap(), source.takeRows(split.test), Y.takeRows(split.test), protocol.engine);
     const fit = {
       protocol: 'split', testFraction: protocol.testFraction, seed: protocol.seed, trainPairs: split.train.length, testPairs: split.test.length,
@@ -142,22 +144,31 @@ export async function fitFromFolds(method: EstimatorName, params: Record<string,
   // The dealer's block buffer holds the total, then the cross-fit's training statistics, as far as it goes.
   const room = dealt.release?.(), need = SufficientStats.matrixLength(folds[0].p, folds[0].q, folds[0].yty !== null);
   const [forTotal, forCrossFit] = room && room.length >= need ? [room.subarray(0, need), room.subarray(need)] : [];
-  const { est, total, warnings, resolved } = await fitFolds(method, params, folds, protocol, samples, forTotal);
-  if (folds.length < 2 || protocol.validation === 'none') {
-    return { map: est.toMap(metadata(protocol, { protocol: 'none', pairs: total.count, ...grouping }, {}, warnings)), warnings };
-  }
-  // Ridge's lambda is chosen once, on all the pairs, and reused in the folds.
-  const foldParams = typeof est.fitted.info.lambda === 'number' && method === 'ridge' ? { ...resolved, lambda: est.fitted.info.lambda } : resolved;
+  const { total, resolved } = await totalOf(method, params, folds, protocol, forTotal);
+  const fitAll = (engine?: Engine) => fitTotal(method, resolved, folds, total, samples, engine);
+  const result = (est: PairedEstimator, fit: Record<string, unknown>, extra: Record<string, unknown> = {}): FitMapResult => {
+    const warnings = warningsFor(method, est.fitted.info, total, params);
+    return { map: est.toMap(metadata(protocol, fit, extra, warnings)), warnings };
+  };
+  if (folds.length < 2 || protocol.validation === 'none') return result(await fitAll(protocol.engine), { protocol: 'none', pairs: total.count, ...grouping });
+  // Ridge's lambda, when a rule chooses it, is chosen once, on all the pairs, and reused in the
+  // folds, which wait for it. Otherwise the map on all the pairs is solved beside the folds' maps
+  // (crossFitDiagnostics' `alongside`: two solves on a thread each outrun two on both threads).
+  const chosen = method === 'ridge' && typeof resolved.lambda !== 'number';
+  let est = chosen ? await fitAll(protocol.engine) : undefined;
+  const lambda = est?.fitted.info.lambda;
+  const foldParams = typeof lambda === 'number' ? { ...resolved, lambda } : resolved;
   const scored = folds.slice(0, dealt.scored ?? folds.length);
   const refit = (train: SufficientStats, engine: Engine) => makeEstimator(method, foldParams, engine).fitStats(train);
-  const heldOut = await crossFitDiagnostics(total, scored, samples, refit, { engine: protocol.engine, memory: forCrossFit });
+  const alongside = est ? undefined : async (engine: Engine) => void (est = await fitAll(engine));
+  const heldOut = await crossFitDiagnostics(total, scored, samples, refit, { engine: protocol.engine, memory: forCrossFit, alongside });
   const asked = dealt.asked ?? folds.length;
   const fit = {
     protocol: 'crossfit', folds: asked, ...(scored.length < asked ? { scoredFolds: scored.length, scorePairs: protocol.scorePairs } : {}),
     seed: protocol.seed, mapPairs: total.count, ...grouping,
     ...(method === 'ridge' ? { foldLambda: 'the lambda chosen on all pairs' } : {}),
   };
-  return { map: est.toMap(metadata(protocol, fit, { heldOut }, warnings)), warnings };
+  return result(est!, fit, { heldOut });
 }
 
 /** Validates the options: the method's parameters against the declaration, then the protocol. */
@@ -321,15 +332,20 @@ async function statsOf(X: Matrix, Y: Matrix, params: Record<string, ParamValue>,
   return s.update(X, Y);
 }
 
-// The map on the total of the folds; ridge's cross-validation rules choose lambda on these same folds.
-async function fitFolds(
-  method: EstimatorName, params: Record<string, ParamValue>, folds: SufficientStats[], protocol: ProtocolOptions, samples: FoldSample[] = [], memory?: Float64Array,
-) {
-  // Read only from here on: one fold (no diagnostics, a split) is its own total, without a p x p copy.
+// The total of the folds (read only from here on: one fold, without diagnostics or in a split, is
+// its own total, without a p x p copy) and the parameters as the fit takes them (ridge's prior resolved).
+async function totalOf(method: EstimatorName, params: Record<string, ParamValue>, folds: SufficientStats[], protocol: ProtocolOptions, memory?: Float64Array) {
   const total = folds.length === 1 ? folds[0] : SufficientStats.sum(folds, { memory });
   if (total.count < 2) throw new RangeError(`source: expected at least 2 pairs to fit a map, received ${total.count}`);
   const resolved = method === 'ridge' ? await resolvePrior(params, total.p, total.q, protocol.engine) : params;
-  const est = makeEstimator(method, resolved, protocol.engine);
+  return { total, resolved };
+}
+
+// The map on the total; ridge's cross-validation rules choose lambda on these same folds.
+async function fitTotal(
+  method: EstimatorName, resolved: Record<string, ParamValue>, folds: SufficientStats[], total: SufficientStats, samples: FoldSample[], engine?: Engine,
+): Promise<PairedEstimator> {
+  const est = makeEstimator(method, resolved, engine);
   if (est instanceof RidgeEstimator && est.crossValidates) {
     if (folds.length < 2) throw new RangeError(`lambda: '${est.params.lambda}' needs folds: use the default cross-fit validation or 'none', not a split`);
     // 'cv-top1' scores the rows each fold kept (all of them up to sampleRows, a uniform sample past that).
@@ -337,7 +353,7 @@ async function fitFolds(
   } else {
     await est.fitStats(total);
   }
-  return { est, total, resolved, warnings: warningsFor(method, est.fitted.info, total, params) };
+  return est;
 }
 
 /**

@@ -48,11 +48,13 @@ const TWO_LANES_MAX_P = 4096;
  * call's threads: small factorisations scale poorly across threads, and two fill the cores better;
  * the last of an odd number of folds waits for the other lane, then takes every thread).
  * `memory`: room nothing else reads, where the lanes' training statistics are placed as far as
- * it holds them (StatsOptions.memory).
+ * it holds them (StatsOptions.memory). `alongside(engine)`: one more solve (the map on all the
+ * pairs) that takes a lane's turn before the folds.
  */
 export async function crossFitDiagnostics(
   total: SufficientStats, folds: SufficientStats[], samples: FoldSample[],
-  refit: (train: SufficientStats, engine: Engine) => Promise<{ fitted: Fitted }>, opts: { engine?: Engine; memory?: Float64Array } = {},
+  refit: (train: SufficientStats, engine: Engine) => Promise<{ fitted: Fitted }>,
+  opts: { engine?: Engine; memory?: Float64Array; alongside?: (engine: Engine) => Promise<void> } = {},
 ): Promise<CrossFitDiagnostics> {
   const { p, q } = total, engine = opts.engine ?? Engine.get();
   const laneRoom = SufficientStats.matrixLength(p, q, total.yty !== null);
@@ -60,19 +62,26 @@ export async function crossFitDiagnostics(
   const lanes = threadCap && threads >= 2 && p <= TWO_LANES_MAX_P ? 2 : 1;
   const laneEngine = lanes > 1 ? engine.withThreads(Math.floor(threads / lanes)) : engine;
   const scored: ({ res: Float64Array; cos: number[] } | undefined)[] = [];
+  // Jobs: `alongside` first, if given, then the folds.
+  const first = opts.alongside ? 1 : 0, jobs = first + folds.length;
   let next = 0, running = lanes;
   let wake: (() => void) | undefined;
-  const alone = lanes > 1 && folds.length % 2 === 1 ? folds.length - 1 : -1;
+  const alone = lanes > 1 && jobs % 2 === 1 ? jobs - 1 : -1;
   // Each lane reuses its own training buffer (in its share of `memory` where that holds one),
-  // made when it takes its first fold; folds are taken in turn, their scores kept by fold.
+  // made when it takes its first fold; jobs are taken in turn, the folds' scores kept by fold.
   const lane = async (own: number): Promise<void> => {
     const room = opts.memory?.subarray(own * laneRoom, (own + 1) * laneRoom);
     let train: SufficientStats | undefined;
     try {
-      for (let f = next++; f < folds.length; f = next++) {
-        if (folds[f].count === 0) continue;
-        if (f === alone && running > 1) await new Promise<void>((resolve) => (wake = resolve));
-        const e = f === alone ? engine : laneEngine;
+      for (let j = next++; j < jobs; j = next++) {
+        const f = j - first;
+        if (f >= 0 && folds[f].count === 0) continue;
+        if (j === alone && running > 1) await new Promise<void>((resolve) => (wake = resolve));
+        const e = j === alone ? engine : laneEngine;
+        if (f < 0) {
+          await opts.alongside!(e);
+          continue;
+        }
         train ??= room?.length === laneRoom ? total.emptyLike(room) : undefined;
         train = SufficientStats.difference(total, folds[f], train, { lend: true });
         const { weight: M, bias } = (await refit(train, e)).fitted;
@@ -81,11 +90,17 @@ export async function crossFitDiagnostics(
         const P = X.rows > 0 ? await e.gemm(X, M, { bias }) : X;
         scored[f] = { res, cos: Array.from({ length: X.rows }, (_, r) => cosine(P.row(r), Y.row(r))) };
       }
+    } catch (err) {
+      next = jobs; // the other lane takes no new job
+      throw err;
     } finally {
       if (--running === 1) wake?.();
     }
   };
-  await Promise.all(Array.from({ length: lanes }, (_, own) => lane(own)));
+  // Every lane ends before an error is passed on: none is left working on the buffers.
+  const ended = await Promise.allSettled(Array.from({ length: lanes }, (_, own) => lane(own)));
+  const failed = ended.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
   // Summed in fold order, whichever lane finished first.
   const ssRes = new Float64Array(q), ssTot = new Float64Array(q);
   let yy = 0;
