@@ -168,6 +168,12 @@ test('the cross-fit refits folds two at a time (each on half the threads) where 
   assert.throws(() => engine.withThreads(0), /threads: expected an integer in \[1, 1024\], received number 0/);
   const A = randn(rng, 300, 200, 'float64'), B = randn(rng, 200, 100, 'float64');
   assert.ok(relErr((await engine.withThreads(1).gemm(A, B)).data, matmul(A, B).data) < 1e-13);
+  // A limit read at each operation (a lane's, which widens when the other lane is done).
+  let limit = 1;
+  const follows = engine.withThreads(() => limit);
+  assert.ok(relErr((await follows.gemm(A, B)).data, matmul(A, B).data) < 1e-13);
+  limit = 0;
+  await assert.rejects(follows.gemm(A, B), /threads: expected an integer in \[1, 1024\], received number 0/);
 });
 
 test('one seeded fold assignment: the cross-fit and ridge lambda \'cv\' (fitMap or an estimator on rows) share it', async () => {

@@ -124,8 +124,8 @@ function check(opts: CheckOptions | undefined, ...named: [string, Matrix][]): vo
 export class Engine {
   private static cache = new Map<string, Engine>();
 
-  /** @param cap threads each operation may use (0: the backend's count; see withThreads). */
-  private constructor(readonly name: BackendName, private readonly cap = 0) {}
+  /** @param cap threads each operation may use (0: the backend's count), or a function read as each is dispatched (see withThreads). */
+  private constructor(readonly name: BackendName, private readonly cap: number | (() => number) = 0) {}
 
   /** Backends this build and machine offer, best first. */
   static available(): BackendInfo[] {
@@ -179,10 +179,19 @@ export class Engine {
    * This backend with each of its operations limited to `threads` threads (no more than the
    * backend's own count), where the backend honours a per-call limit (info().threadCap): e.g. two
    * small factorisations at once, each on half the cores. Other users of the backend are unaffected.
+   * A function is read as each operation is dispatched: a limit that follows the work beside it
+   * (a cross-fit lane takes every thread once the other lane is done).
    */
-  withThreads(threads: number): Engine {
-    assertInteger('threads', threads, 1, 1024);
+  withThreads(threads: number | (() => number)): Engine {
+    if (typeof threads !== 'function') assertInteger('threads', threads, 1, 1024);
     return new Engine(this.name, threads);
+  }
+
+  private limit(): number {
+    if (typeof this.cap === 'number') return this.cap;
+    const t = this.cap();
+    assertInteger('threads', t, 1, 1024);
+    return t;
   }
 
   /**
@@ -194,11 +203,11 @@ export class Engine {
   }
 
   private runSync<R>(p: Plan<R>): R {
-    return p.finish(capped(this.cap, () => p.call(false)) as number);
+    return p.finish(capped(this.limit(), () => p.call(false)) as number);
   }
 
   private async runAsync<R>(p: Plan<R>): Promise<R> {
-    return p.finish(await capped(this.cap, () => p.call(true)));
+    return p.finish(await capped(this.limit(), () => p.call(true)));
   }
 
   /** Precision of this backend's float32 products from now on (a backend-wide setting). */

@@ -46,7 +46,8 @@ const TWO_LANES_MAX_P = 4096;
  * the fold. `refit(train, engine)` solves the same estimator on training statistics, on the engine
  * given (two folds are refitted at once, each on half the threads, where the backend can limit one
  * call's threads: small factorisations scale poorly across threads, and two fill the cores better;
- * the last of an odd number of folds waits for the other lane, then takes every thread).
+ * the last of an odd number of jobs waits for the other lane, then takes every thread; a lane
+ * whose partner is done takes every thread from its next operation on).
  * `memory`: room nothing else reads, where the lanes' training statistics are placed as far as
  * it holds them (StatsOptions.memory). `alongside(engine)`: one more solve (the map on all the
  * pairs) that takes a lane's turn before the folds.
@@ -60,11 +61,12 @@ export async function crossFitDiagnostics(
   const laneRoom = SufficientStats.matrixLength(p, q, total.yty !== null);
   const { threads, threadCap } = engine.info();
   const lanes = threadCap && threads >= 2 && p <= TWO_LANES_MAX_P ? 2 : 1;
-  const laneEngine = lanes > 1 ? engine.withThreads(Math.floor(threads / lanes)) : engine;
   const scored: ({ res: Float64Array; cos: number[] } | undefined)[] = [];
   // Jobs: `alongside` first, if given, then the folds.
   const first = opts.alongside ? 1 : 0, jobs = first + folds.length;
   let next = 0, running = lanes;
+  // A lane's share of the threads while the other lane works, all of them once it is done.
+  const laneEngine = lanes > 1 ? engine.withThreads(() => (running > 1 ? Math.floor(threads / lanes) : threads)) : engine;
   let wake: (() => void) | undefined;
   const alone = lanes > 1 && jobs % 2 === 1 ? jobs - 1 : -1;
   // Each lane reuses its own training buffer (in its share of `memory` where that holds one),
