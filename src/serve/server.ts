@@ -6,7 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import * as path from 'node:path';
 import type * as FastifyModule from 'fastify';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { optional } from '../core/optional';
 import { assertInteger, fail } from '../core/validate';
 import { LinearMap } from '../maps/linear-map';
@@ -52,7 +52,11 @@ export interface MapServerOptions {
 }
 
 export interface MapServer {
-  readonly app: FastifyInstance;
+  /**
+   * The fastify instance, to add routes or hooks or to inject() requests in tests: cast it,
+   * `server.app as FastifyInstance`. Typed unknown so that embmap's types need no fastify.
+   */
+  readonly app: unknown;
   readonly maps: ReadonlyMap<string, LinearMap>;
   readonly metrics: ServerMetrics;
   /** Requests received and not yet answered. */
@@ -61,6 +65,8 @@ export interface MapServer {
   listen(): Promise<string>;
   /** Stops accepting connections, lets in-flight requests finish, then resolves. */
   close(): Promise<void>;
+  /** Cuts every open connection, in-flight requests included (e.g. when close() outlasts a grace period). */
+  closeAllConnections(): void;
 }
 
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
@@ -269,5 +275,6 @@ export function createMapServer(opts: MapServerOptions): MapServer {
       return `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     },
     close: () => app.close().finally(() => offload.close()),
+    closeAllConnections: () => app.server.closeAllConnections(),
   };
 }

@@ -81,7 +81,7 @@ export const serveCommand: Command = {
         let cut = 0;
         const timer = setTimeout(() => {
           cut = server.inflight;
-          server.app.server.closeAllConnections();
+          server.closeAllConnections();
         }, grace * 1000);
         server.close().then(() => {
           clearTimeout(timer);
