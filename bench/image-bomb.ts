@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DecodePool } from '../src/extract/decode-pool';
-import type { InputSpec } from '../src/images/preprocess';
+import type { InputSpec } from '../src/images/types';
 import { writePngBomb } from '../test/helpers/png-bomb';
 import { REPO } from './common';
 import { describeMachine } from './machine';

@@ -4,7 +4,8 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { assertInteger } from '../core/validate';
-import { type InputSpec, sharp } from '../images/preprocess';
+import { sharp } from '../images/preprocess';
+import type { InputSpec } from '../images/types';
 import type { ViewParams } from '../images/views';
 import type { DecodeReply, DecodeRequest } from './decode-worker';
 

@@ -3,7 +3,8 @@
 // spec straight into that spec's batch buffer (transferred in and back, never copied), and packs
 // the decoded images to the front so a failed one leaves no hole.
 import { parentPort } from 'node:worker_threads';
-import { type DecodedImage, type InputSpec, decodeImage, inputSize, preprocessInto } from '../images/preprocess';
+import { decodeImage, inputSize, preprocessInto } from '../images/preprocess';
+import type { DecodedImage, InputSpec } from '../images/types';
 import { type ViewParams, applyView } from '../images/views';
 
 export interface DecodeRequest {

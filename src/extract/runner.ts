@@ -4,7 +4,7 @@
 // output sizes verified by a probe run).
 import { assertInteger, fail } from '../core/validate';
 import type { Head } from '../estimators/weights';
-import type { InputSpec } from '../images/preprocess';
+import type { InputSpec } from '../images/types';
 import { type ModelHandle, modelHandle } from '../models/handle';
 import type { LoadedCard } from '../models/load';
 import { type GraphIndex, withOutputs } from '../onnx/graph';

@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { assertInteger, assertOneOf, fail } from '../core/validate';
-import { type DecodedImage, decodeImageBytes, sharp } from '../images/preprocess';
+import { decodeImageBytes, sharp } from '../images/preprocess';
+import type { DecodedImage } from '../images/types';
 import { Progress, type ProgressStream } from '../extract/progress';
 import { type AlignPolicy, CANVAS, FAILURE_KINDS, type FailureKind, TEMPLATE, alignFace, checkPolicy } from './align';
 import { AlignCache, type AlignRecord } from './cache';

@@ -2,7 +2,7 @@
 // image-to-crop similarity, bilinearly, black outside the image (as ArcFace-family preprocessing
 // pads). Pixel (i, j) is the point (i, j), OpenCV's convention, which the landmark templates use.
 import { assertInteger } from '../core/validate';
-import type { DecodedImage } from '../images/preprocess';
+import type { DecodedImage } from '../images/types';
 import { type Similarity, applySimilarity, invertSimilarity } from './similarity';
 
 /** A size x size RGB crop: crop(u, v) = image(T^-1(u, v)), with T mapping image to crop coordinates. */

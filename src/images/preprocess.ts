@@ -8,22 +8,12 @@ import type { Sharp } from 'sharp';
 import { optional } from '../core/optional';
 import { assertInteger, fail } from '../core/validate';
 import { FileFormatError } from '../io/binary';
-import type { ModelCard } from '../models/card';
 import { decodePnm, isPnm } from './pnm';
+import type { DecodedImage, InputSpec } from './types';
 
 /** sharp (an optional peer dependency), loaded on first use. */
 export function sharp(): typeof SharpLib {
   return optional<typeof SharpLib>('sharp', 'reading images');
-}
-
-/** What preprocessing needs from a card: its input section without the tensor name. */
-export type InputSpec = Omit<ModelCard['input'], 'name'>;
-
-/** An 8-bit sRGB image, 3 channels interleaved (RGB). */
-export interface DecodedImage {
-  data: Uint8Array;
-  width: number;
-  height: number;
 }
 
 /** Values per image in a model's input tensor. */

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { assertInteger, fail } from '../core/validate';
 import { makeRng } from '../evaluate/split';
-import type { DecodedImage } from './preprocess';
+import type { DecodedImage } from './types';
 
 /** The parameters of one augmentation, independent of the image's size. */
 export interface ViewParams {
