@@ -14,7 +14,7 @@ import { RangeEmbedder } from '../extract/embed';
 import { planModels } from '../extract/plan';
 import { type ModelRunner, PreparedModel } from '../extract/runner';
 import { modelHandle } from '../models/handle';
-import type { RuntimeOptions } from '../onnx/runtime';
+import type { RuntimeOptions } from '../onnx/session-options';
 import { VERSION } from '../version';
 import type { JobModel, ShardJob, ShardResult } from './job';
 import { QUEUE_NAME, assertReachable, bullmq, connectionOptions, parseRedisUrl } from './queue';

@@ -4,7 +4,7 @@
 // (src/faces, cached) and the networks see the aligned crops.
 import * as path from 'node:path';
 import type { AlignSummary } from '../faces/stage';
-import type { Provider } from '../onnx/runtime';
+import type { Provider } from '../onnx/session-options';
 import { Checkpoint, type SkippedImage } from './checkpoint';
 import { DecodePool } from './decode-pool';
 import { RangeEmbedder } from './embed';

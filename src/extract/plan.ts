@@ -15,7 +15,7 @@ import { saveEmbeddings, sidecarPath } from '../io/embeddings';
 import { checkOutputs } from '../io/outputs';
 import { openHandle } from '../models/handle';
 import type { LoadedCard } from '../models/load';
-import { type RuntimeOptions, checkRuntimeOptions } from '../onnx/runtime';
+import { type RuntimeOptions, checkRuntimeOptions } from '../onnx/session-options';
 import { type Fingerprint, type SkippedImage, datasetHash } from './checkpoint';
 import type { ProgressStream } from './progress';
 import { PreparedModel } from './runner';

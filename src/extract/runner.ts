@@ -10,7 +10,8 @@ import type { LoadedCard } from '../models/load';
 import { type GraphIndex, withOutputs } from '../onnx/graph';
 import { findHead, readHead } from '../onnx/head';
 import { encodeModel } from '../onnx/proto';
-import { type Ort, type Provider, type RuntimeOptions, openSession, ort, probeOutputDims } from '../onnx/runtime';
+import { type Ort, openSession, ort, probeOutputDims } from '../onnx/runtime';
+import type { Provider, RuntimeOptions } from '../onnx/session-options';
 
 export interface RunResult {
   /** n x embedding dim, row-major. */
@@ -84,27 +85,8 @@ export class PreparedModel {
   }
 
   /** Creates the session (fetched tensors exposed as outputs) and verifies the output sizes with a probe run. */
-  async open(options: RuntimeOptions = {}): Promise<ModelRunner> {
-    const { loaded, fetches } = this;
-    const { card, onnxPath } = loaded;
-    const { session, provider, fallback } = await openSession(encodeModel(withOutputs(this.handle.model, fetches, onnxPath)), onnxPath, options);
-    try {
-      const [h, w] = card.input.size;
-      const batch = this.fixedBatch ?? 1;
-      const got = await probeOutputDims(session, card.input.name, card.input.layout === 'NCHW' ? [batch, 3, h, w] : [batch, h, w, 3], fetches);
-      const perImage = (dims: number[]) => dims.slice(1).reduce((a, b) => a * b, 1);
-      const describeDims = (dims: number[]) => `dims [${dims}] for a batch of ${batch}`;
-      if (got[0][0] !== batch || perImage(got[0]) !== card.embedding.dim) {
-        throw new RangeError(`${loaded.source}: embedding: the card says '${card.embedding.tensor}' has dim ${card.embedding.dim} per image, the model gives ${describeDims(got[0])}`);
-      }
-      if (this.classes !== undefined && (got[1][0] !== batch || perImage(got[1]) !== this.classes)) {
-        throw new RangeError(`${loaded.source}: logits: the card says '${card.logits!.tensor}' has ${this.classes} classes, the model gives ${describeDims(got[1])}`);
-      }
-      return new ModelRunner(this, session, provider, fallback);
-    } catch (err) {
-      await session.release();
-      throw err;
-    }
+  open(options: RuntimeOptions = {}): Promise<ModelRunner> {
+    return ModelRunner.open(this, options);
   }
 }
 
@@ -115,17 +97,41 @@ export class ModelRunner {
   readonly fallback?: string;
   private readonly session: Ort.InferenceSession;
 
-  /** Made by PreparedModel.open (or ModelRunner.open). */
-  constructor(prepared: PreparedModel, session: Ort.InferenceSession, provider: Provider, fallback?: string) {
+  // Private: its session type would make runner.d.ts need onnxruntime-node (an optional peer dependency).
+  private constructor(prepared: PreparedModel, session: Ort.InferenceSession, provider: Provider, fallback?: string) {
     this.prepared = prepared;
     this.session = session;
     this.provider = provider;
     if (fallback) this.fallback = fallback;
   }
 
-  /** Prepares and opens a model; `logits` fetches the card's logits tensor too (an error when the card has none). */
-  static async open(model: ModelHandle | LoadedCard, options: RuntimeOptions & { logits?: boolean } = {}): Promise<ModelRunner> {
-    return PreparedModel.prepare(model, options).open(options);
+  /**
+   * Opens a prepared model, or prepares one first (`logits` then fetches the card's logits tensor
+   * too, an error when the card has none): creates the session (fetched tensors exposed as outputs)
+   * and verifies the output sizes with a probe run.
+   */
+  static async open(model: PreparedModel | ModelHandle | LoadedCard, options: RuntimeOptions & { logits?: boolean } = {}): Promise<ModelRunner> {
+    const prepared = model instanceof PreparedModel ? model : PreparedModel.prepare(model, options);
+    const { loaded, fetches } = prepared;
+    const { card, onnxPath } = loaded;
+    const { session, provider, fallback } = await openSession(encodeModel(withOutputs(prepared.handle.model, fetches, onnxPath)), onnxPath, options);
+    try {
+      const [h, w] = card.input.size;
+      const batch = prepared.fixedBatch ?? 1;
+      const got = await probeOutputDims(session, card.input.name, card.input.layout === 'NCHW' ? [batch, 3, h, w] : [batch, h, w, 3], fetches);
+      const perImage = (dims: number[]) => dims.slice(1).reduce((a, b) => a * b, 1);
+      const describeDims = (dims: number[]) => `dims [${dims}] for a batch of ${batch}`;
+      if (got[0][0] !== batch || perImage(got[0]) !== card.embedding.dim) {
+        throw new RangeError(`${loaded.source}: embedding: the card says '${card.embedding.tensor}' has dim ${card.embedding.dim} per image, the model gives ${describeDims(got[0])}`);
+      }
+      if (prepared.classes !== undefined && (got[1][0] !== batch || perImage(got[1]) !== prepared.classes)) {
+        throw new RangeError(`${loaded.source}: logits: the card says '${card.logits!.tensor}' has ${prepared.classes} classes, the model gives ${describeDims(got[1])}`);
+      }
+      return new ModelRunner(prepared, session, provider, fallback);
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
   }
 
   get loaded(): LoadedCard {

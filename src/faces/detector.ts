@@ -11,7 +11,8 @@ import { inputSize, preprocessInto } from '../images/preprocess';
 import type { DecodedImage, InputSpec } from '../images/types';
 import { FACE_DETECTOR, locate } from '../importers/catalogue';
 import { encodeModel } from '../onnx/proto';
-import { type Ort, type RuntimeOptions, openSession, ort } from '../onnx/runtime';
+import { type Ort, openSession, ort } from '../onnx/runtime';
+import type { RuntimeOptions } from '../onnx/session-options';
 import type { Point } from './similarity';
 
 export interface Box {

@@ -4,4 +4,5 @@ export { OPSET, type AttrValue, attribute, decodeModel, encodeModel, floatTensor
 export { type Dim, GraphIndex, UnknownTensorError, withOutputs } from './graph';
 export { type FloatTensor, dataTypeName, dimsOf, halfToFloat, tensorToFloat32, toInt } from './tensor';
 export { type HeadLocation, findHead, logitsBeforeSoftmax, readHead } from './head';
-export { DEVICES, type Device, type OpenedSession, type Provider, type RuntimeOptions, openSession, probeOutputDims } from './runtime';
+export { type OpenedSession, openSession, probeOutputDims } from './runtime';
+export { DEVICES, type Device, type Provider, type RuntimeOptions } from './session-options';

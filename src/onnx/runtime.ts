@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { optional } from '../core/optional';
-import { assertInteger, assertOneOf } from '../core/validate';
+import { type Provider, type RuntimeOptions, checkRuntimeOptions } from './session-options';
 
 export type { Ort };
 
@@ -14,28 +14,12 @@ export function ort(): typeof Ort {
   return optional<typeof Ort>('onnxruntime-node', 'running ONNX models');
 }
 
-export const DEVICES = ['cpu', 'cuda', 'auto'] as const;
-export type Device = (typeof DEVICES)[number];
-export type Provider = 'cpu' | 'cuda';
-
-export interface RuntimeOptions {
-  /** 'auto' tries CUDA and falls back to the CPU (default 'cpu'). */
-  device?: Device;
-  /** ONNX Runtime intra-op threads (default: its own choice, the physical cores). */
-  threads?: number;
-}
-
 export interface OpenedSession {
   session: Ort.InferenceSession;
   /** The execution provider the session was created with. */
   provider: Provider;
   /** Why CUDA was not used when device was 'auto'. */
   fallback?: string;
-}
-
-export function checkRuntimeOptions(name: string, options: RuntimeOptions): void {
-  if (options.device !== undefined) assertOneOf(`${name}.device`, options.device, DEVICES);
-  if (options.threads !== undefined) assertInteger(`${name}.threads`, options.threads, 1, 1024);
 }
 
 /** A session over the serialized model `bytes`; `where` names the model in errors. */

@@ -19,7 +19,8 @@ import { PRESETS } from '../models/presets';
 import { GraphIndex, withOutputs } from '../onnx/graph';
 import { analyseOutputs } from '../onnx/outputs';
 import { encodeModel, readModel } from '../onnx/proto';
-import { type RuntimeOptions, openSession, ort } from '../onnx/runtime';
+import { openSession, ort } from '../onnx/runtime';
+import type { RuntimeOptions } from '../onnx/session-options';
 
 export type ProbeTask = 'faces' | 'classes';
 type Norm = { label: string; input: Pick<InputSpec, 'scale' | 'mean' | 'std' | 'whiten'> };

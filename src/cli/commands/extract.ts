@@ -6,7 +6,7 @@ import { openModel } from '../../models/resolve';
 import { PICKS } from '../../faces/align';
 import { FALLBACKS } from '../../faces/stage';
 import { MAX_VIEWS, type ViewOptions } from '../../images/views';
-import { DEVICES, type Device } from '../../onnx/runtime';
+import { DEVICES, type Device } from '../../onnx/session-options';
 import type { Dataset } from '../../datasets';
 import type { ExtractTarget } from '../../extract/plan';
 import { UsageError, type Command, type ParsedArgs } from '../command';

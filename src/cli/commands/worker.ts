@@ -1,5 +1,5 @@
 import { startWorker } from '../../cluster/worker';
-import { DEVICES, type Device } from '../../onnx/runtime';
+import { DEVICES, type Device } from '../../onnx/session-options';
 import { UsageError, type Command } from '../command';
 
 export const workerCommand: Command = {
