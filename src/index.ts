@@ -44,6 +44,7 @@ export type { Dataset } from './datasets';
 export type { ImportOptions, ImportResult } from './importers';
 export type { LoadedCard } from './models/load';
 export type { Draft, DraftOptions } from './models/draft';
+export type { OnnxModel } from './onnx/types';
 export type { ModelDescription } from './models/describe';
 export type { ProbeOptions, ProbeResult } from './probe/probe';
 export type { ExtractOptions, ExtractSummary } from './extract/pipeline';

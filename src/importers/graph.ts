@@ -5,7 +5,8 @@
 // input is NCHW, the batch dimension symbolic. Shapes are inferred op by op, so SAME padding is
 // written out explicitly and a mismatch surfaces at import, naming the node.
 import { product } from '../io/binary';
-import { type onnx, floatTensor, int64Tensor, model, node, valueInfo } from '../onnx/proto';
+import { floatTensor, int64Tensor, model, node, valueInfo } from '../onnx/proto';
+import type { OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from '../onnx/types';
 
 export class ImportError extends Error {}
 
@@ -86,11 +87,11 @@ function broadcast(a: readonly number[], b: readonly number[], where: string): n
 }
 
 export class GraphBuilder {
-  private readonly nodes: onnx.INodeProto[] = [];
-  private readonly initializers = new Map<string, onnx.ITensorProto>();
+  private readonly nodes: OnnxNode<number>[] = [];
+  private readonly initializers = new Map<string, OnnxTensor<number>>();
   private readonly names = new Set<string>();
-  private readonly inputs: onnx.IValueInfoProto[] = [];
-  private readonly outputs: onnx.IValueInfoProto[] = [];
+  private readonly inputs: OnnxValueInfo<number>[] = [];
+  private readonly outputs: OnnxValueInfo<number>[] = [];
   private readonly scalars = new Map<number, string>();
   private readonly outputNames: readonly string[];
 
@@ -117,7 +118,7 @@ export class GraphBuilder {
     return output;
   }
 
-  private init(base: string, tensor: (name: string) => onnx.ITensorProto): string {
+  private init(base: string, tensor: (name: string) => OnnxTensor<number>): string {
     const name = this.fresh(base);
     this.initializers.set(name, tensor(name));
     return name;
@@ -379,11 +380,11 @@ export class GraphBuilder {
   }
 
   /** The model, keeping only the nodes and initializers that the outputs depend on. */
-  build(graphName: string): onnx.IModelProto {
-    const producer = new Map<string, onnx.INodeProto>();
+  build(graphName: string): OnnxModel<number> {
+    const producer = new Map<string, OnnxNode<number>>();
     for (const n of this.nodes) for (const o of n.output ?? []) producer.set(o, n);
     const needed = new Set<string>();
-    const keep = new Set<onnx.INodeProto>();
+    const keep = new Set<OnnxNode<number>>();
     const stack = this.outputs.map((o) => o.name!);
     while (stack.length) {
       const v = stack.pop()!;
@@ -419,7 +420,7 @@ export function findHead(embedding: Value, logits: Value): { weight: string; bia
 
 /** What a converter hands back: the ONNX model with outputs "embedding" (and "logits"). */
 export interface Converted {
-  model: onnx.IModelProto;
+  model: OnnxModel<number>;
   input: { name: string; size: [number, number]; channels: number };
   embedding: { tensor: string; dim: number; source: string };
   logits?: { tensor: string; classes: number; head?: { weight: string; bias?: string }; source: string };

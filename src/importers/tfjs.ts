@@ -4,8 +4,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FileFormatError } from '../io/binary';
+import type { OnnxModel } from '../onnx/types';
 import { type Activation, type Converted, GraphBuilder, ImportError, type Padding, UnsupportedOpError, type Value, finish, transposeData } from './graph';
-import type { onnx } from '../onnx/proto';
 import { readWeights } from './tfjs-weights';
 
 export interface TfjsOptions {
@@ -326,7 +326,7 @@ export function convertTfjs(modelJson: string, options: TfjsOptions = {}): Conve
 
 /** A model with several outputs (a detector's scores and boxes per scale), each flattened to [batch, size]. */
 export interface ConvertedOutputs {
-  model: onnx.IModelProto;
+  model: OnnxModel<number>;
   input: { name: string; size: [number, number] };
   /** Values per image of each output, by output name. */
   sizes: Record<string, number>;

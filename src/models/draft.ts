@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { type Dim, GraphIndex } from '../onnx/graph';
 import { type OutputAnalysis, analyseOutputs } from '../onnx/outputs';
-import type { onnx } from '../onnx/proto';
+import type { OnnxModel } from '../onnx/types';
 import type { Layout } from './card';
 import { PRESET_NAMES, preset as presetByName } from './presets';
 
@@ -34,7 +34,7 @@ export const PREPROCESSING = ['channels', 'scale', 'mean', 'std', 'resize'] as c
 /** The metadata_props key holding a partial card (JSON). */
 export const METADATA_KEY = 'embmap.card';
 
-export function draftCard(partial: Record<string, unknown>, model: onnx.IModelProto, onnxPath: string, options: DraftOptions = {}): Draft {
+export function draftCard(partial: Record<string, unknown>, model: OnnxModel, onnxPath: string, options: DraftOptions = {}): Draft {
   const index = new GraphIndex(model.graph, onnxPath);
   const metadata = Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
   const meta = metadataCard(metadata, onnxPath);

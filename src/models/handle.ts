@@ -3,13 +3,14 @@
 // whatever model resolution gives (resolve.ts / load.ts), reusing the file resolution read.
 import { createHash } from 'node:crypto';
 import { GraphIndex } from '../onnx/graph';
-import { decodeModel, type onnx, readModelBytes } from '../onnx/proto';
+import { decodeModel, readModelBytes } from '../onnx/proto';
+import type { OnnxModel } from '../onnx/types';
 import { checkCardAgainstModel, type LoadedCard, resolveModel, takeParsedModel } from './load';
 
 export interface ModelHandle {
   readonly loaded: LoadedCard;
   readonly bytes: Buffer;
-  readonly model: onnx.ModelProto;
+  readonly model: OnnxModel;
   readonly index: GraphIndex;
   /** SHA-256 of the ONNX file: identifies the model in checkpoints and cluster runs. */
   readonly sha256: string;

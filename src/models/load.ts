@@ -6,9 +6,10 @@ import * as path from 'node:path';
 import { describe } from '../core/validate';
 import { FileFormatError } from '../io/binary';
 import { GraphIndex, type Dim, withOutputs } from '../onnx/graph';
-import { decodeModel, encodeModel, type onnx, readModelBytes } from '../onnx/proto';
+import { decodeModel, encodeModel, readModelBytes } from '../onnx/proto';
 import { dataTypeName } from '../onnx/tensor';
 import { openSession, probeOutputDims } from '../onnx/runtime';
+import type { OnnxModel } from '../onnx/types';
 import type { ChannelOrder, Layout, ModelCard, ResizePolicy } from './card';
 import { type DraftOptions, draftCard, missingMessage } from './draft';
 
@@ -31,7 +32,7 @@ export interface LoadedCard {
 export interface ParsedModel {
   onnxPath: string;
   bytes: Buffer;
-  model: onnx.ModelProto;
+  model: OnnxModel;
   index: GraphIndex;
 }
 // Kept beside the card resolution returns so that a model is read and decoded once per process;

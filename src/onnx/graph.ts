@@ -2,7 +2,8 @@
 // shape a tensor is declared with, weights (initializers, Constants, DequantizeLinear of int8/uint8
 // initializers) as float32, and a copy of the model with intermediate tensors exposed as outputs.
 import { type FloatTensor, dimsOf, tensorToFloat32, toInt } from './tensor';
-import { type onnx, onnxSchema } from './proto';
+import { onnxSchema } from './proto';
+import type { OnnxGraph, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from './types';
 
 export type Dim = number | string | null;
 
@@ -25,15 +26,15 @@ export class UnknownTensorError extends RangeError {
 }
 
 export class GraphIndex {
-  readonly graph: onnx.IGraphProto;
+  readonly graph: OnnxGraph;
   /** Names errors with, e.g. the model's path. */
   readonly where: string;
-  private readonly producers = new Map<string, onnx.INodeProto>();
-  private readonly consumerMap = new Map<string, onnx.INodeProto[]>();
-  private readonly initializers = new Map<string, onnx.ITensorProto>();
-  private readonly declared = new Map<string, onnx.IValueInfoProto>();
+  private readonly producers = new Map<string, OnnxNode>();
+  private readonly consumerMap = new Map<string, OnnxNode[]>();
+  private readonly initializers = new Map<string, OnnxTensor>();
+  private readonly declared = new Map<string, OnnxValueInfo>();
 
-  constructor(graph: onnx.IGraphProto | null | undefined, where: string) {
+  constructor(graph: OnnxGraph | null | undefined, where: string) {
     if (!graph) throw new RangeError(`${where}: expected an ONNX model with a graph, found none`);
     this.graph = graph;
     this.where = where;
@@ -52,20 +53,20 @@ export class GraphIndex {
     }
   }
 
-  producer(name: string): onnx.INodeProto | undefined {
+  producer(name: string): OnnxNode | undefined {
     return this.producers.get(name);
   }
 
-  consumers(name: string): onnx.INodeProto[] {
+  consumers(name: string): OnnxNode[] {
     return this.consumerMap.get(name) ?? [];
   }
 
-  initializer(name: string): onnx.ITensorProto | undefined {
+  initializer(name: string): OnnxTensor | undefined {
     return this.initializers.get(name);
   }
 
   /** Graph inputs that are real inputs, not initializers listed as inputs (IR < 4 style). */
-  inputs(): onnx.IValueInfoProto[] {
+  inputs(): OnnxValueInfo[] {
     return (this.graph.input ?? []).filter((v) => v.name && !this.initializers.has(v.name));
   }
 
@@ -129,7 +130,7 @@ export class GraphIndex {
     }
   }
 
-  private dequantize(node: onnx.INodeProto, where: string): { dims: number[]; data: Float32Array } {
+  private dequantize(node: OnnxNode, where: string): { dims: number[]; data: Float32Array } {
     const [xName, scaleName, zpName] = node.input ?? [];
     const x = this.readWeight(xName);
     const scale = this.readWeight(scaleName);
@@ -160,7 +161,7 @@ export class GraphIndex {
  * A copy of `model` whose graph also outputs `names` (intermediate tensors, e.g. an embedding taken
  * before the classifier). Names already among the outputs are kept once; the input model is not changed.
  */
-export function withOutputs(model: onnx.IModelProto, names: readonly string[], where = 'model'): onnx.IModelProto {
+export function withOutputs(model: OnnxModel, names: readonly string[], where = 'model'): OnnxModel {
   const index = new GraphIndex(model.graph, where);
   const outputs = [...(model.graph!.output ?? [])];
   for (const name of names) {

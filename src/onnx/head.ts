@@ -4,8 +4,9 @@
 import { Matrix } from '../core/matrix';
 import type { Head } from '../estimators/weights';
 import { GraphIndex } from './graph';
-import { type onnx, onnxSchema } from './proto';
+import { onnxSchema } from './proto';
 import { toInt } from './tensor';
+import type { OnnxNode } from './types';
 
 /** Where the head sits in the graph; `weight`/`bias`/`transposed` are what a ModelCard's logits.head stores. */
 export interface HeadLocation {
@@ -138,7 +139,7 @@ function checkBias(index: GraphIndex, name: string, classes: number): string | {
   return n === classes ? name : { reason: `bias '${name}' has ${n} values, expected ${classes} (one per class)` };
 }
 
-function attrNumber(node: onnx.INodeProto, name: string, fallback: number): number {
+function attrNumber(node: OnnxNode, name: string, fallback: number): number {
   const a = node.attribute?.find((x) => x.name === name);
   if (!a) return fallback;
   return a.type === onnxSchema().AttributeProto.AttributeType.FLOAT ? (a.f ?? fallback) : toInt(a.i);

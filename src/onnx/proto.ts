@@ -1,10 +1,12 @@
 // ONNX protobuf I/O and the small constructors every graph writer shares (importers, graph
-// surgery, test fixtures). The schema comes from onnx-proto (generated from onnx.proto).
+// surgery, test fixtures). The schema comes from onnx-proto (generated from onnx.proto); models
+// are typed with embmap's own interfaces (types.ts), which onnx-proto's messages fit.
 import * as fs from 'node:fs';
 import type { onnx } from 'onnx-proto';
 import { optional } from '../core/optional';
 import { writeFileAtomic } from '../io/atomic';
 import { FileFormatError } from '../io/binary';
+import type { Int64, OnnxAttribute, OnnxGraph, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from './types';
 
 export type { onnx };
 
@@ -16,7 +18,7 @@ export function onnxSchema(): typeof onnx {
 export const OPSET = 13;
 
 /** Reads and decodes a model; errors name the file (unreadable: the system error; undecodable: FileFormatError). */
-export function readModel(path: string): onnx.ModelProto {
+export function readModel(path: string): OnnxModel {
   return decodeModel(readModelBytes(path), path);
 }
 
@@ -29,7 +31,7 @@ export function readModelBytes(path: string): Buffer {
 }
 
 /** Decodes a model's bytes; `path` names it in the FileFormatError thrown for bytes that are not one. */
-export function decodeModel(bytes: Uint8Array, path: string): onnx.ModelProto {
+export function decodeModel(bytes: Uint8Array, path: string): OnnxModel {
   const { ModelProto } = onnxSchema();
   try {
     return ModelProto.decode(bytes);
@@ -38,17 +40,17 @@ export function decodeModel(bytes: Uint8Array, path: string): onnx.ModelProto {
   }
 }
 
-export function encodeModel(model: onnx.IModelProto): Uint8Array {
+export function encodeModel(model: OnnxModel): Uint8Array {
   const { ModelProto } = onnxSchema();
   return ModelProto.encode(ModelProto.create(model)).finish();
 }
 
 /** Writes atomically, so a crash never leaves a truncated model that looks whole. */
-export function writeModel(path: string, model: onnx.IModelProto): void {
+export function writeModel(path: string, model: OnnxModel): void {
   writeFileAtomic(path, [encodeModel(model)]);
 }
 
-export function floatTensor(name: string, dims: readonly number[], data: Float32Array): onnx.ITensorProto {
+export function floatTensor(name: string, dims: readonly number[], data: Float32Array): OnnxTensor<number> {
   const count = dims.reduce((a, b) => a * b, 1);
   if (count !== data.length) throw new RangeError(`${name}: expected ${count} values for dims [${dims}], received ${data.length}`);
   return {
@@ -59,14 +61,14 @@ export function floatTensor(name: string, dims: readonly number[], data: Float32
   };
 }
 
-export function int64Tensor(name: string, dims: readonly number[], values: readonly number[]): onnx.ITensorProto {
+export function int64Tensor(name: string, dims: readonly number[], values: readonly number[]): OnnxTensor<number> {
   return { name, dims: [...dims], dataType: onnxSchema().TensorProto.DataType.INT64, int64Data: [...values] };
 }
 
-export type AttrValue = number | string | number[] | onnx.ITensorProto | { ints: number[] } | { floats: number[] } | { float: number };
+export type AttrValue = number | string | number[] | OnnxTensor<number> | { ints: number[] } | { floats: number[] } | { float: number };
 
 /** An attribute; plain numbers are INT when integral, FLOAT otherwise. Use {float}/{floats}/{ints} to force. */
-export function attribute(name: string, value: AttrValue): onnx.IAttributeProto {
+export function attribute(name: string, value: AttrValue): OnnxAttribute<number> {
   const A = onnxSchema().AttributeProto.AttributeType;
   if (typeof value === 'string') return { name, type: A.STRING, s: new TextEncoder().encode(value) };
   if (typeof value === 'number') return Number.isInteger(value) ? { name, type: A.INT, i: value } : { name, type: A.FLOAT, f: value };
@@ -79,7 +81,7 @@ export function attribute(name: string, value: AttrValue): onnx.IAttributeProto 
 
 export function node(
   opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}, name?: string,
-): onnx.INodeProto {
+): OnnxNode<number> {
   return {
     opType,
     input: inputs,
@@ -90,7 +92,7 @@ export function node(
 }
 
 /** A float32 graph input/output; null dims are symbolic (e.g. the batch). */
-export function valueInfo(name: string, dims: readonly (number | string | null)[]): onnx.IValueInfoProto {
+export function valueInfo(name: string, dims: readonly (number | string | null)[]): OnnxValueInfo<number> {
   return {
     name,
     type: {
@@ -102,7 +104,7 @@ export function valueInfo(name: string, dims: readonly (number | string | null)[
   };
 }
 
-export function model(graph: onnx.IGraphProto, producer = 'embmap'): onnx.IModelProto {
+export function model<I extends Int64>(graph: OnnxGraph<I>, producer = 'embmap'): OnnxModel<I | number> {
   return {
     irVersion: 7,
     producerName: producer,

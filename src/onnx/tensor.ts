@@ -2,6 +2,7 @@
 // and integer storage, from raw_data or the typed repeated fields. Quantised weights are read as the
 // integers they store; DequantizeLinear is applied by readWeight in graph.ts.
 import { type onnx, onnxSchema } from './proto';
+import type { Int64, OnnxTensor } from './types';
 
 type DataTypes = typeof onnx.TensorProto.DataType;
 
@@ -11,12 +12,12 @@ function dataTypes(): DataTypes {
 }
 
 /** protobufjs decodes int64 as Long when the long package is present; dims and attributes are small. */
-export function toInt(value: number | { toNumber(): number } | null | undefined): number {
+export function toInt(value: Int64 | null | undefined): number {
   if (value === null || value === undefined) return 0;
   return typeof value === 'number' ? value : value.toNumber();
 }
 
-export function dimsOf(t: onnx.ITensorProto): number[] {
+export function dimsOf(t: OnnxTensor): number[] {
   return (t.dims ?? []).map(toInt);
 }
 
@@ -45,7 +46,7 @@ function rawBytes(DT: DataTypes): Partial<Record<number, number>> {
  * The values of `t` as float32. `where` names the tensor in errors (e.g. "model.onnx: initializer 'fc.weight'").
  * External data (tensors stored beside the .onnx file) is not supported.
  */
-export function tensorToFloat32(t: onnx.ITensorProto, where: string): Float32Array {
+export function tensorToFloat32(t: OnnxTensor, where: string): Float32Array {
   const DT = dataTypes();
   const type = t.dataType ?? DT.UNDEFINED;
   const count = dimsOf(t).reduce((a, b) => a * b, 1);
@@ -94,7 +95,7 @@ function readRaw(DT: DataTypes, view: DataView, type: number, i: number): number
 }
 
 /** The repeated field ONNX uses for each type when raw_data is absent (onnx.proto, TensorProto). */
-function typedField(DT: DataTypes, t: onnx.ITensorProto, type: number): ArrayLike<unknown> {
+function typedField(DT: DataTypes, t: OnnxTensor, type: number): ArrayLike<unknown> {
   if (type === DT.FLOAT) return t.floatData ?? [];
   if (type === DT.DOUBLE) return t.doubleData ?? [];
   if (type === DT.INT64) return t.int64Data ?? [];

@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeRng } from '../../src/evaluate/split';
 import type { Layout, ModelCard } from '../../src/models/card';
-import { floatTensor, model, node, onnx, valueInfo, writeModel } from '../../src/onnx/proto';
+import { floatTensor, model, node, valueInfo, writeModel } from '../../src/onnx/proto';
+import type { OnnxGraph, OnnxModel, OnnxNode } from '../../src/onnx/types';
 
 export type LayerSpec =
   | { op: 'conv'; out: number; kernel: number; stride?: number; pad?: number; groups?: number; relu?: boolean }
@@ -33,7 +34,7 @@ export interface ConvNetSpec {
 }
 
 export interface ConvNet {
-  model: onnx.IModelProto;
+  model: OnnxModel;
   /** Every weight by initializer name, as stored (conv W: out x in/groups x k x k). */
   weights: Map<string, { dims: number[]; data: Float32Array }>;
   /** The pooled, flattened features or the projection ('embedding'; 'pool' for a Conv head, which reads the unflattened tensor). */
@@ -47,7 +48,7 @@ export interface ConvNet {
 export function convNet(spec: ConvNetSpec): ConvNet {
   const inputName = spec.input.name ?? 'input';
   const [H, W] = spec.input.size;
-  const nodes: onnx.INodeProto[] = [];
+  const nodes: OnnxNode[] = [];
   const weights = new Map<string, { dims: number[]; data: Float32Array }>();
   let counter = 0;
   const fresh = (prefix: string) => `${prefix}${counter++}`;
@@ -156,7 +157,7 @@ export function convNet(spec: ConvNetSpec): ConvNet {
   const outputs = spec.outputs ?? [last];
   for (const o of outputs) if (!nodes.some((n) => n.output?.includes(o))) throw new RangeError(`outputs: '${o}' is not computed by this network`);
   const inDims = spec.input.layout === 'NHWC' ? [null, H, W, 3] : [null, 3, H, W];
-  const graph: onnx.IGraphProto = {
+  const graph: OnnxGraph = {
     name: 'convnet',
     node: nodes,
     initializer: [...weights].map(([name, w]) => floatTensor(name, w.dims, w.data)),
