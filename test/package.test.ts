@@ -1,11 +1,14 @@
 // embmap as a dependency: what `require('embmap')` loads (the map API needs no ONNX Runtime,
-// sharp, HTTP framework or model package), the error for a missing optional package, and the
-// ES module entry of the exports map. Each check runs in a fresh Node process.
+// sharp, HTTP framework or model package), the error for a missing optional package, the
+// ES module entry of the exports map, and declarations that compile without the optional packages.
+// Each check of what loads runs in a fresh Node process.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { isBuiltin } from 'node:module';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import * as ts from 'typescript';
 import { tempDir } from './helpers/io';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -110,4 +113,30 @@ test('the exports map hides internal files', () => {
   const r = spawnSync(process.execPath, ['-e', `require('embmap/dist/src/maps/linear-map')`], { cwd: ROOT, encoding: 'utf8' });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /ERR_PACKAGE_PATH_NOT_EXPORTED/);
+});
+
+test('the published declarations import only Node and embmap\'s dependencies, none of the optional packages', () => {
+  // A TypeScript user without, say, sharp type-checks every declaration the package's types reach
+  // (skipLibCheck off): one importing sharp is "Cannot find module 'sharp'" there. .ci/consumer/run
+  // checks the packed package the same way, by compiling against it.
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { types: string; dependencies: Record<string, string> };
+  const allowed = (spec: string) => isBuiltin(spec) || Object.keys(pkg.dependencies).some((d) => spec === d || spec.startsWith(`${d}/`));
+  const seen = new Set<string>();
+  const queue = [path.join(ROOT, pkg.types)];
+  const foreign: string[] = [];
+  for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const { importedFiles, typeReferenceDirectives } = ts.preProcessFile(fs.readFileSync(file, 'utf8'), true, true);
+    for (const { fileName: spec } of [...importedFiles, ...typeReferenceDirectives]) {
+      if (spec.startsWith('.')) {
+        const base = path.resolve(path.dirname(file), spec);
+        queue.push(fs.existsSync(`${base}.d.ts`) ? `${base}.d.ts` : path.join(base, 'index.d.ts'));
+      } else if (!allowed(spec)) {
+        foreign.push(`${path.relative(ROOT, file)}: '${spec}'`);
+      }
+    }
+  }
+  assert.deepEqual(foreign, [], 'declarations importing packages a user of embmap may not have');
+  assert.ok(seen.size >= 50, `${seen.size} declarations reached`);
 });
