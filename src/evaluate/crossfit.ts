@@ -50,7 +50,7 @@ const TWO_LANES_MAX_P = 4096;
  * whose partner is done takes every thread from its next operation on).
  * `memory`: room nothing else reads, where the lanes' training statistics are placed as far as
  * it holds them (StatsOptions.memory). `alongside(engine)`: one more solve (the map on all the
- * pairs) that takes a lane's turn before the folds.
+ * pairs) that takes a lane's turn after the folds.
  */
 export async function crossFitDiagnostics(
   total: SufficientStats, folds: SufficientStats[], samples: FoldSample[],
@@ -62,8 +62,9 @@ export async function crossFitDiagnostics(
   const { threads, threadCap } = engine.info();
   const lanes = threadCap && threads >= 2 && p <= TWO_LANES_MAX_P ? 2 : 1;
   const scored: ({ res: Float64Array; cos: number[] } | undefined)[] = [];
-  // Jobs: `alongside` first, if given, then the folds.
-  const first = opts.alongside ? 1 : 0, jobs = first + folds.length;
+  // Jobs: the folds, then `alongside` if given (last: its synchronous set-up then runs while the
+  // first fold's solve works off the event loop, not before it).
+  const jobs = folds.length + (opts.alongside ? 1 : 0);
   let next = 0, running = lanes;
   // A lane's share of the threads while the other lane works, all of them once it is done.
   const laneEngine = lanes > 1 ? engine.withThreads(() => (running > 1 ? Math.floor(threads / lanes) : threads)) : engine;
@@ -75,12 +76,11 @@ export async function crossFitDiagnostics(
     const room = opts.memory?.subarray(own * laneRoom, (own + 1) * laneRoom);
     let train: SufficientStats | undefined;
     try {
-      for (let j = next++; j < jobs; j = next++) {
-        const f = j - first;
-        if (f >= 0 && folds[f].count === 0) continue;
-        if (j === alone && running > 1) await new Promise<void>((resolve) => (wake = resolve));
-        const e = j === alone ? engine : laneEngine;
-        if (f < 0) {
+      for (let f = next++; f < jobs; f = next++) {
+        if (f < folds.length && folds[f].count === 0) continue;
+        if (f === alone && running > 1) await new Promise<void>((resolve) => (wake = resolve));
+        const e = f === alone ? engine : laneEngine;
+        if (f === folds.length) {
           await opts.alongside!(e);
           continue;
         }
