@@ -241,6 +241,17 @@ test('intercept convention: centring; rank-deficient data give the minimum-norm 
   assert.deepEqual(Array.from(g.bias), [0, 0]);
 });
 
+test("float32 products on an ill-conditioned source: the rank-deficient warning names precision 'float32' as a cause; float64 products fit it whole", async () => {
+  // Columns scaled 1 .. 1e-4: cond(X) ~1e4, cond(X^T X) ~1e8, past float32 products' ~p * 1.2e-7.
+  const n = 2000, p = 16;
+  const X = randn(rng, n, p, 'float32'), Y = randn(rng, n, 3, 'float32');
+  for (let i = 0; i < n; i++) for (let k = 0; k < p; k++) X.data[i * p + k] *= 10 ** (-4 * k / (p - 1));
+  const fast = await fitMap(X, Y, { method: 'lstsq', precision: 'float32', validation: 'none' });
+  assert.equal(fast.warnings.length, 1);
+  assert.match(fast.warnings[0], /^rank-deficient: the source spans \d+ of 16 dimensions \(or, with precision 'float32', ill-conditioned beyond what float32 products resolve: the default float64 products give the full-rank map\)/);
+  assert.deepEqual((await fitMap(X, Y, { method: 'lstsq', validation: 'none' })).warnings, []);
+});
+
 test('fewer pairs than source dimensions: an under-determined warning in the result and the map file', async () => {
   const X = randn(rng, 4, 128, 'float32'), Y = randn(rng, 4, 128, 'float32');
   const { map, warnings } = await fitMap(X, Y, { method: 'ridge' });

@@ -423,7 +423,11 @@ function warningsFor(method: EstimatorName, info: FitInfo, total: SufficientStat
       `the minimum-norm solution was returned (rank ${info.rank})`;
     out.push(`under-determined: ${total.count} pairs for a ${total.p}-dimensional source (${need} needed to determine the map): ${what}`);
   } else if (info.rankDeficient) {
-    out.push(`rank-deficient: the source spans ${info.rank} of ${total.p} dimensions (duplicated or constant columns?): the minimum-norm map was returned`);
+    // float32 products resolve eigenvalues of X^T X only down to ~p * 1.2e-7 of the largest: an ill-conditioned source looks rank-deficient.
+    const why = total.precision === 'float32' && total.inputDType === 'float32'
+      ? "or, with precision 'float32', ill-conditioned beyond what float32 products resolve: the default float64 products give the full-rank map"
+      : 'duplicated or constant columns?';
+    out.push(`rank-deficient: the source spans ${info.rank} of ${total.p} dimensions (${why}): the minimum-norm map was returned`);
   }
   return out;
 }
