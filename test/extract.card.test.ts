@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { describe, mock, test } from 'node:test';
 import sharedFs = require('node:fs');
 import { makeRng as seeded } from '../src/evaluate/split';
-import { ModelRunner } from '../src/extract/runner';
+import { ModelRunner, PreparedModel } from '../src/extract/runner';
 import { FileFormatError } from '../src/io/binary';
 import type { ModelCard } from '../src/models/card';
 import { modelHandle, openHandle } from '../src/models/handle';
@@ -242,6 +242,8 @@ describe('cards against their models', () => {
     fs.writeFileSync(cardFile, JSON.stringify(card()));
     const runner = await ModelRunner.open(loadCard(cardFile), { logits: true });
     try {
+      // A prepared model has chosen its fetches: a contradicting logits is refused, not ignored.
+      await assert.rejects(ModelRunner.open(PreparedModel.prepare(loadCard(cardFile)), { logits: true }), /options\.logits: the model was prepared without logits, received true: prepare it with \{ logits: true \} instead/);
       assert.equal(runner.provider, 'cpu');
       const n = 3, x = Float32Array.from({ length: n * 3 * 20 * 24 }, () => rng() * 2 - 1);
       const { embeddings, logits } = await runner.run(x, n);

@@ -108,9 +108,13 @@ export class ModelRunner {
   /**
    * Opens a prepared model, or prepares one first (`logits` then fetches the card's logits tensor
    * too, an error when the card has none): creates the session (fetched tensors exposed as outputs)
-   * and verifies the output sizes with a probe run.
+   * and verifies the output sizes with a probe run. A prepared model has chosen its fetches: a
+   * `logits` that contradicts it is an error, not ignored.
    */
   static async open(model: PreparedModel | ModelHandle | LoadedCard, options: RuntimeOptions & { logits?: boolean } = {}): Promise<ModelRunner> {
+    if (model instanceof PreparedModel && options.logits !== undefined && options.logits !== (model.classes !== undefined)) {
+      throw new RangeError(`options.logits: the model was prepared ${model.classes !== undefined ? 'with' : 'without'} logits, received ${options.logits}: prepare it with { logits: ${options.logits} } instead`);
+    }
     const prepared = model instanceof PreparedModel ? model : PreparedModel.prepare(model, options);
     const { loaded, fetches } = prepared;
     const { card, onnxPath } = loaded;
