@@ -16,6 +16,7 @@
 // pairs) --weight-only]
 // Writes bench/results/lambda-oracle-fullres-bias.json (with --weight-only: lambda-oracle-fullres.json; per pair) and its section of bench/RESULTS.md.
 import * as path from 'node:path';
+import { SufficientStats } from '../src/engine/stats';
 import { FoldDealer, splitOptions } from '../src/estimators/fit-map';
 import { RidgeEstimator, type Prior, type ValidationPoint } from '../src/estimators/ridge';
 import { WeightsEstimator } from '../src/estimators/weights';
@@ -80,8 +81,7 @@ async function main(): Promise<void> {
         const picked = Array.from(permutation(own.length, rng).subarray(0, Math.ceil(SAMPLE_ROWS / k)), (i) => own[i]);
         return { X: X.takeRows(picked), Y: Y.takeRows(picked) };
       });
-      const total = dealer.folds[0].clone();
-      for (let f = 1; f < k; f++) total.merge(dealer.folds[f]);
+      const total = SufficientStats.sum(dealer.folds);
       const drops: Record<string, number> = { 'head-only': headOnly }, picked: Record<string, number> = {};
       for (const [label, prior] of priors) {
         const ridge = (lambda: number | 'cv-top1') => new RidgeEstimator({ lambda, prior, targetHead: head(b) });
